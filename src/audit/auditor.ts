@@ -1,0 +1,20 @@
+import type { DecisionRecord } from '../pipeline/types.ts';
+
+/** Receives every decision record. Must not throw and must not block. */
+export interface Auditor {
+  record(record: DecisionRecord): void;
+}
+
+export function allAuditors(auditors: readonly Auditor[]): Auditor {
+  return {
+    record(record) {
+      for (const auditor of auditors) {
+        try {
+          auditor.record(record);
+        } catch {
+          // An audit sink failing must never change or delay a decision.
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * Reading a configuration file: YAML → schema → paths made absolute. Every problem names
+ * the file, the path inside it and, where the YAML locates it, the line.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { configSchema, type Config } from './schema.ts';
+import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: Config;
+}
+
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+export function loadConfigFile(file: string): LoadedConfig {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    const bytes = readFileSync(absolute);
+    if (bytes.length > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = bytes.toString('utf8');
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(error as Error).message}` }]);
+  }
+  return { file: absolute, config: parseConfigText(text, file, dirname(absolute)) };
+}
+
+/** Parses and validates configuration text; `baseDir` anchors relative file paths. */
+export function parseConfigText(text: string, file: string, baseDir: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 50 });
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems: ConfigProblem[] = parsed.error.issues.map((issue) => ({
+      path: formatPath(issue.path),
+      line: lineOf(doc, lines, issue.path),
+      message: issue.message,
+    }));
+    throw new ConfigError(file, problems);
+  }
+  return anchorPaths(parsed.data, baseDir);
+}
+
+/** The line of the deepest node on `path` that exists in the document. */
+function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function anchorPaths(config: Config, baseDir: string): Config {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const listen =
+    typeof config.listen === 'object' && config.listen.tls
+      ? {
+          ...config.listen,
+          tls: { ...config.listen.tls, cert: at(config.listen.tls.cert), key: at(config.listen.tls.key), clientCa: at(config.listen.tls.clientCa) },
+        }
+      : config.listen;
+  const listenAnchored = typeof listen === 'string' ? anchorUnixPath(listen, at) : { ...listen, address: anchorUnixPath(listen.address, at) };
+  const keys = config.keys.store === 'file' ? { ...config.keys, file: at(config.keys.file) } : config.keys;
+  const trust = Object.fromEntries(
+    Object.entries(config.trust).map(([name, td]) => [
+      name,
+      td.bundle && 'file' in td.bundle ? { ...td, bundle: { file: at(td.bundle.file) } } : td,
+    ]),
+  );
+  return { ...config, listen: listenAnchored, keys, trust };
+}
+
+function anchorUnixPath(address: string, at: (p: string) => string): string {
+  if (!address.startsWith('unix:') || address.startsWith('unix:///') || address.startsWith('unix:/')) return address;
+  return `unix:${at(address.slice('unix:'.length))}`;
+}

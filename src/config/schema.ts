@@ -1,0 +1,157 @@
+/**
+ * The configuration file's schema. Every object is strict: an unknown key is an error,
+ * because a misspelt restriction silently ignored would widen access.
+ */
+import { z } from 'zod';
+import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
+import { parseDuration } from './duration.ts';
+import { TEMPLATE_NAMES } from '../credentials/templates.ts';
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "1h", got "${text}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+/** RFC 7230 token: what an HTTP header name may be, lowercased as Envoy presents them. */
+const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lowercase HTTP header name');
+
+const hostName = z
+  .string()
+  .regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected a lowercase host name, optionally with ":port"');
+
+const trustDomainName = z.string().superRefine((name, ctx) => {
+  try {
+    checkTrustDomain(name);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+const spiffeIdPattern = z.string().superRefine((pattern, ctx) => {
+  const id = pattern.endsWith('/*') ? pattern.slice(0, -2) : pattern;
+  try {
+    parseSpiffeId(id);
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a SPIFFE ID or a SPIFFE ID prefix ending in "/*": ${(error as Error).message}`,
+    });
+  }
+});
+
+const pathPattern = z
+  .string()
+  .regex(/^\/[^?#*]*\*?$/, 'expected an absolute path ("/v1/models") or a prefix ending in "*" ("/v1/*"), without query');
+
+const method = z
+  .string()
+  .regex(/^([A-Z]+|\*)$/, 'expected an upper-case HTTP method such as "POST", or "*" for any');
+
+const tlsServer = z.strictObject({
+  cert: nonEmpty,
+  key: nonEmpty,
+  clientCa: nonEmpty,
+  allowedCallers: z.array(spiffeIdPattern).min(1, 'name at least one caller SPIFFE ID (Envoy\'s)'),
+});
+
+const listen = z.union([
+  nonEmpty,
+  z.strictObject({ address: nonEmpty, tls: tlsServer.optional() }),
+]);
+
+const bundleSource = z.union([
+  z.strictObject({ file: nonEmpty }),
+  z.strictObject({ url: z.url({ protocol: /^https?$/ }), refresh: duration.optional() }),
+]);
+
+const trustDomain = z.strictObject({
+  bundle: bundleSource.optional(),
+  audiences: z.array(nonEmpty).optional(),
+  maxTokenLifetime: duration.optional(),
+});
+
+const keyRef = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key path such as "openai/prod"');
+
+const keys = z.discriminatedUnion('store', [
+  z.strictObject({ store: z.literal('file'), file: nonEmpty }),
+  z.strictObject({ store: z.literal('env'), prefix: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('KEYBROKER_KEY_') }),
+]);
+
+const injection = z.union([
+  z.enum(TEMPLATE_NAMES),
+  z.strictObject({
+    header: headerName,
+    value: z.string().refine((v) => v.split('${key}').length === 2, 'must contain "${key}" exactly once'),
+  }),
+]);
+
+const destination = z.strictObject({
+  upstream: hostName,
+  /** Extra `:authority` values the agent may use for this destination (the gateway's own host). */
+  authorities: z.array(hostName).optional(),
+  /** The path prefix the Envoy route matches and strips; policy paths are relative to what remains. */
+  routePrefix: z.string().regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'expected a path prefix such as "/openai"').optional(),
+  inject: injection,
+  key: keyRef,
+  classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('confidential'),
+});
+
+const rule = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a rule id of letters, digits, ".", "-" and "_"'),
+  effect: z.enum(['allow', 'deny']).default('allow'),
+  identities: z.array(spiffeIdPattern).min(1),
+  destinations: z.array(nonEmpty).min(1),
+  methods: z.array(method).min(1).optional(),
+  paths: z.array(pathPattern).min(1).optional(),
+});
+
+const log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  decisions: z.boolean().default(true),
+});
+
+export const configSchema = z
+  .strictObject({
+    listen: listen.default('127.0.0.1:9191'),
+    trust: z.record(trustDomainName, trustDomain).refine((t) => Object.keys(t).length > 0, 'configure at least one trust domain'),
+    keys,
+    destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),
+    policy: z.array(rule).default([]),
+    log: log.default({ level: 'info', decisions: true }),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.policy.forEach((r, index) => {
+      if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['policy', index, 'id'], message: `rule id "${r.id}" is used twice` });
+      seen.add(r.id);
+      if (r.effect === 'allow') {
+        if (!r.methods) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its methods (use ["*"] for any)' });
+        if (!r.paths) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its paths (use ["/*"] for any)' });
+      }
+      r.destinations.forEach((name, i) => {
+        if (!(name in config.destinations)) {
+          ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
+        }
+      });
+      r.identities.forEach((pattern, i) => {
+        const trustDomainOf = pattern.slice('spiffe://'.length).split('/')[0] ?? '';
+        if (!(trustDomainOf in config.trust)) {
+          ctx.addIssue({ code: 'custom', path: ['policy', index, 'identities', i], message: `trust domain "${trustDomainOf}" is not configured under "trust"` });
+        }
+      });
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type DestinationConfig = Config['destinations'][string];
+export type RuleConfig = Config['policy'][number];
+export type InjectionConfig = DestinationConfig['inject'];

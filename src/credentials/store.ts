@@ -1,0 +1,20 @@
+import type { Secret } from './secret.ts';
+
+/** Where provider keys come from. `get` resolves a key reference such as `openai/prod`. */
+export interface KeyStore {
+  readonly kind: string;
+  get(ref: string): Secret | Promise<Secret>;
+  close(): void;
+}
+
+/** The key cannot be served: missing, unreadable, stale beyond its limit. Never carries a value. */
+export class KeyUnavailableError extends Error {
+  override readonly name = 'KeyUnavailableError';
+  readonly code = 'ERR_KEY_UNAVAILABLE';
+  readonly ref: string;
+
+  constructor(ref: string, why: string) {
+    super(`key "${ref}" is unavailable: ${why}`);
+    this.ref = ref;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Envoy's ext_authz API, loaded from the data-plane-api protos that @grpc/grpc-js-xds
+ * ships (never copied into this tree).
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync, type Options } from '@grpc/proto-loader';
+
+const require = createRequire(import.meta.url);
+const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+
+/**
+ * keepCase keeps Envoy's snake_case field names. Well-known types (Struct, BoolValue,
+ * Timestamp) are mapped by protobufjs wrappers and keep their camelCase fields regardless.
+ */
+export const LOADER_OPTIONS: Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+  includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d)),
+};
+
+let cached: GrpcObject | undefined;
+
+function authPackage(): GrpcObject {
+  cached ??= loadPackageDefinition(loadSync('envoy/service/auth/v3/external_auth.proto', LOADER_OPTIONS));
+  return cached;
+}
+
+function authorizationClient(): ServiceClientConstructor {
+  const envoy = authPackage()['envoy'] as GrpcObject;
+  const service = envoy['service'] as GrpcObject;
+  const auth = service['auth'] as GrpcObject;
+  return (auth['v3'] as GrpcObject)['Authorization'] as ServiceClientConstructor;
+}
+
+export function authorizationService(): ServiceDefinition {
+  return authorizationClient().service;
+}
+
+/** A client constructor, for tests and the benchmark's request encoder. */
+export function authorizationClientConstructor(): ServiceClientConstructor {
+  return authorizationClient();
+}

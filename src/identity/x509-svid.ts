@@ -1,0 +1,53 @@
+/**
+ * The agent's identity from Envoy's mTLS: Envoy verified the X.509-SVID chain and passes
+ * the first URI SAN as `source.principal`. When it also passes the certificate, the
+ * certificate must carry exactly one URI SAN and that SAN must be the principal
+ * (an X.509-SVID has exactly one, by the spec).
+ */
+import { X509Certificate } from 'node:crypto';
+import { Denial } from '../lib/denial.ts';
+import type { Principal } from '../pipeline/types.ts';
+import { parseSpiffeId, SpiffeIdError } from './spiffe-id.ts';
+
+export function principalFromMtls(principal: string, certificatePem: string, trustDomains: ReadonlySet<string>): Principal {
+  let id;
+  try {
+    id = parseSpiffeId(principal);
+  } catch (error) {
+    if (error instanceof SpiffeIdError) throw new Denial('identity_malformed', `mTLS principal: ${error.message}`);
+    throw error;
+  }
+  if (!trustDomains.has(id.trustDomain)) throw new Denial('trust_domain_unknown', `mTLS principal in trust domain "${id.trustDomain}"`);
+  if (certificatePem !== '') {
+    const uris = uriSans(certificatePem);
+    if (uris.length !== 1) throw new Denial('certificate_mismatch', `client certificate has ${uris.length} URI SANs; an X.509-SVID has exactly one`);
+    if (uris[0] !== principal) throw new Denial('certificate_mismatch', 'client certificate URI SAN differs from the mTLS principal');
+  }
+  return { id: id.id, trustDomain: id.trustDomain, proof: 'x509-svid' };
+}
+
+/** URI SANs of a PEM certificate. Throws a Denial when the PEM cannot be read. */
+export function uriSans(pem: string): string[] {
+  let san: string | undefined;
+  try {
+    san = new X509Certificate(pem).subjectAltName;
+  } catch {
+    throw new Denial('certificate_mismatch', 'client certificate could not be parsed');
+  }
+  return san ? parseUriSans(san) : [];
+}
+
+/**
+ * Node renders SANs as `URI:a, DNS:b`, JSON-quoting any value that holds a delimiter,
+ * so entries split cleanly on ", " outside quotes.
+ */
+export function parseUriSans(subjectAltName: string): string[] {
+  const uris: string[] = [];
+  const entry = /(\w[\w ]*):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
+  for (const m of subjectAltName.matchAll(entry)) {
+    if (m[1] !== 'URI') continue;
+    const raw = m[2] ?? '';
+    uris.push(raw.startsWith('"') ? (JSON.parse(raw) as string) : raw);
+  }
+  return uris;
+}

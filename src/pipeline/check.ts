@@ -1,0 +1,96 @@
+/**
+ * The Check pipeline, wired in this one place:
+ *   facts → authenticate → route → authorize → credential → outcome, audited once.
+ * Every phase signals "no" by throwing a Denial; anything else thrown is a bug and is
+ * also a denial (invariant 3).
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { Denial } from '../lib/denial.ts';
+import { authenticate } from '../identity/authenticate.ts';
+import { resolveDestination } from '../route/resolve.ts';
+import { evaluate } from '../policy/evaluate.ts';
+import { KeyUnavailableError } from '../credentials/store.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { Runtime } from './runtime.ts';
+import type { DecisionRecord, Outcome, RequestFacts } from './types.ts';
+
+export interface CheckDeps {
+  /** The runtime in force; read once per request so a reload never splits a decision. */
+  readonly runtime: () => Runtime;
+  readonly audit: Auditor;
+  readonly log: Logger;
+}
+
+export type Check = (facts: RequestFacts) => Promise<Outcome>;
+
+export function createCheck(deps: CheckDeps): Check {
+  return async function check(facts) {
+    const started = performance.now();
+    const runtime = deps.runtime();
+    const record: DecisionRecord = {
+      decisionId: facts.decisionId,
+      decision: 'deny',
+      reason: 'internal_error',
+      status: 500,
+      method: facts.method,
+      authority: facts.authority,
+      path: facts.path,
+      policyVersion: runtime.policy.version,
+      durationMs: 0,
+    };
+    let outcome: Outcome;
+    try {
+      if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
+      const principal = authenticate(facts, runtime);
+      record.identity = principal.id;
+      record.proof = principal.proof;
+
+      const { destination, upstreamPath } = resolveDestination(facts, runtime.destinations);
+      record.destination = destination.name;
+      record.upstream = destination.upstream;
+      record.classification = destination.classification;
+
+      const result = evaluate(runtime.policy, {
+        identity: principal.id,
+        destination: destination.name,
+        method: facts.method,
+        path: upstreamPath,
+      });
+      record.rule = result.rule;
+      if (!result.allow) throw new Denial(result.reason, result.rule ? `rule "${result.rule}"` : undefined);
+
+      const secret = await fetchKey(runtime, destination.keyRef);
+      record.keyId = secret.id;
+      record.decision = 'allow';
+      record.reason = 'allowed';
+      record.status = 200;
+      outcome = { allow: true, record, secret, injection: destination.injection, removeHeaders: destination.stripHeaders };
+    } catch (error) {
+      const denial = asDenial(error, deps.log, facts.decisionId);
+      record.decision = 'deny';
+      record.reason = denial.reason;
+      record.status = denial.status;
+      record.detail = denial.message;
+      outcome = { allow: false, record, denial };
+    }
+    record.durationMs = performance.now() - started;
+    deps.audit.record(record);
+    return outcome;
+  };
+}
+
+async function fetchKey(runtime: Runtime, ref: string) {
+  try {
+    return await runtime.keys.get(ref);
+  } catch (error) {
+    if (error instanceof KeyUnavailableError) throw new Denial('key_unavailable', error.message);
+    throw error;
+  }
+}
+
+function asDenial(error: unknown, log: Logger, decisionId: string): Denial {
+  if (error instanceof Denial) return error;
+  log.error({ decisionId, err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'check failed; denying');
+  return new Denial('internal_error');
+}

@@ -1,0 +1,88 @@
+/**
+ * The plain values that flow between the Check phases. Nothing here knows about gRPC
+ * or Envoy's protos: `envoy/request.ts` produces RequestFacts, `envoy/response.ts`
+ * consumes an Outcome.
+ */
+import type { Injection } from '../credentials/templates.ts';
+import type { Secret } from '../credentials/secret.ts';
+import type { Denial } from '../lib/denial.ts';
+
+export interface RequestFacts {
+  /** Envoy's `x-request-id`, or one generated here: the decision id. */
+  readonly decisionId: string;
+  readonly method: string;
+  /** `:authority` as the agent sent it, lower-cased. */
+  readonly authority: string;
+  /** `:path` without query string or fragment. */
+  readonly path: string;
+  /** Lower-case header names; repeats comma-joined, as Envoy sends them. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** The peer's identity as Envoy verified it from mTLS (first URI SAN), or ''. */
+  readonly sourcePrincipal: string;
+  /** The peer's certificate (PEM), when Envoy includes it. */
+  readonly sourceCertificate: string;
+  /** Per-route values from Envoy's config; `destination` selects the key. */
+  readonly contextExtensions: ReadonlyMap<string, string>;
+  /** Set when the request could not be read whole: the check denies with this as detail. */
+  readonly malformed?: string;
+}
+
+export type Proof = 'x509-svid' | 'jwt-svid' | 'kubernetes';
+
+export interface Principal {
+  /** A SPIFFE ID. */
+  readonly id: string;
+  readonly trustDomain: string;
+  readonly proof: Proof;
+}
+
+export interface Destination {
+  readonly name: string;
+  readonly upstream: string;
+  readonly authorities: readonly string[];
+  readonly routePrefix: string;
+  readonly injection: Injection;
+  readonly keyRef: string;
+  readonly classification: string;
+  /** Agent credential and identity headers removed from every allowed request. */
+  readonly stripHeaders: readonly string[];
+}
+
+export interface PolicyDecision {
+  readonly allow: boolean;
+  /** The rule that decided, if one did. */
+  readonly rule?: string;
+}
+
+/** One decision's audit record (invariant 7). Carries a key id, never a key. */
+export interface DecisionRecord {
+  decisionId: string;
+  decision: 'allow' | 'deny';
+  reason: string;
+  status: number;
+  method: string;
+  authority: string;
+  path: string;
+  identity?: string;
+  proof?: Proof;
+  destination?: string;
+  upstream?: string;
+  classification?: string;
+  policyVersion?: string;
+  rule?: string;
+  keyId?: string;
+  /** Operator-facing explanation of a denial; never a secret. */
+  detail?: string;
+  durationMs: number;
+}
+
+export type Outcome =
+  | {
+      readonly allow: true;
+      readonly record: DecisionRecord;
+      readonly secret: Secret;
+      readonly injection: Injection;
+      /** Agent-supplied credential and identity headers to strip (never the injected one). */
+      readonly removeHeaders: readonly string[];
+    }
+  | { readonly allow: false; readonly record: DecisionRecord; readonly denial: Denial };

@@ -1,0 +1,76 @@
+/**
+ * Policy compiled at load into an index: destination → identity (exact, or prefix by
+ * path ancestor) → the few rules that can apply. A decision then costs a handful of map
+ * lookups whatever the number of rules.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../lib/canonical-json.ts';
+
+export interface RuleSpec {
+  readonly id: string;
+  readonly effect: 'allow' | 'deny';
+  readonly identities: readonly string[];
+  readonly destinations: readonly string[];
+  /** Absent: any method (deny rules only; the config schema requires it on grants). */
+  readonly methods?: readonly string[] | undefined;
+  readonly paths?: readonly string[] | undefined;
+}
+
+export interface CompiledRule {
+  readonly id: string;
+  /** Position in the policy: the earliest matching grant is the one reported. */
+  readonly order: number;
+  readonly effect: 'allow' | 'deny';
+  /** `null`: any method. */
+  readonly methods: ReadonlySet<string> | null;
+  /** `null`: any path. */
+  readonly exactPaths: ReadonlySet<string> | null;
+  readonly pathPrefixes: readonly string[];
+}
+
+export interface IdentityIndex {
+  readonly exact: Map<string, CompiledRule[]>;
+  /** Keyed by the pattern without its trailing `*`, so ending in "/". */
+  readonly prefix: Map<string, CompiledRule[]>;
+}
+
+export interface CompiledPolicy {
+  /** Content hash of the policy and destinations it was compiled from. */
+  readonly version: string;
+  readonly ruleCount: number;
+  readonly byDestination: ReadonlyMap<string, IdentityIndex>;
+}
+
+export function compilePolicy(rules: readonly RuleSpec[], versionedContent: unknown = rules): CompiledPolicy {
+  const byDestination = new Map<string, IdentityIndex>();
+  rules.forEach((spec, order) => {
+    const rule = compileRule(spec, order);
+    for (const destination of spec.destinations) {
+      let index = byDestination.get(destination);
+      if (!index) byDestination.set(destination, (index = { exact: new Map(), prefix: new Map() }));
+      for (const pattern of spec.identities) {
+        const [map, key] = pattern.endsWith('/*') ? [index.prefix, pattern.slice(0, -1)] : [index.exact, pattern];
+        const bucket = map.get(key);
+        if (bucket) bucket.push(rule);
+        else map.set(key, [rule]);
+      }
+    }
+  });
+  return { version: policyVersion(versionedContent), ruleCount: rules.length, byDestination };
+}
+
+function compileRule(spec: RuleSpec, order: number): CompiledRule {
+  const methods = !spec.methods || spec.methods.includes('*') ? null : new Set(spec.methods);
+  if (!spec.paths) return { id: spec.id, order, effect: spec.effect, methods, exactPaths: null, pathPrefixes: [] };
+  const exactPaths = new Set<string>();
+  const pathPrefixes: string[] = [];
+  for (const path of spec.paths) {
+    if (path.endsWith('*')) pathPrefixes.push(path.slice(0, -1));
+    else exactPaths.add(path);
+  }
+  return { id: spec.id, order, effect: spec.effect, methods, exactPaths, pathPrefixes };
+}
+
+export function policyVersion(content: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(content)).digest('hex').slice(0, 16)}`;
+}

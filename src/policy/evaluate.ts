@@ -1,0 +1,60 @@
+/**
+ * Deciding one request against the compiled policy: default deny, and any matching deny
+ * rule beats every grant (invariant 6).
+ */
+import type { CompiledPolicy, CompiledRule } from './compile.ts';
+
+export interface PolicyInput {
+  readonly identity: string;
+  readonly destination: string;
+  readonly method: string;
+  /** Path as the upstream sees it, without query: the query never widens a match. */
+  readonly path: string;
+}
+
+export type PolicyResult =
+  | { readonly allow: true; readonly rule: string }
+  | { readonly allow: false; readonly reason: 'denied_by_rule'; readonly rule: string }
+  | { readonly allow: false; readonly reason: 'no_matching_grant'; readonly rule?: undefined };
+
+const SCHEME_LENGTH = 'spiffe://'.length;
+
+export function evaluate(policy: CompiledPolicy, input: PolicyInput): PolicyResult {
+  const index = policy.byDestination.get(input.destination);
+  if (!index) return { allow: false, reason: 'no_matching_grant' };
+
+  let grant: CompiledRule | undefined;
+  let deny: CompiledRule | undefined;
+  const consider = (rules: readonly CompiledRule[] | undefined): void => {
+    if (!rules) return;
+    for (const rule of rules) {
+      if (!ruleMatches(rule, input)) continue;
+      if (rule.effect === 'deny') {
+        if (!deny || rule.order < deny.order) deny = rule;
+      } else if (!grant || rule.order < grant.order) {
+        grant = rule;
+      }
+    }
+  };
+
+  consider(index.exact.get(input.identity));
+  forEachAncestor(input.identity, (prefix) => consider(index.prefix.get(prefix)));
+
+  if (deny) return { allow: false, reason: 'denied_by_rule', rule: deny.id };
+  if (grant) return { allow: true, rule: grant.id };
+  return { allow: false, reason: 'no_matching_grant' };
+}
+
+/** `spiffe://td/a/b` → `spiffe://td/`, `spiffe://td/a/`: every prefix a `/*` pattern could name. */
+function forEachAncestor(identity: string, visit: (prefix: string) => void): void {
+  for (let slash = identity.indexOf('/', SCHEME_LENGTH); slash !== -1; slash = identity.indexOf('/', slash + 1)) {
+    visit(identity.slice(0, slash + 1));
+  }
+}
+
+function ruleMatches(rule: CompiledRule, input: PolicyInput): boolean {
+  if (rule.methods && !rule.methods.has(input.method)) return false;
+  if (!rule.exactPaths) return true;
+  if (rule.exactPaths.has(input.path)) return true;
+  return rule.pathPrefixes.some((prefix) => input.path.startsWith(prefix));
+}

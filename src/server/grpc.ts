@@ -1,0 +1,114 @@
+/**
+ * The gRPC server: Envoy's Authorization service and gRPC health, on the address the
+ * config allows. The Check handler is thin: parse, run the pipeline, respond.
+ */
+import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { AUTHORIZATION_SERVICE, authorizationService } from '../envoy/proto.ts';
+import { parseCheckRequest, type CheckRequestMessage } from '../envoy/request.ts';
+import { toCheckResponse, type CheckResponseMessage } from '../envoy/response.ts';
+import type { Check } from '../pipeline/check.ts';
+import { callerAllowlist, type CallerCheck } from './callers.ts';
+import { grpcTarget, type ListenAddress } from './listen.ts';
+
+export interface RunningServer {
+  /** What the server is bound to: `unix:///path` or `host:port` with the real port. */
+  readonly address: string;
+  /** Stop accepting, let in-flight calls finish (up to `graceMs`), then close. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+const SERVER_OPTIONS = {
+  'grpc.max_receive_message_length': 2 * 1024 * 1024,
+  'grpc.max_send_message_length': 1024 * 1024,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+export async function startServer(listen: ListenAddress, check: Check, log: Logger): Promise<RunningServer> {
+  const server = new Server(SERVER_OPTIONS);
+  const allowCaller = listen.tls ? callerAllowlist(listen.tls.allowedCallers) : undefined;
+  server.addService(authorizationService(), { Check: checkHandler(check, log, allowCaller) });
+
+  const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  health.addToServer(server);
+
+  const port = await bind(server, listen);
+  const address = listen.kind === 'unix' ? `unix://${listen.path}` : `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
+  log.info({ address, mtls: Boolean(listen.tls) }, 'keybroker listening');
+
+  return {
+    address,
+    shutdown(graceMs = 10_000) {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
+      return new Promise((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          if (listen.kind === 'unix') removeStaleSocket(listen.path);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | undefined) {
+  return (call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: sendUnaryData<CheckResponseMessage>) => {
+    if (allowCaller && !allowCaller(call.getAuthContext()?.sslPeerCertificate)) {
+      log.warn({ peer: call.getPeer() }, 'Check refused: caller certificate is not on the allowlist');
+      callback({ code: GrpcStatus.PERMISSION_DENIED, details: 'caller is not allowed to call Check' });
+      return;
+    }
+    let facts;
+    try {
+      facts = parseCheckRequest(call.request);
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'CheckRequest could not be parsed');
+      callback({ code: GrpcStatus.INTERNAL, details: 'request could not be parsed' });
+      return;
+    }
+    check(facts)
+      .then((outcome) => callback(null, toCheckResponse(outcome)))
+      .catch((error: unknown) => {
+        // The pipeline already turns errors into denials; reaching here is a bug. A gRPC
+        // error makes Envoy deny (failure_mode_allow: false).
+        log.error({ err: (error as Error)?.message }, 'Check failed outside the pipeline');
+        callback({ code: GrpcStatus.INTERNAL, details: 'authorization failed' });
+      });
+  };
+}
+
+async function bind(server: Server, listen: ListenAddress): Promise<number> {
+  let credentials = ServerCredentials.createInsecure();
+  if (listen.kind === 'tcp' && listen.tls) {
+    credentials = ServerCredentials.createSsl(
+      readFileSync(listen.tls.clientCa),
+      [{ cert_chain: readFileSync(listen.tls.cert), private_key: readFileSync(listen.tls.key) }],
+      true,
+    );
+  }
+  if (listen.kind === 'unix') removeStaleSocket(listen.path);
+  // The socket is created with the process umask: narrow it so the file is never, even
+  // briefly, reachable by other users; then set the documented mode.
+  const umask = listen.kind === 'unix' ? process.umask(0o117) : undefined;
+  try {
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(grpcTarget(listen), credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+    );
+    if (listen.kind === 'unix') chmodSync(listen.path, 0o660);
+    return port;
+  } finally {
+    if (umask !== undefined) process.umask(umask);
+  }
+}
+
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // absent: nothing to remove
+  }
+}

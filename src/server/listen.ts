@@ -1,0 +1,58 @@
+/**
+ * Where keybroker listens, and the rule that keeps Check a private oracle (invariant 2):
+ * a Unix socket or loopback, or any other address only behind mTLS with a caller allowlist.
+ */
+import { isIP } from 'node:net';
+import type { Config } from '../config/schema.ts';
+
+export type TlsSettings = NonNullable<Exclude<Config['listen'], string>['tls']>;
+
+export type ListenAddress =
+  | { readonly kind: 'unix'; readonly path: string; readonly tls?: undefined }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly loopback: boolean; readonly tls?: TlsSettings };
+
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  readonly code = 'ERR_LISTEN';
+}
+
+export function parseListen(listen: Config['listen']): ListenAddress {
+  const address = typeof listen === 'string' ? listen : listen.address;
+  const tls = typeof listen === 'string' ? undefined : listen.tls;
+
+  if (address.startsWith('unix:')) {
+    const path = address.replace(/^unix:(\/\/)?/, '');
+    if (!path.startsWith('/')) throw new ListenError(`listen: "${address}" must name an absolute socket path, e.g. unix:///run/keybroker/authz.sock`);
+    if (tls) throw new ListenError('listen: tls applies to TCP addresses; a Unix socket is protected by its file mode');
+    return { kind: 'unix', path };
+  }
+
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  if (!match) throw new ListenError(`listen: "${address}" is neither unix:///path nor host:port (IPv6 as [::1]:port)`);
+  const host = (match[1] ?? match[2]) as string;
+  const port = Number(match[3]);
+  if (port > 65535) throw new ListenError(`listen: port ${port} is out of range`);
+  const loopback = isLoopback(host);
+
+  if (!loopback && !tls) {
+    throw new ListenError(
+      `listen: refusing to serve Check on non-loopback address "${address}" without mTLS. ` +
+        'Check returns provider keys, so only Envoy may call it: listen on a Unix socket or 127.0.0.1, ' +
+        'or add listen.tls with cert, key, clientCa and allowedCallers (Envoy\'s SPIFFE ID).',
+    );
+  }
+  return { kind: 'tcp', host, port, loopback, tls };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+/** The target string grpc-js binds to. */
+export function grpcTarget(address: ListenAddress): string {
+  if (address.kind === 'unix') return `unix://${address.path}`;
+  return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}

@@ -1,0 +1,72 @@
+/**
+ * A running keybroker: configuration → runtime → Check pipeline → gRPC server, plus
+ * reloads. The CLI's `serve` and the integration tests both start it through here.
+ */
+import type { DestinationStream, Logger } from 'pino';
+import { loadConfigFile } from '../config/load.ts';
+import { watchConfig, type ConfigWatcher } from '../config/watch.ts';
+import type { Config } from '../config/schema.ts';
+import { canonicalJson } from '../lib/canonical-json.ts';
+import { createLogger } from '../lib/logger.ts';
+import { allAuditors, type Auditor } from '../audit/auditor.ts';
+import { decisionLog } from '../audit/decision-log.ts';
+import { createCheck } from '../pipeline/check.ts';
+import { buildRuntime, type Runtime } from '../pipeline/runtime.ts';
+import { parseListen } from './listen.ts';
+import { startServer } from './grpc.ts';
+
+export interface StartOptions {
+  readonly configFile: string;
+  /** Where logs go (default stdout). Tests pass a capturing stream. */
+  readonly logDestination?: DestinationStream;
+  /** How often the config file is polled for changes; 0: only on `reload()` (SIGHUP). */
+  readonly watchIntervalMs?: number;
+  /** Extra audit sinks (the OpenTelemetry exporter, tests). */
+  readonly auditors?: readonly Auditor[];
+}
+
+export interface Keybroker {
+  readonly address: string;
+  readonly log: Logger;
+  runtime(): Runtime;
+  readonly watcher: ConfigWatcher;
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function startKeybroker(options: StartOptions): Promise<Keybroker> {
+  const { file, config } = loadConfigFile(options.configFile);
+  const listen = parseListen(config.listen);
+  const log = createLogger(config.log.level, options.logDestination);
+
+  let current = buildRuntime(config, { log });
+  const apply = (next: Config) => {
+    if (canonicalJson(next.listen) !== canonicalJson(current.config.listen)) {
+      log.warn({ file }, 'listen changed; it takes effect on restart, the rest of the configuration now');
+    }
+    const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
+    const built = buildRuntime(next, sameKeys ? { log, keys: current.keys } : { log });
+    const previous = current;
+    current = built;
+    if (!sameKeys) previous.keys.close();
+  };
+
+  const sinks: Auditor[] = [...(options.auditors ?? [])];
+  if (config.log.decisions) sinks.push(decisionLog(log));
+  const check = createCheck({ runtime: () => current, audit: allAuditors(sinks), log });
+  const server = await startServer(listen, check, log);
+  const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
+
+  return {
+    address: server.address,
+    log,
+    runtime: () => current,
+    watcher,
+    async shutdown(graceMs) {
+      watcher.close();
+      await server.shutdown(graceMs);
+      current.keys.close();
+      log.info('keybroker stopped');
+      log.flush();
+    },
+  };
+}
