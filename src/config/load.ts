@@ -41,11 +41,14 @@ export function parseConfigText(text: string, file: string, baseDir: string): Co
   const raw: unknown = doc.toJS({ maxAliasCount: 50 });
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    const problems: ConfigProblem[] = parsed.error.issues.map((issue) => ({
-      path: formatPath(issue.path),
-      line: lineOf(doc, lines, issue.path),
-      message: issue.message,
-    }));
+    const problems: ConfigProblem[] = parsed.error.issues.flatMap((issue) =>
+      // One problem per unknown key, located at the key itself.
+      (issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path]).map((path) => ({
+        path: formatPath(path),
+        line: lineOf(doc, lines, path),
+        message: issue.code === 'unrecognized_keys' ? `unknown key "${String(path.at(-1))}"; check its spelling (unknown keys are refused so that a typo never widens access)` : issue.message,
+      })),
+    );
     throw new ConfigError(file, problems);
   }
   return anchorPaths(parsed.data, baseDir);

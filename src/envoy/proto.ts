@@ -19,7 +19,6 @@ export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const LOADER_OPTIONS: Options = {
   keepCase: true,
   longs: String,
-  enums: String,
   defaults: false,
   oneofs: true,
   includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d)),

@@ -1,0 +1,20 @@
+/**
+ * Canary secrets: planted in key stores and requests so that tests can prove they appear
+ * nowhere they must not (logs, errors, denial bodies, CLI output).
+ */
+import { expect } from 'chai';
+
+export const CANARY_KEY = 'sk-canary-0d1f3e5a7b9c-KEY-MUST-NEVER-LEAK';
+export const CANARY_ANTHROPIC_KEY = 'sk-ant-canary-7c2e9a41-KEY-MUST-NEVER-LEAK';
+export const CANARY_AGENT_TOKEN = 'agent-canary-5b8d2f60-TOKEN-MUST-NEVER-LEAK';
+
+const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN];
+
+/** Fails if any canary, or a recognisable fragment of one, appears in `text`. */
+export function expectNoCanary(text: string, where: string): void {
+  for (const canary of CANARIES) {
+    expect(text.includes(canary), `${where} contains a canary secret`).to.equal(false);
+    const fragment = canary.slice(0, 20);
+    expect(text.includes(fragment), `${where} contains a fragment of a canary secret`).to.equal(false);
+  }
+}

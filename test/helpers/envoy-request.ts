@@ -1,0 +1,51 @@
+/**
+ * CheckRequests shaped as Envoy's ext_authz filter sends them: lower-case header names,
+ * pseudo-headers, repeats comma-joined, x-request-id set, the route's context extensions,
+ * the mTLS principal and (with include_peer_certificate) the URL-encoded PEM.
+ */
+import type { CheckRequestMessage } from '../../src/envoy/request.ts';
+
+export interface RequestShape {
+  principal?: string;
+  certificate?: string;
+  method?: string;
+  host?: string;
+  path?: string;
+  destination?: string | null;
+  headers?: Record<string, string>;
+  requestId?: string | null;
+}
+
+export function envoyCheckRequest(shape: RequestShape = {}): CheckRequestMessage {
+  const method = shape.method ?? 'POST';
+  const host = shape.host ?? 'gateway.local';
+  const path = shape.path ?? '/openai/v1/chat/completions';
+  const requestId = shape.requestId === undefined ? 'req-0123456789abcdef' : shape.requestId;
+  const headers: Record<string, string> = {
+    ':method': method,
+    ':authority': host,
+    ':path': path,
+    ':scheme': 'https',
+    'content-type': 'application/json',
+    'user-agent': 'OpenAI/Python 1.54.0',
+    ...(requestId === null ? {} : { 'x-request-id': requestId }),
+    'x-forwarded-proto': 'https',
+    ...shape.headers,
+  };
+  const destination = shape.destination === undefined ? 'openai' : shape.destination;
+  return {
+    attributes: {
+      source: {
+        principal: shape.principal ?? 'spiffe://example.org/ns/research/summarizer',
+        ...(shape.certificate ? { certificate: encodeURIComponent(shape.certificate) } : {}),
+      },
+      request: { http: { id: '1234567890', method, headers, path, host } },
+      context_extensions: destination === null ? {} : { destination },
+    },
+  };
+}
+
+/** The denial body Envoy would send the agent. */
+export function deniedBody(response: { denied_response?: { body: string } }): { error: string; reason: string; decision_id: string } {
+  return JSON.parse(response.denied_response?.body ?? '{}') as { error: string; reason: string; decision_id: string };
+}

@@ -1,0 +1,152 @@
+/** The command line as a user runs it: validate, explain, serve, and the demo in examples/. */
+import { expect } from 'chai';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { authorizationClient, baseConfig, callCheck, TEST_KEYS } from '../helpers/broker.ts';
+import { envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { expectNoCanary } from '../helpers/canary.ts';
+import { ROOT, runCli, spawnCli, spawnProcess } from '../helpers/process.ts';
+
+function configDir(config: Record<string, unknown>, listen = 'unix://' + 'SOCKET'): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'keybroker-cli-'));
+  writeFileSync(join(dir, 'keys.yaml'), stringify(TEST_KEYS), { mode: 0o600 });
+  const file = join(dir, 'keybroker.yaml');
+  writeFileSync(file, stringify({ listen: listen.replace('SOCKET', join(dir, 'authz.sock')), ...config }));
+  return { dir, file };
+}
+
+describe('keybroker validate', () => {
+  it('accepts a valid configuration', () => {
+    const { file } = configDir(baseConfig());
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.match(/valid \(policy sha256:[0-9a-f]{16}, 5 rules, 3 destinations\)/);
+  });
+
+  it('names the file, line and path of an unknown key, and exits 1', () => {
+    const { dir } = configDir({});
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(
+      file,
+      [
+        'trust:',
+        '  example.org: {}',
+        'keys: { store: file, file: ./keys.yaml }',
+        'destinations:',
+        '  openai: { upstream: api.openai.com, inject: openai, key: openai/prod }',
+        'policy:',
+        '  - id: research',
+        '    identities: [spiffe://example.org/ns/research/*]',
+        '    destinations: [openai]',
+        '    methods: [POST]',
+        '    pathz: [/v1/chat/completions]',
+        '',
+      ].join('\n'),
+    );
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include(`${file}:11: policy[0].pathz: unknown key "pathz"`);
+    expect(result.stderr).to.include('an allow rule must list its paths');
+  });
+
+  it('names the line of a bad value and what was expected', () => {
+    const { dir } = configDir({});
+    const file = join(dir, 'bad-method.yaml');
+    writeFileSync(file, 'trust: { example.org: {} }\nkeys: { store: file, file: ./keys.yaml }\ndestinations: {}\npolicy:\n  - id: r\n    identities: [spiffe://example.org/a]\n    destinations: [openai]\n    methods: [post]\n    paths: [/x]\n');
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include(':8: policy[0].methods[0]: expected an upper-case HTTP method');
+    expect(result.stderr).to.include(':7: policy[0].destinations[0]: unknown destination "openai"');
+  });
+
+  it('rejects a key file readable by others', () => {
+    const { dir, file } = configDir(baseConfig());
+    chmodSync(join(dir, 'keys.yaml'), 0o644);
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('chmod 600');
+  });
+
+  it('reports a YAML syntax error with its line', () => {
+    const { dir } = configDir({});
+    const file = join(dir, 'syntax.yaml');
+    writeFileSync(file, 'trust:\n  example.org: {}\nkeys: [unclosed\n');
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/syntax\.yaml:\d+: YAML: /);
+  });
+});
+
+describe('keybroker explain', () => {
+  const { file } = configDir(baseConfig());
+
+  it('explains an allow with rule, policy version and key id, never the key', () => {
+    const result = runCli(['explain', '-c', file, '--identity', 'spiffe://example.org/ns/research/a', '--destination', 'openai', '--method', 'POST', '--path', '/v1/embeddings']);
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/decision:\s+allow/);
+    expect(result.stdout).to.match(/rule:\s+research-openai/);
+    expect(result.stdout).to.match(/policy version:\s+sha256:/);
+    expect(result.stdout).to.match(/key id:\s+file:openai\/prod#[0-9a-f]{12}/);
+    expectNoCanary(result.stdout + result.stderr, 'explain output');
+  });
+
+  it('explains a denial with its reason and exits 3', () => {
+    const result = runCli(['explain', '-c', file, '--identity', 'spiffe://example.org/ns/research/quarantined', '--destination', 'openai', '--method', 'POST', '--path', '/v1/embeddings']);
+    expect(result.code).to.equal(3);
+    expect(result.stdout).to.match(/reason:\s+denied_by_rule/);
+    expect(result.stdout).to.match(/rule:\s+block-quarantined/);
+    expectNoCanary(result.stdout + result.stderr, 'explain output');
+  });
+});
+
+describe('keybroker serve', () => {
+  it('refuses a routable address without mTLS and says why', () => {
+    const { file } = configDir(baseConfig(), '0.0.0.0:9191');
+    const result = runCli(['serve', '-c', file]);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('refusing to serve Check on non-loopback address "0.0.0.0:9191" without mTLS');
+  });
+
+  it('serves, then on SIGTERM drains and exits 0, and never prints a key', async () => {
+    const { dir, file } = configDir(baseConfig());
+    const served = spawnCli(['serve', '-c', file]);
+    await served.waitFor(/keybroker listening/);
+    const client = authorizationClient(`unix://${join(dir, 'authz.sock')}`);
+    const inflight = Array.from({ length: 20 }, () => callCheck(client, envoyCheckRequest()));
+    served.child.kill('SIGTERM');
+    const responses = await Promise.allSettled(inflight);
+    client.close();
+    expect(await served.exited()).to.equal(0);
+    expect(served.output()).to.include('keybroker stopped');
+    const answered = responses.filter((r) => r.status === 'fulfilled');
+    for (const r of answered) expect(r.value.status.code).to.equal(0);
+    expectNoCanary(served.output(), 'serve output');
+  });
+});
+
+describe('the demo in examples/ (the README walk-through)', function () {
+  this.timeout(30_000);
+
+  it('creates its 0600 fake key, serves, and explains research allowed and intern denied', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybroker-demo-'));
+    for (const f of ['keybroker.yaml', 'demo-keys.ts']) copyFileSync(join(ROOT, 'examples', f), join(dir, f));
+    const config = join(dir, 'keybroker.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('listen: 127.0.0.1:9191', `listen: unix://${join(dir, 'authz.sock')}`));
+
+    const keys = spawnProcess(process.execPath, [join(dir, 'demo-keys.ts')]);
+    expect(await keys.exited()).to.equal(0);
+    const served = spawnCli(['serve', '-c', config]);
+    try {
+      await served.waitFor(/keybroker listening/);
+      const explainFor = (who: string) =>
+        runCli(['explain', '-c', config, '--identity', `spiffe://demo.local/agent/${who}`, '--destination', 'openai', '--method', 'POST', '--path', '/v1/chat/completions']);
+      expect(explainFor('research').stdout).to.match(/decision:\s+allow/);
+      expect(explainFor('intern').stdout).to.match(/decision:\s+deny[\s\S]*reason:\s+no_matching_grant/);
+    } finally {
+      served.child.kill('SIGTERM');
+      expect(await served.exited()).to.equal(0);
+    }
+  });
+});

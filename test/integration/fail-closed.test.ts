@@ -1,0 +1,95 @@
+/**
+ * Invariant 3 (fail closed) and invariant 8 (a reload never opens the gate), over real gRPC.
+ */
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfigFile } from '../../src/config/load.ts';
+import type { FileKeyStore } from '../../src/credentials/file-store.ts';
+import { createCheck } from '../../src/pipeline/check.ts';
+import { buildRuntime } from '../../src/pipeline/runtime.ts';
+import { startServer } from '../../src/server/grpc.ts';
+import type { DecisionRecord } from '../../src/pipeline/types.ts';
+import { authorizationClient, baseConfig, callCheck, startTestBroker } from '../helpers/broker.ts';
+import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { Capture } from '../helpers/capture.ts';
+
+describe('fail closed', () => {
+  it('turns an exception thrown inside the pipeline into a denial, audited once', async () => {
+    const t = await startTestBroker();
+    const { config } = loadConfigFile(t.configFile);
+    await t.stop();
+    const runtime = buildRuntime(config, {
+      keys: { kind: 'broken', get: () => { throw new TypeError('store exploded'); }, close: () => {} },
+    });
+    const records: DecisionRecord[] = [];
+    const logs = new Capture();
+    const check = createCheck({ runtime: () => runtime, audit: { record: (r) => records.push(r) }, log: pino(logs) });
+    const socket = join(mkdtempSync(join(tmpdir(), 'keybroker-')), 'authz.sock');
+    const server = await startServer({ kind: 'unix', path: socket }, check, pino({ level: 'silent' }));
+    const client = authorizationClient(server.address);
+    try {
+      const response = await callCheck(client, envoyCheckRequest());
+      expect(response.ok_response).to.equal(undefined);
+      expect(response.denied_response?.status.code).to.equal(500);
+      expect(deniedBody(response).reason).to.equal('internal_error');
+      expect(records).to.have.length(1);
+      expect(records[0]).to.include({ decision: 'deny', reason: 'internal_error' });
+      expect(logs.text()).to.include('store exploded');
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
+  });
+});
+
+describe('reloads never open the gate', () => {
+  it('applies a valid new policy and rejects an invalid one whole, keeping the last good', async () => {
+    const t = await startTestBroker();
+    try {
+      const intern = { principal: 'spiffe://example.org/ns/interns/intern' };
+      expect(deniedBody(await t.check(envoyCheckRequest(intern))).reason).to.equal('no_matching_grant');
+
+      // A valid change takes effect.
+      const granted = baseConfig();
+      (granted['policy'] as unknown[]).push({ id: 'interns', identities: ['spiffe://example.org/ns/interns/*'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'] });
+      t.writeConfig(granted);
+      expect(t.broker.watcher.reload()).to.equal(true);
+      const versionAfterGrant = t.broker.runtime().policy.version;
+      expect((await t.check(envoyCheckRequest(intern))).status.code).to.equal(0);
+
+      // An invalid file that would also revoke the quarantine deny: rejected whole.
+      const broken = baseConfig();
+      broken['policy'] = [{ id: 'everyone', identities: ['spiffe://example.org/*'], destinations: ['openai'], methods: ['POST'], paths: ['/*'], typo_effect: 'allow' }];
+      t.writeConfig(broken);
+      expect(t.broker.watcher.reload()).to.equal(false);
+      expect(t.broker.watcher.stats).to.deep.equal({ applied: 1, rejected: 1 });
+      expect(t.broker.runtime().policy.version).to.equal(versionAfterGrant);
+      expect(deniedBody(await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/research/quarantined' }))).reason).to.equal('denied_by_rule');
+      expect(t.logs.text()).to.include('configuration reload rejected');
+      expect(t.logs.text()).to.include('policy[0].typo_effect: unknown key');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('keeps the last good keys when the key file is replaced by a broken one', async () => {
+    const t = await startTestBroker();
+    try {
+      const { writeFileSync, chmodSync } = await import('node:fs');
+      const keysFile = join(t.dir, 'keys.yaml');
+      writeFileSync(keysFile, 'openai/prod: "line\\nbreak"\n');
+      chmodSync(keysFile, 0o600);
+      const store = t.broker.runtime().keys as FileKeyStore;
+      expect(store.reload()).to.equal(false);
+      expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
+      chmodSync(keysFile, 0o644);
+      expect(store.reload()).to.equal(false);
+      expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { inspect } from 'node:util';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Secret, checkKeyValue } from '../../src/credentials/secret.ts';
+import { readKeyFile } from '../../src/credentials/file-store.ts';
+import { EnvKeyStore, envVariableFor } from '../../src/credentials/env-store.ts';
+import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { Capture } from '../helpers/capture.ts';
+
+describe('Secret', () => {
+  const secret = new Secret('file', 'openai/prod', CANARY_KEY);
+
+  it('reveals its value only through reveal()', () => {
+    expect(secret.reveal()).to.equal(CANARY_KEY);
+    for (const text of [String(secret), `${secret}`, JSON.stringify({ secret }), inspect(secret), inspect({ deep: { secret } })]) {
+      expectNoCanary(text, 'a rendering of a Secret');
+      expect(text).to.include('file:openai/prod#');
+    }
+  });
+
+  it('stays redacted through pino', () => {
+    const out = new Capture();
+    pino(out).info({ secret, nested: { secret } }, 'logging a secret by mistake');
+    expectNoCanary(out.text(), 'a pino line');
+    expect(out.text()).to.include('[secret file:openai/prod#');
+  });
+
+  it('carries a fingerprint that changes when the key rotates', () => {
+    expect(secret.id).to.match(/^file:openai\/prod#[0-9a-f]{12}$/);
+    expect(new Secret('file', 'openai/prod', `${CANARY_KEY}-rotated`).id).to.not.equal(secret.id);
+  });
+
+  it('refuses values that could inject headers', () => {
+    expect(checkKeyValue('sk-abc')).to.equal(undefined);
+    expect(checkKeyValue('a\r\nx-evil: 1')).to.match(/printable ASCII/);
+    expect(checkKeyValue('')).to.match(/non-empty/);
+    expect(checkKeyValue(42)).to.match(/non-empty string/);
+  });
+});
+
+describe('file key store', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keybroker-keys-'));
+  const write = (name: string, text: string, mode = 0o600) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    chmodSync(file, mode);
+    return file;
+  };
+
+  it('reads key path → value', () => {
+    const keys = readKeyFile(write('ok.yaml', `openai/prod: ${CANARY_KEY}\n`));
+    expect(keys.get('openai/prod')?.reveal()).to.equal(CANARY_KEY);
+  });
+  it('refuses a file readable by group or others', () => {
+    expect(() => readKeyFile(write('open.yaml', 'a: b\n', 0o640))).to.throw(/chmod 600/);
+  });
+  it('never quotes the file content in its errors', () => {
+    for (const text of [`openai/prod: [${CANARY_KEY}\n`, `- ${CANARY_KEY}\n`, `openai/prod: "${CANARY_KEY}\\n"\n`, `bad key!: ${CANARY_KEY}\n`]) {
+      try {
+        readKeyFile(write('bad.yaml', text));
+        expect.fail('a broken key file loaded');
+      } catch (error) {
+        expectNoCanary((error as Error).message, 'a key file error');
+      }
+    }
+  });
+});
+
+describe('env key store', () => {
+  it('maps key paths to variables and reads them', () => {
+    expect(envVariableFor('KEYBROKER_KEY_', 'openai/prod')).to.equal('KEYBROKER_KEY_OPENAI_PROD');
+    const store = new EnvKeyStore('KB_', { KB_OPENAI_PROD: CANARY_KEY });
+    expect(store.get('openai/prod').reveal()).to.equal(CANARY_KEY);
+    expect(store.get('openai/prod').id).to.match(/^env:openai\/prod#/);
+    expect(() => store.get('anthropic/prod')).to.throw(/KB_ANTHROPIC_PROD is not set/);
+  });
+});
