@@ -15,3 +15,14 @@ if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/";
 fi
 ln -sf "$(pwd)/$TOOLS/venv/bin/envoy" "$TOOLS/bin/envoy"
 "$TOOLS/bin/envoy" --version
+
+# docker-compose (Debian's) validates docker-compose.yml without a Docker engine.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  else
+    echo "docker-compose is missing: sudo apt-get install docker-compose" >&2
+    exit 1
+  fi
+fi
+docker-compose version --short

@@ -1,6 +1,6 @@
 /** An agent calling the gateway over HTTPS, with or without its X.509-SVID. */
 import { request } from 'node:https';
-import type { Issued } from './pki.ts';
+import type { Issued } from '../../scripts/dev-pki.ts';
 
 export interface AgentResponse {
   readonly status: number;

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Issued } from './pki.ts';
+import type { Issued } from '../../scripts/dev-pki.ts';
 
 export interface Received {
   readonly method: string;

@@ -10,7 +10,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { CANARY_AGENT_TOKEN, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
-import { createCa } from '../helpers/pki.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
 
 describe('Check over a Unix socket', () => {

@@ -6,7 +6,7 @@ import { credentials } from '@grpc/grpc-js';
 import { createServer } from 'node:net';
 import { callCheck, authorizationClient, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { envoyCheckRequest } from '../helpers/envoy-request.ts';
-import { createCa } from '../helpers/pki.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

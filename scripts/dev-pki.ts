@@ -1,11 +1,15 @@
 /**
- * A development PKI made fresh for each test run with the openssl CLI: a CA per trust
- * domain and leaf certificates with the SANs a test needs. Nothing here is committed.
+ * A development PKI made with the openssl CLI: a CA per trust domain and leaf
+ * certificates with the SANs needed. Tests make a fresh one per run; docker-compose makes
+ * one at start. None of it is ever committed.
+ *
+ *   node scripts/dev-pki.ts OUT_DIR [TRUST_DOMAIN]   (the demo set: CA, gateway, agents)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface Issued {
   readonly certFile: string;
@@ -58,4 +62,23 @@ export function createCa(name: string, dir = mkdtempSync(join(tmpdir(), 'keybrok
       return { certFile: leafCert, keyFile: leafKey, cert: readFileSync(leafCert, 'utf8'), key: readFileSync(leafKey, 'utf8') };
     },
   };
+}
+
+/** The demo set that docker-compose and the README use. */
+export function createDemoPki(dir: string, trustDomain = 'demo.local'): void {
+  mkdirSync(dir, { recursive: true });
+  const ca = createCa(trustDomain, dir);
+  ca.issue('gateway', { uris: [`spiffe://${trustDomain}/envoy/egress`], dns: ['envoy', 'gateway.local', 'localhost'], ips: ['127.0.0.1'] });
+  ca.issue('research', { uris: [`spiffe://${trustDomain}/agent/research`] });
+  ca.issue('intern', { uris: [`spiffe://${trustDomain}/agent/intern`] });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const [dir, trustDomain] = process.argv.slice(2);
+  if (!dir) {
+    console.error('usage: node scripts/dev-pki.ts OUT_DIR [TRUST_DOMAIN]');
+    process.exit(2);
+  }
+  createDemoPki(dir, trustDomain);
+  console.error(`development PKI written to ${dir}`);
 }
