@@ -36,6 +36,7 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
     return record as DecisionRecord;
   } finally {
     runtime.keys.close();
+    runtime.tokens.close();
   }
 }
 

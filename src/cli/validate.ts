@@ -8,6 +8,7 @@ export function validate(configFile: string, out: (line: string) => void): numbe
   parseListen(config.listen);
   const runtime = buildRuntime(config);
   runtime.keys.close();
+  runtime.tokens.close();
   out(`${configFile}: valid (policy ${runtime.policy.version}, ${runtime.policy.ruleCount} rules, ${runtime.destinations.size} destinations)`);
   return 0;
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, type BundleSourceConfig, type Config } from './schema.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 
 export interface LoadedConfig {
@@ -74,13 +74,11 @@ function anchorPaths(config: Config, baseDir: string): Config {
       : config.listen;
   const listenAnchored = typeof listen === 'string' ? anchorUnixPath(listen, at) : { ...listen, address: anchorUnixPath(listen.address, at) };
   const keys = config.keys.store === 'file' ? { ...config.keys, file: at(config.keys.file) } : config.keys;
-  const trust = Object.fromEntries(
-    Object.entries(config.trust).map(([name, td]) => [
-      name,
-      td.bundle && 'file' in td.bundle ? { ...td, bundle: { file: at(td.bundle.file) } } : td,
-    ]),
-  );
-  return { ...config, listen: listenAnchored, keys, trust };
+  const bundle = (b: BundleSourceConfig): BundleSourceConfig =>
+    'file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b;
+  const trust = Object.fromEntries(Object.entries(config.trust).map(([name, td]) => [name, td.bundle ? { ...td, bundle: bundle(td.bundle) } : td]));
+  const issuers = config.issuers.map((issuer) => ({ ...issuer, jwks: bundle(issuer.jwks) }));
+  return { ...config, listen: listenAnchored, keys, trust, issuers };
 }
 
 function anchorUnixPath(address: string, at: (p: string) => string): string {

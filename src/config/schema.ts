@@ -65,15 +65,57 @@ const listen = z.union([
   z.strictObject({ address: nonEmpty, tls: tlsServer.optional() }),
 ]);
 
+const bundleFormat = z.enum(['jwks', 'spiffe']).default('jwks');
+
+/** A JWKS or SPIFFE bundle: a file (watched), or a URL (refreshed; `ca` to verify its TLS). */
 const bundleSource = z.union([
-  z.strictObject({ file: nonEmpty }),
-  z.strictObject({ url: z.url({ protocol: /^https?$/ }), refresh: duration.optional() }),
+  z.strictObject({ file: nonEmpty, format: bundleFormat }),
+  z.strictObject({ url: z.url({ protocol: /^https?$/ }), format: bundleFormat, refresh: duration.optional(), ca: nonEmpty.optional() }),
 ]);
 
-const trustDomain = z.strictObject({
-  bundle: bundleSource.optional(),
-  audiences: z.array(nonEmpty).optional(),
-  maxTokenLifetime: duration.optional(),
+const trustDomain = z
+  .strictObject({
+    /** The trust domain's JWT-SVID signing keys; without it, only X.509-SVIDs (mTLS) are accepted. */
+    bundle: bundleSource.optional(),
+    audiences: z.array(nonEmpty).min(1).optional(),
+    maxTokenLifetime: duration.default(15 * 60_000),
+    clockSkew: duration.default(30_000),
+  })
+  .refine((t) => !t.bundle || t.audiences, { message: 'a trust domain with a JWT bundle must list its audiences (what JWT-SVIDs must be issued for)', path: ['audiences'] });
+
+const issuerUrl = z.string().regex(/^https:\/\/[^\s]+$/, 'expected the issuer URL exactly as in its tokens\' "iss", e.g. https://kubernetes.default.svc');
+
+const issuer = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('kubernetes'),
+    name: nonEmpty,
+    issuer: issuerUrl,
+    jwks: bundleSource,
+    audiences: z.array(nonEmpty).min(1),
+    trustDomain: nonEmpty,
+    /** How a service account becomes a SPIFFE ID; `{namespace}` and `{serviceaccount}` are filled in. */
+    identity: z.string().optional(),
+    maxTokenLifetime: duration.default(60 * 60_000),
+    clockSkew: duration.default(30_000),
+  }),
+  z.strictObject({
+    kind: z.literal('person'),
+    name: nonEmpty,
+    issuer: issuerUrl,
+    jwks: bundleSource,
+    audiences: z.array(nonEmpty).min(1),
+    header: headerName.default('x-user-token'),
+    groupsClaim: nonEmpty.default('groups'),
+    clockSkew: duration.default(30_000),
+  }),
+]);
+
+const tokens = z.strictObject({
+  /** Where identity tokens are looked for; SDKs put their key in these. */
+  headers: z.array(headerName).min(1).default(['authorization', 'x-api-key', 'api-key']),
+  cacheEntries: z.number().int().min(0).max(1_000_000).default(10_000),
+  /** Least time between bundle refreshes triggered by an unknown kid. */
+  minBundleRefresh: duration.default(10_000),
 });
 
 const keyRef = z
@@ -111,6 +153,8 @@ const rule = z.strictObject({
   destinations: z.array(nonEmpty).min(1),
   methods: z.array(method).min(1).optional(),
   paths: z.array(pathPattern).min(1).optional(),
+  /** Require a verified natural person, optionally in one of these groups. */
+  person: z.strictObject({ required: z.literal(true), groups: z.array(nonEmpty).min(1).optional() }).optional(),
 });
 
 const log = z.strictObject({
@@ -122,12 +166,27 @@ export const configSchema = z
   .strictObject({
     listen: listen.default('127.0.0.1:9191'),
     trust: z.record(trustDomainName, trustDomain).refine((t) => Object.keys(t).length > 0, 'configure at least one trust domain'),
+    tokens: tokens.default({ headers: ['authorization', 'x-api-key', 'api-key'], cacheEntries: 10_000, minBundleRefresh: 10_000 }),
+    issuers: z.array(issuer).default([]),
     keys,
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),
     policy: z.array(rule).default([]),
     log: log.default({ level: 'info', decisions: true }),
   })
   .superRefine((config, ctx) => {
+    config.issuers.forEach((iss, index) => {
+      if (iss.kind === 'kubernetes' && !(iss.trustDomain in config.trust)) {
+        ctx.addIssue({ code: 'custom', path: ['issuers', index, 'trustDomain'], message: `trust domain "${iss.trustDomain}" is not configured under "trust"` });
+      }
+    });
+    if (config.issuers.filter((i) => i.kind === 'person').length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['issuers'], message: 'configure at most one person issuer' });
+    }
+    config.policy.forEach((r, index) => {
+      if (r.person && !config.issuers.some((i) => i.kind === 'person')) {
+        ctx.addIssue({ code: 'custom', path: ['policy', index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
+      }
+    });
     const seen = new Set<string>();
     config.policy.forEach((r, index) => {
       if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['policy', index, 'id'], message: `rule id "${r.id}" is used twice` });
@@ -155,3 +214,5 @@ export type Config = z.output<typeof configSchema>;
 export type DestinationConfig = Config['destinations'][string];
 export type RuleConfig = Config['policy'][number];
 export type InjectionConfig = DestinationConfig['inject'];
+export type BundleSourceConfig = z.output<typeof bundleSource>;
+export type IssuerConfig = Config['issuers'][number];

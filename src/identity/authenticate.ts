@@ -1,18 +1,38 @@
 /**
- * The identity phase: who is calling. Each proof method is its own module; this one
- * decides which apply to a request.
+ * The identity phase: who is calling, and for whom. The agent proves itself by mTLS
+ * (X.509-SVID), by a token (JWT-SVID, Kubernetes service-account token), or both — in
+ * which case both must name the same identity. A user token, when present, names the
+ * natural person.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Principal, RequestFacts } from '../pipeline/types.ts';
+import type { Person, Principal, RequestFacts } from '../pipeline/types.ts';
+import { findIdentityToken } from './find-token.ts';
+import type { TokenVerifier } from './verifier.ts';
 import { principalFromMtls } from './x509-svid.ts';
 
 export interface IdentitySettings {
   readonly trustDomains: ReadonlySet<string>;
+  readonly tokens: TokenVerifier;
 }
 
-export function authenticate(facts: RequestFacts, settings: IdentitySettings): Principal {
-  if (facts.sourcePrincipal !== '') {
-    return principalFromMtls(facts.sourcePrincipal, facts.sourceCertificate, settings.trustDomains);
+export interface Authenticated {
+  readonly principal: Principal;
+  readonly person: Person | undefined;
+}
+
+export async function authenticate(facts: RequestFacts, settings: IdentitySettings): Promise<Authenticated> {
+  const mtls = facts.sourcePrincipal !== '' ? principalFromMtls(facts.sourcePrincipal, facts.sourceCertificate, settings.trustDomains) : undefined;
+  const token = findIdentityToken(facts.headers, settings.tokens.settings.tokenHeaders);
+  const fromToken = token === undefined ? undefined : await settings.tokens.verifyIdentity(token);
+  if (mtls && fromToken && mtls.id !== fromToken.id) {
+    throw new Denial('identity_conflict', 'the mTLS principal and the identity token name different identities');
   }
-  throw new Denial('identity_missing', 'no mTLS principal and no identity token');
+  const principal = mtls ?? fromToken;
+  if (!principal) throw new Denial('identity_missing', 'no mTLS principal and no identity token');
+  if (!settings.trustDomains.has(principal.trustDomain)) throw new Denial('trust_domain_unknown', `identity in trust domain "${principal.trustDomain}"`);
+
+  const personHeader = settings.tokens.settings.person?.header;
+  const personToken = personHeader ? facts.headers.get(personHeader) : undefined;
+  const person = personToken ? await settings.tokens.verifyPerson(personToken) : undefined;
+  return { principal, person };
 }

@@ -42,9 +42,13 @@ export function createCheck(deps: CheckDeps): Check {
     let outcome: Outcome;
     try {
       if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
-      const principal = authenticate(facts, runtime);
+      const { principal, person } = await authenticate(facts, runtime);
       record.identity = principal.id;
       record.proof = principal.proof;
+      if (person) {
+        record.person = person.sub;
+        if (person.email) record.personEmail = person.email;
+      }
 
       const { destination, upstreamPath } = resolveDestination(facts, runtime.destinations);
       record.destination = destination.name;
@@ -56,6 +60,7 @@ export function createCheck(deps: CheckDeps): Check {
         destination: destination.name,
         method: facts.method,
         path: upstreamPath,
+        person,
       });
       record.rule = result.rule;
       if (!result.allow) throw new Denial(result.reason, result.rule ? `rule "${result.rule}"` : undefined);

@@ -11,6 +11,11 @@ import { headersToStrip } from '../credentials/strip.ts';
 import { FileKeyStore } from '../credentials/file-store.ts';
 import { EnvKeyStore } from '../credentials/env-store.ts';
 import type { KeyStore } from '../credentials/store.ts';
+import { JwtBundle, type BundleSource } from '../identity/bundle.ts';
+import { TokenVerifier } from '../identity/verifier.ts';
+import type { TrustDomainTokens } from '../identity/jwt-svid.ts';
+import type { KubernetesIssuer } from '../identity/kubernetes.ts';
+import type { PersonIssuer } from '../identity/person.ts';
 import type { Destination } from './types.ts';
 
 export interface Runtime {
@@ -19,9 +24,19 @@ export interface Runtime {
   readonly destinations: ReadonlyMap<string, Destination>;
   readonly policy: CompiledPolicy;
   readonly keys: KeyStore;
+  readonly tokens: TokenVerifier;
 }
 
-export function buildRuntime(config: Config, options: { log?: Logger; keys?: KeyStore } = {}): Runtime {
+export interface RuntimeParts {
+  readonly log?: Logger;
+  /** Carried over from the previous runtime when its configuration did not change. */
+  readonly keys?: KeyStore;
+  readonly tokens?: TokenVerifier;
+}
+
+export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtime {
+  const tokens = options.tokens ?? openTokenVerifier(config, options.log);
+  const tokenHeaders = [...tokens.settings.tokenHeaders, ...(tokens.settings.person ? [tokens.settings.person.header] : [])];
   const destinations = new Map<string, Destination>();
   for (const [name, d] of Object.entries(config.destinations)) {
     const injection = injectionFor(d.inject);
@@ -33,7 +48,7 @@ export function buildRuntime(config: Config, options: { log?: Logger; keys?: Key
       injection,
       keyRef: d.key,
       classification: d.classification,
-      stripHeaders: headersToStrip(injection.header),
+      stripHeaders: headersToStrip(injection.header, tokenHeaders),
     });
   }
   const policy = compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });
@@ -43,7 +58,41 @@ export function buildRuntime(config: Config, options: { log?: Logger; keys?: Key
     destinations,
     policy,
     keys: options.keys ?? openKeyStore(config.keys, options.log),
+    tokens,
   };
+}
+
+/** The parts of a configuration that the token verifier is built from. */
+export function identityConfig(config: Config): unknown {
+  return { trust: config.trust, tokens: config.tokens, issuers: config.issuers };
+}
+
+export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
+  const bundleOptions = { minRefreshMs: config.tokens.minBundleRefresh, ...(log ? { log } : {}) };
+  const bundle = (name: string, source: BundleSource) => new JwtBundle(name, source, bundleOptions);
+  const trustDomains = new Map<string, TrustDomainTokens>();
+  for (const [name, td] of Object.entries(config.trust)) {
+    if (!td.bundle) continue;
+    trustDomains.set(name, { bundle: bundle(`trust domain ${name}`, td.bundle), audiences: td.audiences ?? [], maxLifetimeMs: td.maxTokenLifetime, clockSkewMs: td.clockSkew });
+  }
+  const kubernetes: KubernetesIssuer[] = [];
+  let person: PersonIssuer | undefined;
+  for (const issuer of config.issuers) {
+    if (issuer.kind === 'kubernetes') {
+      kubernetes.push({
+        name: issuer.name,
+        issuer: issuer.issuer,
+        bundle: bundle(`issuer ${issuer.name}`, issuer.jwks),
+        audiences: issuer.audiences,
+        identityTemplate: issuer.identity ?? `spiffe://${issuer.trustDomain}/ns/{namespace}/sa/{serviceaccount}`,
+        maxLifetimeMs: issuer.maxTokenLifetime,
+        clockSkewMs: issuer.clockSkew,
+      });
+    } else {
+      person = { name: issuer.name, issuer: issuer.issuer, bundle: bundle(`issuer ${issuer.name}`, issuer.jwks), audiences: issuer.audiences, header: issuer.header, groupsClaim: issuer.groupsClaim, clockSkewMs: issuer.clockSkew };
+    }
+  }
+  return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries });
 }
 
 export function openKeyStore(keys: Config['keys'], log?: Logger): KeyStore {

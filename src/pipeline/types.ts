@@ -36,6 +36,13 @@ export interface Principal {
   readonly proof: Proof;
 }
 
+/** The natural person an agent acts for, from a verified user token. */
+export interface Person {
+  readonly sub: string;
+  readonly email?: string;
+  readonly groups: readonly string[];
+}
+
 export interface Destination {
   readonly name: string;
   readonly upstream: string;
@@ -65,6 +72,8 @@ export interface DecisionRecord {
   path: string;
   identity?: string;
   proof?: Proof;
+  person?: string;
+  personEmail?: string;
   destination?: string;
   upstream?: string;
   classification?: string;

@@ -14,6 +14,7 @@ export interface RuleSpec {
   /** Absent: any method (deny rules only; the config schema requires it on grants). */
   readonly methods?: readonly string[] | undefined;
   readonly paths?: readonly string[] | undefined;
+  readonly person?: { readonly required: true; readonly groups?: readonly string[] | undefined } | undefined;
 }
 
 export interface CompiledRule {
@@ -26,6 +27,9 @@ export interface CompiledRule {
   /** `null`: any path. */
   readonly exactPaths: ReadonlySet<string> | null;
   readonly pathPrefixes: readonly string[];
+  readonly requirePerson: boolean;
+  /** `null`: any group (or no person requirement). */
+  readonly personGroups: ReadonlySet<string> | null;
 }
 
 export interface IdentityIndex {
@@ -61,14 +65,15 @@ export function compilePolicy(rules: readonly RuleSpec[], versionedContent: unkn
 
 function compileRule(spec: RuleSpec, order: number): CompiledRule {
   const methods = !spec.methods || spec.methods.includes('*') ? null : new Set(spec.methods);
-  if (!spec.paths) return { id: spec.id, order, effect: spec.effect, methods, exactPaths: null, pathPrefixes: [] };
+  const person = { requirePerson: Boolean(spec.person), personGroups: spec.person?.groups ? new Set(spec.person.groups) : null };
+  if (!spec.paths) return { id: spec.id, order, effect: spec.effect, methods, exactPaths: null, pathPrefixes: [], ...person };
   const exactPaths = new Set<string>();
   const pathPrefixes: string[] = [];
   for (const path of spec.paths) {
     if (path.endsWith('*')) pathPrefixes.push(path.slice(0, -1));
     else exactPaths.add(path);
   }
-  return { id: spec.id, order, effect: spec.effect, methods, exactPaths, pathPrefixes };
+  return { id: spec.id, order, effect: spec.effect, methods, exactPaths, pathPrefixes, ...person };
 }
 
 export function policyVersion(content: unknown): string {

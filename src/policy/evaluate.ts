@@ -10,6 +10,8 @@ export interface PolicyInput {
   readonly method: string;
   /** Path as the upstream sees it, without query: the query never widens a match. */
   readonly path: string;
+  /** The verified natural person, if the request names one. */
+  readonly person?: { readonly groups: readonly string[] } | undefined;
 }
 
 export type PolicyResult =
@@ -54,6 +56,11 @@ function forEachAncestor(identity: string, visit: (prefix: string) => void): voi
 
 function ruleMatches(rule: CompiledRule, input: PolicyInput): boolean {
   if (rule.methods && !rule.methods.has(input.method)) return false;
+  if (rule.requirePerson) {
+    if (!input.person) return false;
+    const groups = rule.personGroups;
+    if (groups && !input.person.groups.some((g) => groups.has(g))) return false;
+  }
   if (!rule.exactPaths) return true;
   if (rule.exactPaths.has(input.path)) return true;
   return rule.pathPrefixes.some((prefix) => input.path.startsWith(prefix));

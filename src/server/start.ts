@@ -11,7 +11,7 @@ import { createLogger } from '../lib/logger.ts';
 import { allAuditors, type Auditor } from '../audit/auditor.ts';
 import { decisionLog } from '../audit/decision-log.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { buildRuntime, type Runtime } from '../pipeline/runtime.ts';
+import { buildRuntime, identityConfig, type Runtime } from '../pipeline/runtime.ts';
 import { parseListen } from './listen.ts';
 import { startServer } from './grpc.ts';
 
@@ -44,15 +44,18 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       log.warn({ file }, 'listen changed; it takes effect on restart, the rest of the configuration now');
     }
     const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
-    const built = buildRuntime(next, sameKeys ? { log, keys: current.keys } : { log });
+    const sameIdentity = canonicalJson(identityConfig(next)) === canonicalJson(identityConfig(current.config));
+    const built = buildRuntime(next, { log, ...(sameKeys ? { keys: current.keys } : {}), ...(sameIdentity ? { tokens: current.tokens } : {}) });
     const previous = current;
     current = built;
     if (!sameKeys) previous.keys.close();
+    if (!sameIdentity) previous.tokens.close();
   };
 
   const sinks: Auditor[] = [...(options.auditors ?? [])];
   if (config.log.decisions) sinks.push(decisionLog(log));
   const check = createCheck({ runtime: () => current, audit: allAuditors(sinks), log });
+  await current.tokens.ready();
   const server = await startServer(listen, check, log);
   const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
 
@@ -65,6 +68,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       watcher.close();
       await server.shutdown(graceMs);
       current.keys.close();
+      current.tokens.close();
       log.info('keybroker stopped');
       log.flush();
     },

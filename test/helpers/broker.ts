@@ -66,6 +66,7 @@ export interface TestBrokerOptions {
   listen?: string | Record<string, unknown>;
   /** Client channel credentials (TLS tests); insecure by default. */
   clientCredentials?: ChannelCredentials;
+  clientOptions?: Record<string, unknown>;
   dir?: string;
 }
 
@@ -81,7 +82,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
 
   const logs = new Capture();
   const broker = await startKeybroker({ configFile, logDestination: logs, watchIntervalMs: 0 });
-  const client = authorizationClient(broker.address, options.clientCredentials);
+  const client = authorizationClient(broker.address, options.clientCredentials, options.clientOptions);
   return {
     broker,
     dir,

@@ -34,6 +34,7 @@ describe('Check over TCP with mTLS and a caller allowlist', () => {
         tls: { cert: serverCert.certFile, key: serverCert.keyFile, clientCa: ca.certFile, allowedCallers: ['spiffe://mesh.local/envoy/*'] },
       },
       clientCredentials: credentials.createSsl(Buffer.from(ca.cert), Buffer.from(envoy.key), Buffer.from(envoy.cert)),
+      clientOptions: { 'grpc.ssl_target_name_override': 'keybroker.local' },
     });
   });
   after(() => t.stop());

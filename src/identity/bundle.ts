@@ -1,0 +1,197 @@
+/**
+ * A trust domain's (or issuer's) JWT signing keys: a JWKS or SPIFFE bundle read from a
+ * file or an HTTPS URL, refreshed on schedule and, rate-limited, when a token names an
+ * unknown `kid`. A source that fails or serves something unparsable never replaces the
+ * last good key set.
+ */
+import { readFile } from 'node:fs/promises';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
+import type { Logger } from 'pino';
+
+export type BundleFormat = 'jwks' | 'spiffe';
+
+export type BundleSource =
+  | { readonly file: string; readonly format?: BundleFormat | undefined }
+  | { readonly url: string; readonly format?: BundleFormat | undefined; readonly refresh?: number | undefined; readonly ca?: string | undefined };
+
+export interface BundleOptions {
+  readonly log?: Logger;
+  /** Minimum time between refreshes triggered by unknown `kid`s. */
+  readonly minRefreshMs?: number;
+  /** How often a file source is checked for changes. */
+  readonly fileCheckMs?: number;
+}
+
+export interface ParsedBundle {
+  readonly keys: JWK[];
+  /** SPIFFE bundles say how often to refresh them. */
+  readonly refreshHintMs?: number;
+}
+
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+const DEFAULT_URL_REFRESH_MS = 5 * 60_000;
+const FETCH_TIMEOUT_MS = 5000;
+
+export class BundleError extends Error {
+  override readonly name = 'BundleError';
+  readonly code = 'ERR_BUNDLE';
+}
+
+/** Parses a JWKS or SPIFFE bundle document; throws BundleError on anything doubtful. */
+export function parseBundle(text: string, format: BundleFormat): ParsedBundle {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new BundleError('bundle is not JSON');
+  }
+  if (!doc || typeof doc !== 'object' || !Array.isArray((doc as { keys?: unknown }).keys)) {
+    throw new BundleError('bundle has no "keys" array');
+  }
+  const keys: JWK[] = [];
+  for (const [i, key] of ((doc as { keys: unknown[] }).keys).entries()) {
+    if (!key || typeof key !== 'object') throw new BundleError(`bundle key ${i} is not an object`);
+    const jwk = key as JWK & { use?: string };
+    if ('d' in jwk || 'k' in jwk) throw new BundleError(`bundle key ${i} holds private or symmetric key material`);
+    if (format === 'spiffe' ? jwk.use !== 'jwt-svid' : jwk.use !== undefined && jwk.use !== 'sig' && jwk.use !== 'jwt-svid') continue;
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new BundleError(`bundle key ${i} has no "kid"`);
+    if (jwk.kty !== 'RSA' && jwk.kty !== 'EC') throw new BundleError(`bundle key ${i} ("${jwk.kid}") has kty "${String(jwk.kty)}"; RSA or EC expected`);
+    keys.push(jwk);
+  }
+  const hint = (doc as { spiffe_refresh_hint?: unknown }).spiffe_refresh_hint;
+  return typeof hint === 'number' && hint > 0 ? { keys, refreshHintMs: hint * 1000 } : { keys };
+}
+
+export class JwtBundle {
+  readonly name: string;
+  readonly #source: BundleSource;
+  readonly #log: Logger | undefined;
+  readonly #minRefreshMs: number;
+  #kids: ReadonlySet<string> = new Set();
+  #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
+  #generation = 0;
+  #lastRefresh = 0;
+  #inflight: Promise<boolean> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #ready: Promise<void>;
+  #stats = { refreshes: 0, failures: 0 };
+
+  constructor(name: string, source: BundleSource, options: BundleOptions = {}) {
+    this.name = name;
+    this.#source = source;
+    this.#log = options.log;
+    this.#minRefreshMs = options.minRefreshMs ?? 10_000;
+    if ('file' in source) {
+      // A file is local: its first read is synchronous and must succeed, so a bad
+      // bundle file stops start-up (or a reload) with a clear message.
+      this.#install(parseBundle(readFileSync(source.file, 'utf8'), source.format ?? 'jwks'));
+      this.#ready = Promise.resolve();
+      watchFile(source.file, { interval: options.fileCheckMs ?? 1000, persistent: false }, () => void this.refresh());
+    } else {
+      this.#ready = this.refresh().then(() => undefined);
+    }
+  }
+
+  /** Resolves once the first load has been attempted (URL sources load in the background). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get stats(): Readonly<{ refreshes: number; failures: number }> {
+    return this.#stats;
+  }
+
+  has(kid: string): boolean {
+    return this.#kids.has(kid);
+  }
+
+  /** jose's key lookup for the current key set, or undefined before the first good load. */
+  keySet(): ReturnType<typeof createLocalJWKSet> | undefined {
+    return this.#keySet;
+  }
+
+  /** Refresh because a token named a `kid` we lack; at most once per minRefreshMs. */
+  async refreshForUnknownKid(): Promise<boolean> {
+    if (Date.now() - this.#lastRefresh < this.#minRefreshMs) return false;
+    return this.refresh();
+  }
+
+  /** Re-reads the source. Resolves to whether a new key set was installed. */
+  refresh(): Promise<boolean> {
+    this.#inflight ??= this.#load().finally(() => (this.#inflight = undefined));
+    return this.#inflight;
+  }
+
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if ('file' in this.#source) unwatchFile(this.#source.file);
+  }
+
+  async #load(): Promise<boolean> {
+    this.#lastRefresh = Date.now();
+    const source = this.#source;
+    let parsed: ParsedBundle | undefined;
+    try {
+      const text = 'file' in source ? await readFile(source.file, 'utf8') : await fetchText(source.url, source.ca);
+      parsed = parseBundle(text, source.format ?? 'jwks');
+      this.#install(parsed);
+      this.#stats.refreshes++;
+      return true;
+    } catch (error) {
+      this.#stats.failures++;
+      this.#log?.warn({ bundle: this.name, err: (error as Error).message, keys: this.#kids.size }, 'bundle refresh failed; keeping the last good keys');
+      return false;
+    } finally {
+      if ('url' in source) this.#schedule(parsed?.refreshHintMs ?? source.refresh ?? DEFAULT_URL_REFRESH_MS);
+    }
+  }
+
+  #install(parsed: ParsedBundle): void {
+    const kids = new Set(parsed.keys.map((k) => k.kid as string));
+    const changed = kids.size !== this.#kids.size || [...kids].some((k) => !this.#kids.has(k)) || this.#generation === 0;
+    this.#keySet = createLocalJWKSet({ keys: parsed.keys } as JSONWebKeySet);
+    this.#kids = kids;
+    if (changed) this.#generation++;
+    this.#log?.debug({ bundle: this.name, kids: [...kids] }, 'bundle loaded');
+  }
+
+  #schedule(ms: number): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.refresh(), Math.max(ms, 1000));
+    this.#timer.unref();
+  }
+}
+
+function fetchText(url: string, ca: string | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(target, { method: 'GET', timeout: FETCH_TIMEOUT_MS, headers: { accept: 'application/json' }, ...(ca ? { ca: readFileSync(ca) } : {}) }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new BundleError(`GET ${url} answered ${res.statusCode}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BUNDLE_BYTES) req.destroy(new BundleError(`bundle at ${url} is larger than ${MAX_BUNDLE_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new BundleError(`GET ${url} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

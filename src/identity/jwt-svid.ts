@@ -1,0 +1,76 @@
+/**
+ * JWT-SVID verification by the SPIFFE JWT-SVID spec: the `sub` names the workload, its
+ * trust domain's bundle must hold the signing key, `aud` must include one of ours, `exp`
+ * is required, and the lifetime is bounded.
+ */
+import { jwtVerify } from 'jose';
+import { Denial } from '../lib/denial.ts';
+import type { Principal } from '../pipeline/types.ts';
+import type { JwtBundle } from './bundle.ts';
+import { denialFromJose } from './jose-errors.ts';
+import { ALLOWED_ALGS, checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { parseSpiffeId } from './spiffe-id.ts';
+
+export interface TrustDomainTokens {
+  readonly bundle: JwtBundle;
+  readonly audiences: readonly string[];
+  readonly maxLifetimeMs: number;
+  readonly clockSkewMs: number;
+}
+
+export interface VerifiedToken<T> {
+  readonly value: T;
+  readonly expiresAt: number;
+  readonly bundle: JwtBundle;
+  readonly kid: string;
+}
+
+export async function verifyJwtSvid(
+  token: string,
+  unverified: UnverifiedToken,
+  trustDomains: ReadonlyMap<string, TrustDomainTokens>,
+): Promise<VerifiedToken<Principal>> {
+  const what = 'JWT-SVID';
+  const sub = unverified.claims.sub;
+  if (typeof sub !== 'string') throw new Denial('subject_invalid', `${what} has no sub`);
+  let id;
+  try {
+    id = parseSpiffeId(sub);
+  } catch (error) {
+    throw new Denial('subject_invalid', `${what} sub: ${(error as Error).message}`);
+  }
+  const domain = trustDomains.get(id.trustDomain);
+  if (!domain) throw new Denial('trust_domain_unknown', `${what} sub is in trust domain "${id.trustDomain}", which has no JWT bundle configured`);
+
+  const { kid } = unverified.header;
+  if (!domain.bundle.has(kid)) {
+    for (const [name, other] of trustDomains) {
+      if (name !== id.trustDomain && other.bundle.has(kid)) {
+        throw new Denial('trust_domain_mismatch', `${what} for trust domain "${id.trustDomain}" is signed with a key of "${name}"`);
+      }
+    }
+    await domain.bundle.refreshForUnknownKid();
+    if (!domain.bundle.has(kid)) throw new Denial('kid_unknown', `${what} kid is not in the bundle of "${id.trustDomain}"`);
+  }
+
+  const keySet = domain.bundle.keySet();
+  if (!keySet) throw new Denial('kid_unknown', `the bundle of "${id.trustDomain}" has not loaded`);
+  let payload;
+  try {
+    ({ payload } = await jwtVerify(token, keySet, {
+      algorithms: [...ALLOWED_ALGS],
+      audience: [...domain.audiences],
+      clockTolerance: domain.clockSkewMs / 1000,
+      requiredClaims: ['exp', 'aud', 'sub'],
+    }));
+  } catch (error) {
+    throw denialFromJose(error, what);
+  }
+  checkLifetime(payload, domain.maxLifetimeMs, what);
+  return {
+    value: { id: id.id, trustDomain: id.trustDomain, proof: 'jwt-svid' },
+    expiresAt: (payload.exp as number) * 1000,
+    bundle: domain.bundle,
+    kid,
+  };
+}
