@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-/** keybroker's command line: serve, validate, explain. */
+/** keybroker's command line: serve, validate, explain, token. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { ListenError } from '../server/listen.ts';
 import { serve } from './serve.ts';
 import { validate } from './validate.ts';
 import { explain, formatExplanation } from './explain.ts';
+import { mintToken } from './token.ts';
 
 const USAGE = `usage:
   keybroker serve    -c FILE
   keybroker validate -c FILE
-  keybroker explain  -c FILE --identity SPIFFE_ID --destination NAME --method METHOD --path PATH`;
+  keybroker explain  -c FILE --identity SPIFFE_ID --destination NAME --method METHOD --path PATH
+  keybroker token    --identity SPIFFE_ID [--ttl 5m] [--audience keybroker] [--key examples/demo-jwt/signing-key.jwk]`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,9 +24,21 @@ async function main(argv: string[]): Promise<number> {
       destination: { type: 'string' },
       method: { type: 'string' },
       path: { type: 'string' },
+      ttl: { type: 'string', default: '5m' },
+      audience: { type: 'string', default: 'keybroker' },
+      key: { type: 'string', default: 'examples/demo-jwt/signing-key.jwk' },
     },
     strict: true,
   });
+  if (command === 'token') {
+    if (!values.identity) {
+      console.error(USAGE);
+      return 2;
+    }
+    // The token is this command's output: it goes to stdout and nowhere else.
+    process.stdout.write(`${await mintToken({ identity: values.identity, keyFile: values.key, audience: values.audience, ttl: values.ttl })}\n`);
+    return 0;
+  }
   const config = values.config;
   if (!command || !config) {
     console.error(USAGE);

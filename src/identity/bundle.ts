@@ -59,7 +59,9 @@ export function parseBundle(text: string, format: BundleFormat): ParsedBundle {
     if (format === 'spiffe' ? jwk.use !== 'jwt-svid' : jwk.use !== undefined && jwk.use !== 'sig' && jwk.use !== 'jwt-svid') continue;
     if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new BundleError(`bundle key ${i} has no "kid"`);
     if (jwk.kty !== 'RSA' && jwk.kty !== 'EC') throw new BundleError(`bundle key ${i} ("${jwk.kid}") has kty "${String(jwk.kty)}"; RSA or EC expected`);
-    keys.push(jwk);
+    // jose picks only keys whose `use` is "sig"; a SPIFFE bundle says "jwt-svid" instead.
+    const { use: _use, ...signingKey } = jwk;
+    keys.push(signingKey);
   }
   const hint = (doc as { spiffe_refresh_hint?: unknown }).spiffe_refresh_hint;
   return typeof hint === 'number' && hint > 0 ? { keys, refreshHintMs: hint * 1000 } : { keys };

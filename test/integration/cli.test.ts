@@ -1,6 +1,6 @@
 /** The command line as a user runs it: validate, explain, serve, and the demo in examples/. */
 import { expect } from 'chai';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -131,7 +131,8 @@ describe('the demo in examples/ (the README walk-through)', function () {
 
   it('creates its 0600 fake key, serves, and explains research allowed and intern denied', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybroker-demo-'));
-    for (const f of ['keybroker.yaml', 'demo-keys.ts']) copyFileSync(join(ROOT, 'examples', f), join(dir, f));
+    mkdirSync(join(dir, 'demo-jwt'));
+    for (const f of ['keybroker.yaml', 'demo-keys.ts', 'demo-jwt/bundle.jwks', 'demo-jwt/signing-key.jwk']) copyFileSync(join(ROOT, 'examples', f), join(dir, f));
     const config = join(dir, 'keybroker.yaml');
     writeFileSync(config, readFileSync(config, 'utf8').replace('listen: 127.0.0.1:9191', `listen: unix://${join(dir, 'authz.sock')}`));
 
@@ -144,6 +145,22 @@ describe('the demo in examples/ (the README walk-through)', function () {
         runCli(['explain', '-c', config, '--identity', `spiffe://demo.local/agent/${who}`, '--destination', 'openai', '--method', 'POST', '--path', '/v1/chat/completions']);
       expect(explainFor('research').stdout).to.match(/decision:\s+allow/);
       expect(explainFor('intern').stdout).to.match(/decision:\s+deny[\s\S]*reason:\s+no_matching_grant/);
+
+      // The SDK-shaped walk-through: a demo JWT-SVID from `keybroker token` as the bearer key.
+      const client = authorizationClient(`unix://${join(dir, 'authz.sock')}`);
+      try {
+        for (const [who, allowed] of [['research', true], ['intern', false]] as const) {
+          const minted = runCli(['token', '--identity', `spiffe://demo.local/agent/${who}`, '--ttl', '2m', '--key', join(dir, 'demo-jwt/signing-key.jwk')]);
+          expect(minted.code, minted.stderr).to.equal(0);
+          const token = minted.stdout.trim();
+          expect(token.split('.')).to.have.length(3);
+          const response = await callCheck(client, envoyCheckRequest({ principal: '', host: 'localhost:10000', headers: { authorization: `Bearer ${token}` } }));
+          expect(response.status.code === 0, `${who}: ${JSON.stringify(response.denied_response)}`).to.equal(allowed);
+          expect(served.output()).to.not.include(token.split('.')[2]!);
+        }
+      } finally {
+        client.close();
+      }
     } finally {
       served.child.kill('SIGTERM');
       expect(await served.exited()).to.equal(0);
