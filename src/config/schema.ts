@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { parseDuration } from './duration.ts';
+import { isLoopback } from '../lib/loopback.ts';
 import { TEMPLATE_NAMES } from '../credentials/templates.ts';
 
 const duration = z.string().transform((text, ctx) => {
@@ -157,6 +158,28 @@ const rule = z.strictObject({
   person: z.strictObject({ required: z.literal(true), groups: z.array(nonEmpty).min(1).optional() }).optional(),
 });
 
+const loopbackHost = z.string().refine((h) => isLoopback(h), 'the metrics endpoint serves on loopback only (127.0.0.1, ::1 or localhost)');
+
+const telemetry = z.strictObject({
+  serviceName: nonEmpty.optional(),
+  resourceAttributes: z.record(z.string(), z.string()).optional(),
+  traces: z
+    .strictObject({
+      /** Default: OTLP when OTEL_TRACES_EXPORTER=otlp or an OTEL_EXPORTER_OTLP_*ENDPOINT is set, else none. */
+      exporter: z.enum(['otlp', 'none']).optional(),
+      protocol: z.enum(['grpc', 'http/protobuf']).optional(),
+      endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      queueSize: z.number().int().min(1).max(1_000_000).default(8192),
+      batchSize: z.number().int().min(1).max(100_000).default(512),
+      flushInterval: duration.default(1000),
+      exportTimeout: duration.default(10_000),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({ prometheus: z.strictObject({ host: loopbackHost.default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional() })
+    .prefault({}),
+});
+
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   decisions: z.boolean().default(true),
@@ -172,6 +195,7 @@ export const configSchema = z
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),
     policy: z.array(rule).default([]),
     log: log.default({ level: 'info', decisions: true }),
+    telemetry: telemetry.prefault({}),
   })
   .superRefine((config, ctx) => {
     config.issuers.forEach((iss, index) => {

@@ -39,6 +39,11 @@ export function createCheck(deps: CheckDeps): Check {
       policyVersion: runtime.policy.version,
       durationMs: 0,
     };
+    const traceparent = facts.headers.get('traceparent');
+    if (traceparent) {
+      const tracestate = facts.headers.get('tracestate');
+      record.traceContext = tracestate ? { traceparent, tracestate } : { traceparent };
+    }
     let outcome: Outcome;
     try {
       if (facts.malformed) throw new Denial('request_malformed', facts.malformed);

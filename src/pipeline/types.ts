@@ -83,6 +83,8 @@ export interface DecisionRecord {
   /** Operator-facing explanation of a denial; never a secret. */
   detail?: string;
   durationMs: number;
+  /** W3C trace context the request arrived with, so the audit span joins Envoy's trace. */
+  traceContext?: { traceparent: string; tracestate?: string };
 }
 
 export type Outcome =

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
+import { isLoopback } from '../lib/loopback.ts';
 
 export type TlsSettings = NonNullable<Exclude<Config['listen'], string>['tls']>;
 
@@ -42,13 +43,6 @@ export function parseListen(listen: Config['listen']): ListenAddress {
     );
   }
   return { kind: 'tcp', host, port, loopback, tls };
-}
-
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
 }
 
 /** The target string grpc-js binds to. */

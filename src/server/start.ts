@@ -10,6 +10,9 @@ import { canonicalJson } from '../lib/canonical-json.ts';
 import { createLogger } from '../lib/logger.ts';
 import { allAuditors, type Auditor } from '../audit/auditor.ts';
 import { decisionLog } from '../audit/decision-log.ts';
+import { metricsAuditor } from '../audit/metrics.ts';
+import { spanAuditor } from '../audit/span.ts';
+import { setupTelemetry, type Telemetry } from '../audit/telemetry.ts';
 import { createCheck } from '../pipeline/check.ts';
 import { buildRuntime, identityConfig, type Runtime } from '../pipeline/runtime.ts';
 import { parseListen } from './listen.ts';
@@ -21,8 +24,10 @@ export interface StartOptions {
   readonly logDestination?: DestinationStream;
   /** How often the config file is polled for changes; 0: only on `reload()` (SIGHUP). */
   readonly watchIntervalMs?: number;
-  /** Extra audit sinks (the OpenTelemetry exporter, tests). */
+  /** Extra audit sinks (tests). */
   readonly auditors?: readonly Auditor[];
+  /** The environment OTEL_* settings are read from (default: process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface Keybroker {
@@ -30,6 +35,7 @@ export interface Keybroker {
   readonly log: Logger;
   runtime(): Runtime;
   readonly watcher: ConfigWatcher;
+  readonly telemetry: Telemetry;
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -52,21 +58,26 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     if (!sameIdentity) previous.tokens.close();
   };
 
+  const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
+  const telemetry = await setupTelemetry(config.telemetry, log, options.env);
   const sinks: Auditor[] = [...(options.auditors ?? [])];
+  if (telemetry.tracer) sinks.push(spanAuditor(telemetry.tracer));
+  sinks.push(metricsAuditor(telemetry.meter, { runtime: () => current, reloads: () => watcher.stats, audit: () => telemetry.queue?.stats }));
   if (config.log.decisions) sinks.push(decisionLog(log));
   const check = createCheck({ runtime: () => current, audit: allAuditors(sinks), log });
   await current.tokens.ready();
   const server = await startServer(listen, check, log);
-  const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
 
   return {
     address: server.address,
     log,
     runtime: () => current,
     watcher,
+    telemetry,
     async shutdown(graceMs) {
       watcher.close();
       await server.shutdown(graceMs);
+      await telemetry.shutdown();
       current.keys.close();
       current.tokens.close();
       log.info('keybroker stopped');

@@ -1,0 +1,56 @@
+/**
+ * keybroker's metrics. Per-decision instruments are fed by an Auditor (so the pipeline
+ * knows nothing of metrics); the rest observe counters the parts already keep.
+ */
+import type { Meter } from '@opentelemetry/api';
+import type { Auditor } from './auditor.ts';
+import type { QueueStats } from './export-queue.ts';
+import type { Runtime } from '../pipeline/runtime.ts';
+import type { ReloadStats } from '../config/watch.ts';
+
+export interface MetricSources {
+  readonly runtime: () => Runtime;
+  readonly reloads: () => Readonly<ReloadStats>;
+  readonly audit: () => Readonly<QueueStats> | undefined;
+}
+
+export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
+  const checks = meter.createCounter('keybroker.checks', { description: 'Check decisions, by decision and reason' });
+  const duration = meter.createHistogram('keybroker.check.duration', {
+    unit: 's',
+    description: 'Time to decide a Check, inside keybroker',
+    advice: { explicitBucketBoundaries: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
+  });
+  const keyReads = meter.createCounter('keybroker.key.reads', { description: 'Key store reads for allowed decisions, by store and result' });
+
+  meter.createObservableCounter('keybroker.bundle.refreshes', { description: 'JWT bundle refreshes, by result' }).addCallback((result) => {
+    let ok = 0;
+    let failed = 0;
+    for (const bundle of sources.runtime().tokens.bundles()) {
+      ok += bundle.stats.refreshes;
+      failed += bundle.stats.failures;
+    }
+    result.observe(ok, { result: 'ok' });
+    result.observe(failed, { result: 'failed' });
+  });
+  meter.createObservableCounter('keybroker.config.reloads', { description: 'Configuration reloads, by result' }).addCallback((result) => {
+    const stats = sources.reloads();
+    result.observe(stats.applied, { result: 'applied' });
+    result.observe(stats.rejected, { result: 'rejected' });
+  });
+  meter.createObservableCounter('keybroker.audit.records', { description: 'Audit spans, by result' }).addCallback((result) => {
+    const stats = sources.audit();
+    if (!stats) return;
+    result.observe(stats.exported, { result: 'exported' });
+    result.observe(stats.dropped, { result: 'dropped' });
+  });
+
+  return {
+    record(record) {
+      checks.add(1, { decision: record.decision, reason: record.reason });
+      duration.record(record.durationMs / 1000, { decision: record.decision });
+      if (record.keyId) keyReads.add(1, { store: sources.runtime().keys.kind, result: 'ok' });
+      else if (record.reason === 'key_unavailable') keyReads.add(1, { store: sources.runtime().keys.kind, result: 'failed' });
+    },
+  };
+}

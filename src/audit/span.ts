@@ -1,0 +1,68 @@
+/**
+ * The audit record as an OpenTelemetry span: one `keybroker.check` SERVER span per
+ * decision, continuing Envoy's trace when the request carries W3C `traceparent`.
+ * Attributes carry identifiers only — the key id, never the key; no token, no header value.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { DecisionRecord } from '../pipeline/types.ts';
+import type { Auditor } from './auditor.ts';
+
+/** The audit record's attributes; documented in docs/audit-record.md. */
+export const ATTR = {
+  decisionId: 'keybroker.decision_id',
+  decision: 'keybroker.decision',
+  reason: 'keybroker.reason',
+  agentId: 'keybroker.agent.id',
+  agentProof: 'keybroker.agent.proof',
+  person: 'enduser.id',
+  destination: 'keybroker.destination',
+  upstream: 'server.address',
+  classification: 'keybroker.data.classification',
+  policyVersion: 'keybroker.policy.version',
+  rule: 'keybroker.policy.rule',
+  keyId: 'keybroker.key.id',
+  method: 'http.request.method',
+  errorType: 'error.type',
+} as const;
+
+const propagator = new W3CTraceContextPropagator();
+const getter: TextMapGetter<DecisionRecord['traceContext']> = {
+  keys: (carrier) => Object.keys(carrier ?? {}),
+  get: (carrier, key) => (key === 'traceparent' ? carrier?.traceparent : key === 'tracestate' ? carrier?.tracestate : undefined),
+};
+
+export function spanAuditor(tracer: Tracer): Auditor {
+  return {
+    record(record) {
+      const parent = record.traceContext ? propagator.extract(ROOT_CONTEXT, record.traceContext, getter) : ROOT_CONTEXT;
+      const end = Date.now();
+      const span = tracer.startSpan('keybroker.check', { kind: SpanKind.SERVER, startTime: end - record.durationMs, attributes: attributesOf(record) }, parent);
+      if (record.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: record.reason });
+      span.end(end);
+    },
+  };
+}
+
+export function attributesOf(record: DecisionRecord): Attributes {
+  const attributes: Attributes = {
+    [ATTR.decisionId]: record.decisionId,
+    [ATTR.decision]: record.decision,
+    [ATTR.reason]: record.reason,
+    [ATTR.method]: record.method,
+  };
+  const optional: Array<[string, string | undefined]> = [
+    [ATTR.agentId, record.identity],
+    [ATTR.agentProof, record.proof],
+    [ATTR.person, record.person],
+    [ATTR.destination, record.destination],
+    [ATTR.upstream, record.upstream],
+    [ATTR.classification, record.classification],
+    [ATTR.policyVersion, record.policyVersion],
+    [ATTR.rule, record.rule],
+    [ATTR.keyId, record.keyId],
+    [ATTR.errorType, record.status >= 500 ? record.reason : undefined],
+  ];
+  for (const [name, value] of optional) if (value !== undefined) attributes[name] = value;
+  return attributes;
+}
