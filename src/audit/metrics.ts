@@ -16,7 +16,7 @@ export interface MetricSources {
 
 export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
   const checks = meter.createCounter('keybroker.checks', { description: 'Check decisions, by decision and reason' });
-  const duration = meter.createHistogram('keybroker.check.duration', {
+  const duration = meter.createHistogram('keybroker.check.duration.seconds', {
     unit: 's',
     description: 'Time to decide a Check, inside keybroker',
     advice: { explicitBucketBoundaries: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },

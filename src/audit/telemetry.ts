@@ -50,7 +50,7 @@ export async function setupTelemetry(config: TelemetryConfig, log: Logger, env: 
   const scrape = config.metrics.prometheus;
   if (scrape) {
     prometheus = await new Promise<PrometheusExporter>((resolve, reject) => {
-      const reader: PrometheusExporter = new PrometheusExporter({ host: scrape.host, port: scrape.port }, (error) => (error ? reject(error) : resolve(reader)));
+      const reader: PrometheusExporter = new PrometheusExporter({ host: scrape.host, port: scrape.port, withoutScopeInfo: true }, (error) => (error ? reject(error) : resolve(reader)));
     });
     metricsUrl = `http://${scrape.host}:${scrape.port}/metrics`;
   }
