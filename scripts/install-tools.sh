@@ -26,3 +26,15 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   fi
 fi
 docker-compose version --short
+
+# Go tools (Jaeger; later SPIRE), pinned in tools/go.mod and built from source into .tools/bin.
+# A stamp of go.sum skips the build when nothing changed; Go's build cache makes rebuilds cheap.
+build_go_tool() { # name package
+  local name=$1 package=$2 stamp="$TOOLS/bin/.$1.stamp"
+  local want; want="$(sha256sum tools/go.mod tools/go.sum | sha256sum | cut -c1-16)"
+  if [ -x "$TOOLS/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  echo "building $name (first time takes minutes)"
+  (cd tools && go build -trimpath -o "../$TOOLS/bin/$name" "$package")
+  echo "$want" > "$stamp"
+}
+build_go_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
