@@ -1,0 +1,3 @@
+module keybroker.local/tools/vault
+
+go 1.26.8
