@@ -1,0 +1,261 @@
+/**
+ * `npm run bench`: keybroker's Check under load, beside a baseline measured in the same
+ * run — a bare @grpc/grpc-js Authorization server on the same proto stack.
+ *
+ * Each server runs in its own process on a Unix socket; the load comes from another
+ * process: h2load (Debian's nghttp2-client) with a pre-encoded gRPC request, or
+ * bench/token-load.ts for distinct tokens. Everything is loopback-only and bounded in
+ * time. Prints a table of throughput, latency percentiles, peak RSS and each scenario's
+ * ratio to the baseline.
+ *
+ *   node bench/run.ts [--quick] [--seconds N] [--soak]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { connect as connectHttp2 } from 'node:http2';
+import { connect as connectSocket } from 'node:net';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { authorizationService } from '../src/envoy/proto.ts';
+import { percentiles, type Percentiles } from './stats.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, soak: { type: 'boolean', default: false } } });
+const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 5));
+const CLIENTS = 8;
+const STREAMS = 8;
+const dir = mkdtempSync(join(tmpdir(), 'keybroker-bench-'));
+
+interface Row extends Partial<Percentiles> {
+  scenario: string;
+  rps: number;
+  rssMb: number;
+  note?: string;
+  baseline?: Row;
+}
+
+// ---------------------------------------------------------------- fixtures
+
+const signing = await generateKeyPair('ES256', { extractable: true });
+const kid = 'bench-es256';
+const privateJwk = { ...(await exportJWK(signing.privateKey)), kid, alg: 'ES256' };
+writeFileSync(join(dir, 'signing-key.jwk'), JSON.stringify(privateJwk));
+writeFileSync(join(dir, 'bundle.jwks'), JSON.stringify({ keys: [{ ...(await exportJWK(signing.publicKey)), kid, alg: 'ES256' }] }));
+writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
+chmodSync(join(dir, 'keys.yaml'), 0o600);
+const now = Math.floor(Date.now() / 1000);
+const warmToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setSubject('spiffe://bench.local/agent/research').setAudience('keybroker').setIssuedAt(now).setExpirationTime(now + 1800).sign(signing.privateKey);
+
+function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}): string {
+  const policy = Array.from({ length: grants - 1 }, (_, i) => ({
+    id: `filler-${i}`,
+    identities: [`spiffe://bench.local/team-${i % 97}/agent-${i}`],
+    destinations: ['openai'],
+    methods: ['POST'],
+    paths: ['/v1/chat/completions'],
+  }));
+  policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'] });
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      listen: `unix://${join(dir, `${name}.sock`)}`,
+      trust: { 'bench.local': { bundle: { file: join(dir, 'bundle.jwks') }, audiences: ['keybroker'], maxTokenLifetime: '1h' } },
+      keys: { store: 'file', file: join(dir, 'keys.yaml') },
+      destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
+      policy,
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+/** A CheckRequest as Envoy sends it, gRPC-framed (5-byte prefix), for h2load's -d. */
+function encodeRequest(name: string, shape: { principal?: string; token?: string; path?: string }): string {
+  const message = authorizationService()['Check']!.requestSerialize({
+    attributes: {
+      source: { principal: shape.principal ?? '' },
+      request: {
+        http: {
+          id: '1', method: 'POST', path: shape.path ?? '/openai/v1/chat/completions', host: 'gateway.local',
+          headers: {
+            ':method': 'POST', ':path': shape.path ?? '/openai/v1/chat/completions', ':authority': 'gateway.local', ':scheme': 'https',
+            'content-type': 'application/json', 'user-agent': 'OpenAI/Python 1.54.0', 'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
+            ...(shape.token ? { authorization: `Bearer ${shape.token}` } : {}),
+          },
+        },
+      },
+      context_extensions: { destination: 'openai' },
+    },
+  });
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt8(0, 0);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  const file = join(dir, `${name}.bin`);
+  writeFileSync(file, frame);
+  return file;
+}
+
+// ---------------------------------------------------------------- processes
+
+interface Server {
+  child: ChildProcess;
+  socket: string;
+  stop(): Promise<void>;
+  peakRssMb(): number;
+}
+
+async function startServer(kind: 'baseline' | string, name: string): Promise<Server> {
+  const socket = join(dir, `${name}.sock`);
+  const args = kind === 'baseline' ? [join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [join(ROOT, 'src/cli/main.ts'), 'serve', '-c', kind];
+  // The decision log stays on, as in production; its lines go to /dev/null.
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '4' } });
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(socket)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    socket,
+    peakRssMb: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/**
+ * Sends the pre-encoded request once over HTTP/2 and returns the gRPC status from the
+ * trailers, which h2load does not report: a load of fast errors must not pass for speed.
+ */
+function grpcStatusOf(socket: string, requestFile: string): Promise<{ status: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const session = connectHttp2('http://localhost', { createConnection: () => connectSocket(socket) });
+    session.on('error', reject);
+    const stream = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    const chunks: Buffer[] = [];
+    let status = 'none';
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('trailers', (trailers) => (status = String(trailers['grpc-status'])));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status, body: Buffer.concat(chunks) });
+    });
+    stream.on('error', reject);
+    stream.end(readFileSync(requestFile));
+  });
+}
+
+const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
+
+function h2load(socket: string, requestFile: string, options: { seconds: number; clients: number; streams: number; rps?: number }): { rps: number; latencies: number[]; failed: number } {
+  const log = join(dir, `h2load-${Date.now()}.log`);
+  const argv = [
+    '-B', `unix:${socket}`, '-D', String(options.seconds), '--warm-up-time', '1', '-c', String(options.clients), '-m', String(options.streams), '-t', '1',
+    '-d', requestFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
+    ...(options.rps ? ['--rps', String(options.rps)] : []),
+    `http://localhost${CHECK_PATH}`,
+  ];
+  const out = execFileSync('h2load', argv, { encoding: 'utf8', timeout: (options.seconds + 30) * 1000 });
+  const rows = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+  const ok = rows.filter((r) => r[1] === '200');
+  const finished = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(out);
+  return { rps: Number(finished?.[3] ?? 0), latencies: ok.map((r) => Number(r[2])), failed: rows.length - ok.length };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+const rows: Row[] = [];
+const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
+
+async function measure(scenario: string, server: 'baseline' | string, requestFile: string, options: { rps?: number; baseline?: Row } = {}): Promise<Row> {
+  const name = scenario.replace(/\W+/g, '-');
+  const running = await startServer(server, server === 'baseline' ? 'baseline' : name.length > 0 ? (/([^/]+)\.yaml$/.exec(server)?.[1] ?? name) : name);
+  try {
+    const result = h2load(running.socket, requestFile, { seconds: SECONDS, clients: options.rps ? 10 : CLIENTS, streams: options.rps ? 1 : STREAMS, ...(options.rps ? { rps: options.rps / 10 } : {}) });
+    const row: Row = { scenario, rps: result.rps, ...percentiles(result.latencies), rssMb: running.peakRssMb(), ...(result.failed ? { note: `${result.failed} failed` } : {}), ...(options.baseline ? { baseline: options.baseline } : {}) };
+    rows.push(row);
+    return row;
+  } finally {
+    await running.stop();
+  }
+}
+
+const mtlsRequest = encodeRequest('mtls', { principal: 'spiffe://bench.local/agent/research' });
+const jwtRequest = encodeRequest('jwt', { token: warmToken });
+const deniedRequest = encodeRequest('denied', { principal: 'spiffe://bench.local/agent/intern' });
+
+const config10 = writeConfig('grants-10', 10);
+const config1000 = writeConfig('grants-1000', 1000);
+const config10000 = writeConfig('grants-10000', 10_000);
+
+// Verify once that each request gets the intended gRPC answer (h2load sees only HTTP 200).
+{
+  const server = await startServer(config10, 'grants-10');
+  try {
+    for (const [name, file, allowed] of [['mTLS', mtlsRequest, true], ['JWT-SVID', jwtRequest, true], ['denied', deniedRequest, false]] as const) {
+      const { status, body } = await grpcStatusOf(server.socket, file);
+      const response = authorizationService()['Check']!.responseDeserialize(body.subarray(5)) as { status?: { code?: number } };
+      const decided = (response.status?.code ?? 0) === 0;
+      if (status !== '0' || decided !== allowed) throw new Error(`${name} request: grpc-status ${status}, decision ${decided ? 'allow' : 'deny'}; the bench would measure the wrong thing`);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+console.error(`keybroker bench: ${SECONDS} s per scenario, ${CLIENTS} connections × ${STREAMS} streams (closed loop) unless a rate is given; ${cpus().length} cores shared with the load generator`);
+const baseline = await measure('baseline: bare grpc-js, constant OK', 'baseline', mtlsRequest);
+await measure('(a) mTLS principal, allowed', config10, mtlsRequest, { baseline });
+await measure('(b) JWT-SVID, allowed, cache warm', config10, jwtRequest, { baseline });
+await measure('(d) denied', config10, deniedRequest, { baseline });
+if (!args.quick) {
+  await measure('(e) 1,000 grants', config1000, mtlsRequest, { baseline });
+  await measure('(e) 10,000 grants', config10000, mtlsRequest, { baseline });
+}
+const baselineRate = await measure('baseline at 2,000 rps', 'baseline', mtlsRequest, { rps: 2000 });
+await measure('(a) at 2,000 rps', config10, mtlsRequest, { rps: 2000, baseline: baselineRate });
+
+// (c) a distinct token on every call, against jose.jwtVerify alone.
+{
+  const server = await startServer(config10, 'grants-10');
+  try {
+    const count = args.quick ? 500 : 5000;
+    const out = execFileSync(process.execPath, [join(ROOT, 'bench/token-load.ts'), `unix://${server.socket}`, join(dir, 'signing-key.jwk'), String(count), '32'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as Percentiles & { rps: number; joseRps: number; failures: number };
+    rows.push({ scenario: '(c) JWT-SVID, new token every call', rps: result.rps, p50: result.p50, p90: result.p90, p99: result.p99, p999: result.p999, rssMb: server.peakRssMb(), note: `jose.jwtVerify alone: ${result.joseRps.toFixed(0)}/s → ${(result.rps / result.joseRps).toFixed(2)}×${result.failures ? `; ${result.failures} failed` : ''}` });
+  } finally {
+    await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'vs baseline', 'note'];
+const table = rows.map((r) => [
+  r.scenario,
+  fmt(r.rps, 0),
+  fmt(r.p50, 3),
+  fmt(r.p90, 3),
+  fmt(r.p99, 3),
+  fmt(r.p999, 3),
+  fmt(r.rssMb, 0),
+  r.baseline ? `${(r.rps / r.baseline.rps).toFixed(2)}× rps, ${((r.p99 ?? NaN) / (r.baseline.p99 ?? NaN)).toFixed(2)}× p99` : '',
+  r.note ?? '',
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => String(row[i]).length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(line(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const row of table) console.log(line(row));

@@ -1,0 +1,13 @@
+/** Latency percentiles in microseconds → milliseconds. */
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+}
+
+export function percentiles(micros: number[]): Percentiles {
+  const sorted = Float64Array.from(micros).sort();
+  const at = (q: number) => (sorted.length === 0 ? NaN : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number) / 1000);
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999) };
+}
