@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import type { Auditor } from './auditor.ts';
 
 export function decisionLog(log: Logger): Auditor {
+  // The record is built field by field from identifiers (never a header value, key or
+  // token), so this hot-path logger skips the process logger's wildcard redaction.
+  const decisions = log.child({}, { redact: [] });
   return {
     record(record) {
-      log.info({ decision: record }, record.decision === 'allow' ? 'check allowed' : 'check denied');
+      decisions.info({ decision: record }, record.decision === 'allow' ? 'check allowed' : 'check denied');
     },
   };
 }

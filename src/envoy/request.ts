@@ -49,17 +49,18 @@ export function parseCheckRequest(message: CheckRequestMessage | null | undefine
   const requestId = headers.get('x-request-id');
   const decisionId = requestId && REQUEST_ID.test(requestId) ? requestId : randomUUID();
 
-  const method = http?.method ?? headers.get(':method') ?? '';
+  // Decoded messages hold '' for unset strings: fall back to the pseudo-headers then.
+  const method = http?.method || headers.get(':method') || '';
   if (http && !METHOD.test(method)) flag('the request method is missing or not an HTTP method');
 
-  const rawPath = http?.path ?? headers.get(':path') ?? '';
+  const rawPath = http?.path || headers.get(':path') || '';
   if (rawPath.length > LIMITS.pathBytes) flag('the request path is too long');
   const path = stripQuery(rawPath.slice(0, LIMITS.pathBytes));
 
-  const authority = (http?.host ?? headers.get(':authority') ?? '').toLowerCase();
+  const authority = (http?.host || headers.get(':authority') || '').toLowerCase();
 
-  const principal = attributes?.source?.principal ?? '';
-  const certificate = readCertificate(attributes?.source?.certificate ?? '', flag);
+  const principal = attributes?.source?.principal || '';
+  const certificate = readCertificate(attributes?.source?.certificate || '', flag);
 
   const contextExtensions = new Map(Object.entries(attributes?.context_extensions ?? {}));
   for (const text of [method, rawPath, authority, principal, ...contextExtensions.values()]) {

@@ -81,7 +81,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       current.keys.close();
       current.tokens.close();
       log.info('keybroker stopped');
-      log.flush();
+      await new Promise<void>((resolve) => log.flush(() => resolve()));
     },
   };
 }
