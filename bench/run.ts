@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectHttp2 } from 'node:http2';
-import { connect as connectSocket } from 'node:net';
+import { connect as connectSocket, createServer as createNetServer } from 'node:net';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { stringify } from 'yaml';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizationService } from '../src/envoy/proto.ts';
 import { percentiles, type Percentiles } from './stats.ts';
+import { renderTemplate } from '../envoy/render.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, soak: { type: 'boolean', default: false } } });
@@ -174,6 +175,41 @@ function h2load(socket: string, requestFile: string, options: { seconds: number;
   return { rps: Number(finished?.[3] ?? 0), latencies: ok.map((r) => Number(r[2])), failed: rows.length - ok.length };
 }
 
+/** HTTP load (not gRPC) at a fixed rate; statuses other than 200 count as failed. */
+function h2loadHttp(url: string, bodyFile: string, headers: string[], rps?: number): { rps: number; latencies: number[]; failed: number } {
+  const log = join(dir, `h2load-http-${Date.now()}.log`);
+  // With a rate: 10 connections sharing it. Without: one request at a time (pure latency).
+  const load = rps ? ['-c', '10', '--rps', String(rps / 10)] : ['-c', '1'];
+  const out = execFileSync('h2load', ['-D', String(SECONDS), '--warm-up-time', '1', ...load, '-m', '1', '-t', '1', '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), `--log-file=${log}`, url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+  const rows = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+  const ok = rows.filter((r) => r[1] === '200');
+  const finished = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(out);
+  return { rps: Number(finished?.[3] ?? 0), latencies: ok.map((r) => Number(r[2])), failed: rows.length - ok.length };
+}
+
+async function waitFor(ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await ready()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error('timed out waiting for a bench component to start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
 // ---------------------------------------------------------------- scenarios
 
 const rows: Row[] = [];
@@ -238,6 +274,66 @@ await measure('(a) at 2,000 rps', config10, mtlsRequest, { rps: 2000, baseline: 
   rows.push({ scenario: 'jose.jwtVerify alone (ES256)', rps: jose.rps, rssMb: NaN, note: 'the ceiling for (c)' });
   const row = await measure('(c) JWT-SVID, every call verified', configNoCache, jwtRequest);
   row.note = `${(row.rps / jose.rps).toFixed(2)}× jose alone${row.note ? `; ${row.note}` : ''}`;
+}
+
+// The Envoy hop: the same request through real Envoy to a local provider, with and without
+// the ext_authz call to keybroker, at 1,000 rps.
+const envoyBin = join(ROOT, '.tools/bin/envoy');
+if (existsSync(envoyBin)) {
+  const hopConfig = writeConfig('envoy-hop', 10, {
+    destinations: { openai: { upstream: 'api.openai.com', authorities: ['127.0.0.1'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
+  });
+  const keybroker = await startServer(hopConfig, 'envoy-hop');
+  const [upstreamPort, adminPort, withPort, withoutPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const upstream = spawn(process.execPath, [join(ROOT, 'bench/upstream-server.ts'), String(upstreamPort)], { stdio: 'ignore' });
+  const envoyConfig = join(dir, 'envoy-hop.envoy.yaml');
+  writeFileSync(envoyConfig, renderTemplate(readFileSync(join(ROOT, 'bench/envoy-hop.yaml'), 'utf8'), { ADMIN_PORT: adminPort, WITH_PORT: withPort, WITHOUT_PORT: withoutPort, KEYBROKER_SOCKET: keybroker.socket, UPSTREAM_PORT: upstreamPort }));
+  const envoy = spawn(envoyBin, ['-c', envoyConfig, '--concurrency', '1', '--use-dynamic-base-id', '--disable-hot-restart', '--log-level', 'error'], { stdio: 'ignore' });
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok);
+    const body = join(dir, 'chat.json');
+    writeFileSync(body, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}');
+    const through = (port: number, scenario: string, rps?: number) => {
+      const result = h2loadHttp(`http://127.0.0.1:${port}/openai/v1/chat/completions`, body, ['authorization: Bearer ' + warmToken, 'content-type: application/json'], rps);
+      const row: Row = { scenario, rps: result.rps, ...percentiles(result.latencies), rssMb: NaN, ...(result.failed ? { note: `${result.failed} not 200` } : {}) };
+      rows.push(row);
+      return row;
+    };
+    for (const rps of [1000, undefined]) {
+      const load = rps ? `${rps} rps` : 'one at a time';
+      const direct = through(withoutPort, `Envoy → provider, ${load}`, rps);
+      const hop = through(withPort, `Envoy → keybroker → provider, ${load}`, rps);
+      hop.note = `the hop adds ${fmt((hop.p50 ?? NaN) - (direct.p50 ?? NaN), 3)} ms at p50, ${fmt((hop.p99 ?? NaN) - (direct.p99 ?? NaN), 3)} ms at p99${hop.note ? `; ${hop.note}` : ''}`;
+    }
+  } finally {
+    envoy.kill('SIGTERM');
+    upstream.kill('SIGTERM');
+    await keybroker.stop();
+  }
+} else {
+  rows.push({ scenario: 'Envoy hop', rps: NaN, rssMb: NaN, note: `skipped: no Envoy at ${envoyBin} (bash scripts/install-tools.sh)` });
+}
+
+// --soak: two minutes at 2,000 rps, RSS sampled every 10 s; flat means < 10% growth.
+if (args.soak) {
+  const server = await startServer(config10, 'grants-10');
+  const samples: number[] = [];
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const sampler = setInterval(() => samples.push(rss()), 10_000);
+  try {
+    const log = join(dir, 'soak.log');
+    await new Promise<void>((resolve, reject) => {
+      const load = spawn('h2load', ['-B', `unix:${server.socket}`, '-D', '120', '-c', '10', '-m', '1', '-t', '1', '--rps', '200', '-d', mtlsRequest, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`, `http://localhost${CHECK_PATH}`], { stdio: 'ignore' });
+      load.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`h2load exited ${code}`))));
+    });
+    const latencies = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t')).filter((r) => r[1] === '200').map((r) => Number(r[2]));
+    const settled = samples.slice(1);
+    const growth = settled.length > 1 ? ((settled.at(-1)! - settled[0]!) / settled[0]!) * 100 : NaN;
+    rows.push({ scenario: 'soak: (a) at 2,000 rps for 120 s', rps: latencies.length / 120, ...percentiles(latencies), rssMb: server.peakRssMb(), note: `RSS ${settled.map((m) => m.toFixed(0)).join('→')} MB: ${growth.toFixed(1)}% growth after the first 10 s` });
+  } finally {
+    clearInterval(sampler);
+    await server.stop();
+  }
 }
 
 // ---------------------------------------------------------------- report

@@ -22,6 +22,10 @@ let types: { request: protobuf.Type; response: protobuf.Type } | undefined;
 
 function checkTypes() {
   if (!types) {
+    // Envoy's option annotations import google/protobuf/descriptor.proto, which protobufjs
+    // ships as JSON but does not register among its common protos by itself.
+    const descriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
+    protobuf.common('descriptor', descriptor.nested.google.nested.protobuf.nested as protobuf.INamespace);
     const root = new protobuf.Root();
     root.resolvePath = (_origin, target) => {
       for (const dir of INCLUDE_DIRS) {

@@ -21,7 +21,8 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-const SERVER_OPTIONS = {
+/** Shared with the benchmark's baseline server, so the two differ only in what Check does. */
+export const SERVER_OPTIONS = {
   'grpc.max_receive_message_length': 2 * 1024 * 1024,
   'grpc.max_send_message_length': 1024 * 1024,
   'grpc.keepalive_permit_without_calls': 1,
