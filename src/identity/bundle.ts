@@ -9,13 +9,27 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
+import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import { parseUriSans } from './x509-svid.ts';
 
 export type BundleFormat = 'jwks' | 'spiffe';
 
 export type BundleSource =
   | { readonly file: string; readonly format?: BundleFormat | undefined }
-  | { readonly url: string; readonly format?: BundleFormat | undefined; readonly refresh?: number | undefined; readonly ca?: string | undefined };
+  | {
+      readonly url: string;
+      readonly format?: BundleFormat | undefined;
+      readonly refresh?: number | undefined;
+      /** PEM roots for the endpoint's TLS; with `spiffeId`, the trust domain's X.509 bundle. */
+      readonly ca?: string | undefined;
+      /**
+       * The SPIFFE bundle endpoint's `https_spiffe` profile: the server is authenticated by
+       * this SPIFFE ID (its certificate's URI SAN) instead of a host name, against the
+       * trust domain's own X.509 authorities — from `ca` at first, then from each bundle fetched.
+       */
+      readonly spiffeId?: string | undefined;
+    };
 
 export interface BundleOptions {
   readonly log?: Logger;
@@ -29,6 +43,8 @@ export interface ParsedBundle {
   readonly keys: JWK[];
   /** SPIFFE bundles say how often to refresh them. */
   readonly refreshHintMs?: number;
+  /** X.509 authorities (PEM) a SPIFFE bundle carries, for the https_spiffe profile. */
+  readonly x509Authorities?: string[];
 }
 
 const MAX_BUNDLE_BYTES = 1024 * 1024;
@@ -52,10 +68,14 @@ export function parseBundle(text: string, format: BundleFormat): ParsedBundle {
     throw new BundleError('bundle has no "keys" array');
   }
   const keys: JWK[] = [];
+  const x509Authorities: string[] = [];
   for (const [i, key] of ((doc as { keys: unknown[] }).keys).entries()) {
     if (!key || typeof key !== 'object') throw new BundleError(`bundle key ${i} is not an object`);
     const jwk = key as JWK & { use?: string };
     if ('d' in jwk || 'k' in jwk) throw new BundleError(`bundle key ${i} holds private or symmetric key material`);
+    if (format === 'spiffe' && jwk.use === 'x509-svid' && typeof jwk.x5c?.[0] === 'string') {
+      x509Authorities.push(`-----BEGIN CERTIFICATE-----\n${jwk.x5c[0].replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`);
+    }
     if (format === 'spiffe' ? jwk.use !== 'jwt-svid' : jwk.use !== undefined && jwk.use !== 'sig' && jwk.use !== 'jwt-svid') continue;
     if (typeof jwk.kid !== 'string' || jwk.kid === '') throw new BundleError(`bundle key ${i} has no "kid"`);
     if (jwk.kty !== 'RSA' && jwk.kty !== 'EC') throw new BundleError(`bundle key ${i} ("${jwk.kid}") has kty "${String(jwk.kty)}"; RSA or EC expected`);
@@ -64,7 +84,17 @@ export function parseBundle(text: string, format: BundleFormat): ParsedBundle {
     keys.push(signingKey);
   }
   const hint = (doc as { spiffe_refresh_hint?: unknown }).spiffe_refresh_hint;
-  return typeof hint === 'number' && hint > 0 ? { keys, refreshHintMs: hint * 1000 } : { keys };
+  return {
+    keys,
+    ...(typeof hint === 'number' && hint > 0 ? { refreshHintMs: hint * 1000 } : {}),
+    ...(x509Authorities.length > 0 ? { x509Authorities } : {}),
+  };
+}
+
+/** https_spiffe: the endpoint's certificate must carry exactly the expected SPIFFE ID. */
+function spiffeServerIdentity(cert: PeerCertificate, spiffeId: string): Error | undefined {
+  const uris = cert.subjectaltname ? parseUriSans(cert.subjectaltname) : [];
+  return uris.length === 1 && uris[0] === spiffeId ? undefined : new BundleError(`the bundle endpoint is not ${spiffeId}`);
 }
 
 export class JwtBundle {
@@ -80,12 +110,15 @@ export class JwtBundle {
   #timer: NodeJS.Timeout | undefined;
   #ready: Promise<void>;
   #stats = { refreshes: 0, failures: 0 };
+  /** For https_spiffe: the trust domain's X.509 authorities, replaced by each good fetch. */
+  #endpointRoots: string | Buffer | undefined;
 
   constructor(name: string, source: BundleSource, options: BundleOptions = {}) {
     this.name = name;
     this.#source = source;
     this.#log = options.log;
     this.#minRefreshMs = options.minRefreshMs ?? 10_000;
+    if ('url' in source && source.ca) this.#endpointRoots = readFileSync(source.ca);
     if ('file' in source) {
       // A file is local: its first read is synchronous and must succeed, so a bad
       // bundle file stops start-up (or a reload) with a clear message.
@@ -142,9 +175,10 @@ export class JwtBundle {
     const source = this.#source;
     let parsed: ParsedBundle | undefined;
     try {
-      const text = 'file' in source ? await readFile(source.file, 'utf8') : await fetchText(source.url, source.ca);
+      const text = 'file' in source ? await readFile(source.file, 'utf8') : await fetchText(source.url, this.#endpointRoots, source.spiffeId);
       parsed = parseBundle(text, source.format ?? 'jwks');
       this.#install(parsed);
+      if ('url' in source && source.spiffeId && parsed.x509Authorities) this.#endpointRoots = parsed.x509Authorities.join('');
       this.#stats.refreshes++;
       return true;
     } catch (error) {
@@ -172,11 +206,15 @@ export class JwtBundle {
   }
 }
 
-function fetchText(url: string, ca: string | undefined): Promise<string> {
+function fetchText(url: string, ca: string | Buffer | undefined, spiffeId: string | undefined): Promise<string> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(target, { method: 'GET', timeout: FETCH_TIMEOUT_MS, headers: { accept: 'application/json' }, ...(ca ? { ca: readFileSync(ca) } : {}) }, (res) => {
+    const tls = {
+      ...(ca ? { ca } : {}),
+      ...(spiffeId ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeServerIdentity(cert, spiffeId) } : {}),
+    };
+    const req = request(target, { method: 'GET', timeout: FETCH_TIMEOUT_MS, headers: { accept: 'application/json' }, ...tls }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new BundleError(`GET ${url} answered ${res.statusCode}`));

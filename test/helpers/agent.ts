@@ -1,6 +1,8 @@
 /** An agent calling the gateway over HTTPS, with or without its X.509-SVID. */
 import { request } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import type { Issued } from '../../scripts/dev-pki.ts';
+import { parseUriSans } from '../../src/identity/x509-svid.ts';
 
 export interface AgentResponse {
   readonly status: number;
@@ -19,6 +21,8 @@ export interface AgentCall {
   host?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Authenticate the gateway by its SPIFFE ID (an SVID has no DNS name) instead of its host name. */
+  gatewaySpiffeId?: string;
 }
 
 export function agentRequest(call: AgentCall): Promise<AgentResponse> {
@@ -35,6 +39,9 @@ export function agentRequest(call: AgentCall): Promise<AgentResponse> {
         headers: { host: call.host ?? `gateway.local:${call.port}`, 'content-type': 'application/json', ...call.headers },
         agent: false,
         timeout: 10_000,
+        ...(call.gatewaySpiffeId
+          ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => (parseUriSans(cert.subjectaltname ?? '').join() === call.gatewaySpiffeId ? undefined : new Error(`the gateway is not ${call.gatewaySpiffeId}`)) }
+          : {}),
       },
       (res) => {
         const chunks: string[] = [];

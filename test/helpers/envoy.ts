@@ -38,13 +38,13 @@ export interface RunningEnvoy {
   stop(): Promise<void>;
 }
 
-export async function startEnvoy(dir: string, values: Record<string, string | number>): Promise<RunningEnvoy> {
+export async function startEnvoy(dir: string, values: Record<string, string | number>, template = GATEWAY_TEMPLATE): Promise<RunningEnvoy> {
   const envoy = requireEnvoy();
   const port = await freePort();
   const adminPort = await freePort();
   const accessLog = join(dir, 'access.log');
   const configFile = join(dir, 'envoy.yaml');
-  writeFileSync(configFile, renderTemplate(readFileSync(GATEWAY_TEMPLATE, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
+  writeFileSync(configFile, renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
   const proc = spawnProcess(envoy, ['-c', configFile, '--use-dynamic-base-id', '--log-level', 'warn', '--concurrency', '1', '--disable-hot-restart', '--file-flush-interval-msec', '100']);
   await waitReady(adminPort, proc);
   return {

@@ -1,0 +1,19 @@
+/** The benchmark runs: a very short smoke run. Its figures are reported, never asserted. */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/process.ts';
+
+describe('npm run bench (smoke)', function () {
+  this.timeout(300_000);
+
+  it('runs every scenario beside its baseline and prints the table', () => {
+    const out = execFileSync(process.execPath, [join(ROOT, 'bench/run.ts'), '--quick'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
+    for (const row of ['baseline: bare grpc-js', '(a) mTLS principal, allowed', '(b) JWT-SVID, allowed, cache warm', '(c) JWT-SVID, every call verified', '(d) denied', 'jose.jwtVerify alone', 'Envoy → keybroker → provider']) {
+      expect(out, row).to.include(row);
+    }
+    expect(out).to.match(/\| \(a\) mTLS principal, allowed +\| \d+ +\| [\d.]+ +\|/);
+    expect(out).to.match(/× rps, [\d.]+× p99/);
+    expect(out).to.match(/the hop adds -?[\d.]+ ms at p50/);
+  });
+});
