@@ -33,6 +33,10 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
     result.observe(ok, { result: 'ok' });
     result.observe(failed, { result: 'failed' });
   });
+  meter.createObservableGauge('keybroker.key.staleness.seconds', { description: 'Age of the oldest key value served from cache (remote key stores)' }).addCallback((result) => {
+    const keys = sources.runtime().keys;
+    if (keys.staleness) result.observe(keys.staleness() / 1000, { store: keys.kind });
+  });
   meter.createObservableCounter('keybroker.config.reloads', { description: 'Configuration reloads, by result' }).addCallback((result) => {
     const stats = sources.reloads();
     result.observe(stats.applied, { result: 'applied' });

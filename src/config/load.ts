@@ -73,12 +73,27 @@ function anchorPaths(config: Config, baseDir: string): Config {
         }
       : config.listen;
   const listenAnchored = typeof listen === 'string' ? anchorUnixPath(listen, at) : { ...listen, address: anchorUnixPath(listen.address, at) };
-  const keys = config.keys.store === 'file' ? { ...config.keys, file: at(config.keys.file) } : config.keys;
+  const keys = anchorKeys(config.keys, at);
   const bundle = (b: BundleSourceConfig): BundleSourceConfig =>
     'file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b;
   const trust = Object.fromEntries(Object.entries(config.trust).map(([name, td]) => [name, td.bundle ? { ...td, bundle: bundle(td.bundle) } : td]));
   const issuers = config.issuers.map((issuer) => ({ ...issuer, jwks: bundle(issuer.jwks) }));
   return { ...config, listen: listenAnchored, keys, trust, issuers };
+}
+
+function anchorKeys(keys: Config['keys'], at: (p: string) => string): Config['keys'] {
+  if (keys.store === 'file') return { ...keys, file: at(keys.file) };
+  if (keys.store !== 'vault') return keys;
+  const auth = keys.auth;
+  const anchoredAuth =
+    auth.method === 'approle'
+      ? { ...auth, roleIdFile: at(auth.roleIdFile), secretIdFile: at(auth.secretIdFile) }
+      : auth.method === 'kubernetes'
+        ? { ...auth, tokenFile: at(auth.tokenFile) }
+        : auth.tokenFile
+          ? { ...auth, tokenFile: at(auth.tokenFile) }
+          : auth;
+  return { ...keys, auth: anchoredAuth, ...(keys.caFile ? { caFile: at(keys.caFile) } : {}) };
 }
 
 function anchorUnixPath(address: string, at: (p: string) => string): string {

@@ -132,11 +132,41 @@ const tokens = z.strictObject({
 
 const keyRef = z
   .string()
-  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key path such as "openai/prod"');
+  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*(@[1-9][0-9]*)?$/, 'expected a key path such as "openai/prod" (Vault: "openai/prod@7" pins a version)');
+
+const vaultAddress = z.url({ protocol: /^https?$/ }).refine((address) => {
+  const url = new URL(address);
+  return url.protocol === 'https:' || isLoopback(url.hostname.replace(/^\[|\]$/g, ''));
+}, 'Vault must be reached over https (plain http only on loopback): the Vault token travels with every request');
+
+const vaultAuth = z.discriminatedUnion('method', [
+  z.strictObject({ method: z.literal('token'), tokenFile: nonEmpty.optional() }),
+  z.strictObject({ method: z.literal('approle'), roleIdFile: nonEmpty, secretIdFile: nonEmpty, mount: nonEmpty.default('approle') }),
+  z.strictObject({
+    method: z.literal('kubernetes'),
+    role: nonEmpty,
+    tokenFile: nonEmpty.default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+    mount: nonEmpty.default('kubernetes'),
+  }),
+]);
 
 const keys = z.discriminatedUnion('store', [
   z.strictObject({ store: z.literal('file'), file: nonEmpty }),
   z.strictObject({ store: z.literal('env'), prefix: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('KEYBROKER_KEY_') }),
+  z.strictObject({
+    store: z.literal('vault'),
+    address: vaultAddress,
+    /** The KV v2 mount. */
+    mount: nonEmpty.default('secret'),
+    /** The field of the secret that holds the key. */
+    field: nonEmpty.default('value'),
+    namespace: nonEmpty.optional(),
+    caFile: nonEmpty.optional(),
+    auth: vaultAuth,
+    refreshInterval: duration.default(30_000),
+    maxStaleness: duration.default(10 * 60_000),
+    timeout: duration.default(5000),
+  }),
 ]);
 
 const injection = z.union([

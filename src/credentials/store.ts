@@ -4,6 +4,10 @@ import type { Secret } from './secret.ts';
 export interface KeyStore {
   readonly kind: string;
   get(ref: string): Secret | Promise<Secret>;
+  /** Fetch these keys ahead of the first Check that needs them (remote stores). */
+  warm?(refs: readonly string[]): Promise<void>;
+  /** Age in ms of the oldest value served from cache (remote stores). */
+  staleness?(): number;
   close(): void;
 }
 

@@ -10,6 +10,7 @@ import { injectionFor } from '../credentials/templates.ts';
 import { headersToStrip } from '../credentials/strip.ts';
 import { FileKeyStore } from '../credentials/file-store.ts';
 import { EnvKeyStore } from '../credentials/env-store.ts';
+import { VaultKeyStore } from '../credentials/vault-store.ts';
 import type { KeyStore } from '../credentials/store.ts';
 import { JwtBundle, type BundleSource } from '../identity/bundle.ts';
 import { TokenVerifier } from '../identity/verifier.ts';
@@ -101,5 +102,20 @@ export function openKeyStore(keys: Config['keys'], log?: Logger): KeyStore {
       return new FileKeyStore(keys.file, log ? { log } : {});
     case 'env':
       return new EnvKeyStore(keys.prefix);
+    case 'vault':
+      return new VaultKeyStore(
+        {
+          address: keys.address,
+          mount: keys.mount,
+          field: keys.field,
+          namespace: keys.namespace,
+          caFile: keys.caFile,
+          auth: keys.auth,
+          refreshMs: keys.refreshInterval,
+          maxStalenessMs: keys.maxStaleness,
+          timeoutMs: keys.timeout,
+        },
+        log ? { log } : {},
+      );
   }
 }

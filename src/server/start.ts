@@ -66,6 +66,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   if (config.log.decisions) sinks.push(decisionLog(log));
   const check = createCheck({ runtime: () => current, audit: allAuditors(sinks), log });
   await current.tokens.ready();
+  await current.keys.warm?.([...current.destinations.values()].map((d) => d.keyRef));
   const server = await startServer(listen, check, log);
 
   return {

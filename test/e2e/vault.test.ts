@@ -1,0 +1,178 @@
+/**
+ * Keys from a real Vault (KV v2): rotation without restart, outages within and beyond
+ * the staleness limit, token renewal and re-login, and every way a read can fail — each
+ * a clear log line and a 503 denial, never a crash, never a key-less request.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { createAppRole, startVault, type TestVault } from '../helpers/vault.ts';
+import type { VaultKeyStore } from '../../src/credentials/vault-store.ts';
+
+const ROTATED = 'sk-canary-rotated-9f8e7d6c-KEY-MUST-NEVER-LEAK';
+
+describe('the Vault key store against a real Vault', function () {
+  this.timeout(60_000);
+  let vault: TestVault;
+  const dir = mkdtempSync(join(tmpdir(), 'keybroker-vault-'));
+  const brokers: TestBroker[] = [];
+  let secretId = '';
+
+  before(async () => {
+    vault = await startVault();
+  });
+  after(async () => {
+    for (const b of brokers) await b.stop();
+    await vault?.stop();
+    for (const b of brokers) {
+      expectNoCanary(b.logs.text(), 'the log');
+      expect(b.logs.text()).to.not.include(vault.rootToken);
+      if (secretId) expect(b.logs.text()).to.not.include(secretId);
+    }
+  });
+
+  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown> } = {}) {
+    const role = await createAppRole(vault, `kb-${prefix}`, { prefix, tokenTtl: options.tokenTtl ?? '1h', tokenMaxTtl: options.tokenMaxTtl ?? '2h' });
+    secretId = role.secretId;
+    writeFileSync(join(dir, `${prefix}.role-id`), role.roleId, { mode: 0o600 });
+    writeFileSync(join(dir, `${prefix}.secret-id`), role.secretId, { mode: 0o600 });
+    const config = baseConfig();
+    config['keys'] = {
+      store: 'vault',
+      address: vault.address,
+      mount: 'secret',
+      field: options.field ?? 'value',
+      auth: options.auth ?? { method: 'approle', roleIdFile: join(dir, `${prefix}.role-id`), secretIdFile: join(dir, `${prefix}.secret-id`) },
+      refreshInterval: '300ms',
+      maxStaleness: options.staleness ?? '2s',
+      timeout: '1s',
+    };
+    const destinations = config['destinations'] as Record<string, Record<string, unknown>>;
+    destinations['openai']!['key'] = options.key ?? `${prefix}/openai`;
+    const t = await startTestBroker({ config });
+    brokers.push(t);
+    return t;
+  }
+  const store = (t: TestBroker) => t.broker.runtime().keys as VaultKeyStore;
+  const injected = async (t: TestBroker) => {
+    const response = await t.check(envoyCheckRequest());
+    return { value: response.ok_response?.headers[0]?.header.value, keyId: response.dynamic_metadata.fields['key_id']?.stringValue, response };
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('injects the key read from KV v2 and names its version in the key id', async () => {
+    await vault.writeSecret('read/openai', { value: CANARY_KEY });
+    const t = await broker('read');
+    const { value, keyId } = await injected(t);
+    expect(value).to.equal(`Bearer ${CANARY_KEY}`);
+    expect(keyId).to.equal('vault:secret/read/openai#1');
+    const line = t.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>;
+    expect(line['keyId']).to.equal('vault:secret/read/openai#1');
+  });
+
+  it('serves a rotation within the refresh interval, without restart, and the key id changes', async () => {
+    await vault.writeSecret('rotate/openai', { value: CANARY_KEY });
+    const t = await broker('rotate');
+    expect((await injected(t)).keyId).to.equal('vault:secret/rotate/openai#1');
+    await vault.writeSecret('rotate/openai', { value: ROTATED });
+    await sleep(900);
+    const after = await injected(t);
+    expect(after.value).to.equal(`Bearer ${ROTATED}`);
+    expect(after.keyId).to.equal('vault:secret/rotate/openai#2');
+    expect(t.logs.text()).to.include('key rotated in Vault');
+  });
+
+  it('serves a pinned version', async () => {
+    await vault.writeSecret('pinned/openai', { value: CANARY_KEY });
+    await vault.writeSecret('pinned/openai', { value: ROTATED });
+    const t = await broker('pinned', { key: 'pinned/openai@1' });
+    const { value, keyId } = await injected(t);
+    expect(value).to.equal(`Bearer ${CANARY_KEY}`);
+    expect(keyId).to.equal('vault:secret/pinned/openai#1');
+  });
+
+  it('denies with 503 when the path is missing, the field is missing, or the policy refuses', async () => {
+    await vault.writeSecret('fail/openai', { other: CANARY_KEY });
+    await vault.writeSecret('elsewhere/openai', { value: CANARY_KEY });
+    const cases: Array<[string, Parameters<typeof broker>[1], string]> = [
+      ['fail', { key: 'fail/missing' }, 'no secret at secret/fail/missing'],
+      ['fail', { key: 'fail/openai' }, 'the secret at secret/fail/openai has no field "value"'],
+      ['fail', { key: 'elsewhere/openai' }, 'permission denied at secret/elsewhere/openai'],
+    ];
+    for (const [prefix, options, message] of cases) {
+      const t = await broker(prefix, options);
+      const response = await t.check(envoyCheckRequest());
+      expect(response.ok_response, message).to.equal(undefined);
+      expect(response.denied_response?.status.code).to.equal(503);
+      expect(deniedBody(response).reason).to.equal('key_unavailable');
+      expect(t.logs.text()).to.include(message);
+      expectNoCanary(JSON.stringify(response), 'the denial');
+    }
+  });
+
+  it('renews its token before it expires', async () => {
+    await vault.writeSecret('renew/openai', { value: CANARY_KEY });
+    const t = await broker('renew', { tokenTtl: '3s', tokenMaxTtl: '1h' });
+    await injected(t);
+    await sleep(2600);
+    expect(store(t).stats.renewals).to.be.greaterThan(0);
+    expect(store(t).stats.logins).to.equal(1);
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+  });
+
+  it('logs in again when its token can no longer be renewed', async () => {
+    await vault.writeSecret('relogin/openai', { value: CANARY_KEY });
+    const t = await broker('relogin', { tokenTtl: '2s', tokenMaxTtl: '2s' });
+    await injected(t);
+    await sleep(3500);
+    await vault.writeSecret('relogin/openai', { value: ROTATED });
+    await sleep(700);
+    expect(store(t).stats.logins).to.be.greaterThan(1);
+    expect((await injected(t)).value).to.equal(`Bearer ${ROTATED}`);
+  });
+
+  it('authenticates with a token file too', async () => {
+    await vault.writeSecret('token/openai', { value: CANARY_KEY });
+    await createAppRole(vault, 'kb-token-policy', { prefix: 'token', tokenTtl: '1h', tokenMaxTtl: '1h' });
+    const created = await vault.api<{ auth: { client_token: string } }>('POST', '/v1/auth/token/create', { policies: ['kb-token-policy'], ttl: '1h' });
+    writeFileSync(join(dir, 'vault-token'), created.body.auth.client_token, { mode: 0o600 });
+    const t = await broker('token', { auth: { method: 'token', tokenFile: join(dir, 'vault-token') } });
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    expect(t.logs.text()).to.not.include(created.body.auth.client_token);
+  });
+
+  it('serves the cached key through a sealed Vault up to the staleness limit, then denies 503', async () => {
+    await vault.writeSecret('sealed/openai', { value: CANARY_KEY });
+    const t = await broker('sealed', { staleness: '2s' });
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    await vault.seal();
+    try {
+      await sleep(800);
+      expect((await injected(t)).value, 'within the staleness limit').to.equal(`Bearer ${CANARY_KEY}`);
+      await sleep(2200);
+      const { response } = await injected(t);
+      expect(response.denied_response?.status.code).to.equal(503);
+      expect(deniedBody(response).reason).to.equal('key_unavailable');
+      expect(t.logs.text()).to.match(/sealed/);
+    } finally {
+      await vault.unseal();
+    }
+  });
+
+  it('rides out a Vault outage within the staleness limit, then denies 503', async () => {
+    await vault.writeSecret('outage/openai', { value: CANARY_KEY });
+    const t = await broker('outage', { staleness: '2s' });
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    await vault.stop();
+    await sleep(800);
+    expect((await injected(t)).value, 'within the staleness limit').to.equal(`Bearer ${CANARY_KEY}`);
+    await sleep(2200);
+    const { response } = await injected(t);
+    expect(response.denied_response?.status.code).to.equal(503);
+    expect(t.logs.text()).to.include('Vault is unreachable');
+  });
+});
