@@ -29,7 +29,7 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 docker-compose version --short
 
-# Go tools (Jaeger; later SPIRE), pinned in tools/go.mod and built from source into .tools/bin.
+# Go tools (Jaeger, SPIRE), pinned in tools/go.mod and built from source into .tools/bin.
 # A stamp of go.sum skips the build when nothing changed; Go's build cache makes rebuilds cheap.
 build_go_tool() { # name package
   local name=$1 package=$2 stamp="$TOOLS/bin/.$1.stamp"

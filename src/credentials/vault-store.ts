@@ -171,12 +171,17 @@ export class VaultKeyStore implements KeyStore {
     }
   }
 
-  /** A Vault call; a 403 may be an expired token, so log in again once and retry. */
+  /**
+   * A Vault call. A 403 means either that the policy refuses or that the token expired:
+   * if the token no longer looks itself up, log in again once and retry.
+   */
   async #call<T>(request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (error) {
       if (statusOf(error) !== 403 || this.#settings.auth.method === 'token') throw error;
+      const tokenAlive = await this.#client.tokenLookupSelf().then(() => true, () => false);
+      if (tokenAlive) throw error;
       this.#client.token = '';
       await this.#ensureLogin();
       return request();

@@ -1,17 +1,11 @@
 /**
- * A real Vault for the key-store tests: `vault server -dev` on a loopback port (Vault
- * v1.14.0, the last MPL line, built from its Go module into .tools/bin by
- * scripts/install-tools.sh). Or any Vault given KEYBROKER_VAULT_ADDR and VAULT_TOKEN
- * (a root-capable token; VAULT_UNSEAL_KEY too for the seal test), e.g. the compose file's
- * dev server. Everything is set up through Vault's HTTP API.
+ * The Vault for the key-store tests. By default the STAND-IN under test/stand-ins (no
+ * Vault builds here: see the README); given KEYBROKER_VAULT_ADDR and VAULT_TOKEN (a
+ * root-capable token; VAULT_UNSEAL_KEY too for the seal test), any real Vault, e.g. the
+ * compose file's dev server. Everything is set up through Vault's HTTP API, so the suite
+ * is the same either way.
  */
-import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { ROOT, spawnProcess, type Spawned } from './process.ts';
-import { freePort } from './envoy.ts';
-
-export const VAULT_BIN = join(ROOT, '.tools/bin/vault');
+import { startVaultStandIn } from '../stand-ins/vault.ts';
 
 export interface TestVault {
   readonly address: string;
@@ -30,24 +24,11 @@ export async function startVault(): Promise<TestVault> {
     if (!token) throw new Error('KEYBROKER_VAULT_ADDR is set but VAULT_TOKEN is not');
     return client(external, token, process.env['VAULT_UNSEAL_KEY'], undefined);
   }
-  if (!existsSync(VAULT_BIN)) throw new Error(`Vault is not installed at ${VAULT_BIN}: run bash scripts/install-tools.sh`);
-  const port = await freePort();
-  const rootToken = `root-${randomBytes(12).toString('hex')}`;
-  const proc = spawnProcess(VAULT_BIN, ['server', '-dev', `-dev-listen-address=127.0.0.1:${port}`, '-dev-no-store-token'], {
-    env: { ...process.env, VAULT_DEV_ROOT_TOKEN_ID: rootToken, HOME: process.env['HOME'] ?? '/tmp' },
-  });
-  await proc.waitFor(/Unseal Key: \S+/, 30_000);
-  const unsealKey = /Unseal Key: (\S+)/.exec(proc.output())?.[1];
-  const vault = client(`http://127.0.0.1:${port}`, rootToken, unsealKey, proc);
-  const deadline = Date.now() + 20_000;
-  while ((await vault.api('GET', '/v1/sys/health').catch(() => ({ status: 0 }))).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`Vault did not become healthy:\n${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return vault;
+  const standIn = await startVaultStandIn();
+  return client(standIn.address, standIn.rootToken, standIn.unsealKey, () => standIn.close());
 }
 
-function client(address: string, rootToken: string, unsealKey: string | undefined, proc: Spawned | undefined): TestVault {
+function client(address: string, rootToken: string, unsealKey: string | undefined, stop: (() => Promise<void>) | undefined): TestVault {
   const api: TestVault['api'] = async (method, path, body, token = rootToken) => {
     const response = await fetch(`${address}${path}`, {
       method,
@@ -76,9 +57,7 @@ function client(address: string, rootToken: string, unsealKey: string | undefine
       if (status !== 200) throw new Error(`unseal: ${status}`);
     },
     async stop() {
-      if (!proc) return;
-      proc.child.kill('SIGKILL');
-      await proc.exited();
+      await stop?.();
     },
   };
 }
