@@ -3,12 +3,11 @@
  * trust domain's bundle must hold the signing key, `aud` must include one of ours, `exp`
  * is required, and the lifetime is bounded.
  */
-import { jwtVerify } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { denialFromJose } from './jose-errors.ts';
-import { ALLOWED_ALGS, checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { verifySigned } from './verify-signed.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
 
 export interface TrustDomainTokens {
@@ -49,23 +48,9 @@ export async function verifyJwtSvid(
         throw new Denial('trust_domain_mismatch', `${what} for trust domain "${id.trustDomain}" is signed with a key of "${name}"`);
       }
     }
-    await domain.bundle.refreshForUnknownKid();
-    if (!domain.bundle.has(kid)) throw new Denial('kid_unknown', `${what} kid is not in the bundle of "${id.trustDomain}"`);
   }
-
-  const keySet = domain.bundle.keySet();
-  if (!keySet) throw new Denial('kid_unknown', `the bundle of "${id.trustDomain}" has not loaded`);
-  let payload;
-  try {
-    ({ payload } = await jwtVerify(token, keySet, {
-      algorithms: [...ALLOWED_ALGS],
-      audience: [...domain.audiences],
-      clockTolerance: domain.clockSkewMs / 1000,
-      requiredClaims: ['exp', 'aud', 'sub'],
-    }));
-  } catch (error) {
-    throw denialFromJose(error, what);
-  }
+  const checks = { audiences: domain.audiences, clockSkewMs: domain.clockSkewMs, requiredClaims: ['exp', 'aud', 'sub'] };
+  const payload = await verifySigned(token, kid, domain.bundle, checks, what);
   checkLifetime(payload, domain.maxLifetimeMs, what);
   return {
     value: { id: id.id, trustDomain: id.trustDomain, proof: 'jwt-svid' },

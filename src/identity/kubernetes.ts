@@ -3,12 +3,12 @@
  * issuer, then mapped to a SPIFFE ID (default `spiffe://<td>/ns/<namespace>/sa/<name>`)
  * so that one policy covers SVIDs and service accounts alike.
  */
-import { jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { denialFromJose } from './jose-errors.ts';
-import { ALLOWED_ALGS, checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { verifySigned } from './verify-signed.ts';
 import type { VerifiedToken } from './jwt-svid.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
 
@@ -25,24 +25,8 @@ export interface KubernetesIssuer {
 
 export async function verifyKubernetesToken(token: string, unverified: UnverifiedToken, issuer: KubernetesIssuer): Promise<VerifiedToken<Principal>> {
   const what = `service-account token (issuer "${issuer.name}")`;
-  if (!issuer.bundle.has(unverified.header.kid)) {
-    await issuer.bundle.refreshForUnknownKid();
-    if (!issuer.bundle.has(unverified.header.kid)) throw new Denial('kid_unknown', `${what} kid is not in the issuer's keys`);
-  }
-  const keySet = issuer.bundle.keySet();
-  if (!keySet) throw new Denial('kid_unknown', `${what}: the issuer's keys have not loaded`);
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(token, keySet, {
-      algorithms: [...ALLOWED_ALGS],
-      issuer: issuer.issuer,
-      audience: [...issuer.audiences],
-      clockTolerance: issuer.clockSkewMs / 1000,
-      requiredClaims: ['exp', 'aud', 'sub'],
-    }));
-  } catch (error) {
-    throw denialFromJose(error, what);
-  }
+  const checks = { issuer: issuer.issuer, audiences: issuer.audiences, clockSkewMs: issuer.clockSkewMs, requiredClaims: ['exp', 'aud', 'sub'] };
+  const payload = await verifySigned(token, unverified.header.kid, issuer.bundle, checks, what);
   checkLifetime(payload, issuer.maxLifetimeMs, what);
   const id = identityFromKubernetesClaims(payload, issuer.identityTemplate);
   return { value: { id: id.id, trustDomain: id.trustDomain, proof: 'kubernetes' }, expiresAt: (payload.exp as number) * 1000, bundle: issuer.bundle, kid: unverified.header.kid };

@@ -2,12 +2,11 @@
  * The natural person an agent acts for: an OIDC token in a configured header, verified
  * against the issuer's keys. Any failure is `person_invalid`; the detail says why.
  */
-import { jwtVerify, type JWTPayload } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import type { Person } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { denialFromJose } from './jose-errors.ts';
-import { ALLOWED_ALGS, readUnverified } from './jwt-header.ts';
+import { readUnverified } from './jwt-header.ts';
+import { verifySigned } from './verify-signed.ts';
 import { tokenIn } from './find-token.ts';
 import type { VerifiedToken } from './jwt-svid.ts';
 
@@ -27,21 +26,8 @@ export async function verifyPersonToken(value: string, issuer: PersonIssuer): Pr
     const token = tokenIn(value.replace(/^bearer\s+/i, ''), issuer.header);
     if (!token) throw new Denial('token_malformed', `${what} is not a JWT`);
     const unverified = readUnverified(token, what);
-    if (!issuer.bundle.has(unverified.header.kid)) await issuer.bundle.refreshForUnknownKid();
-    const keySet = issuer.bundle.keySet();
-    if (!keySet) throw new Denial('kid_unknown', `${what}: the issuer's keys have not loaded`);
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, keySet, {
-        algorithms: [...ALLOWED_ALGS],
-        issuer: issuer.issuer,
-        audience: [...issuer.audiences],
-        clockTolerance: issuer.clockSkewMs / 1000,
-        requiredClaims: ['exp', 'sub'],
-      }));
-    } catch (error) {
-      throw denialFromJose(error, what);
-    }
+    const checks = { issuer: issuer.issuer, audiences: issuer.audiences, clockSkewMs: issuer.clockSkewMs, requiredClaims: ['exp', 'sub'] };
+    const payload = await verifySigned(token, unverified.header.kid, issuer.bundle, checks, what);
     const groups = payload[issuer.groupsClaim];
     const person: Person = {
       sub: payload.sub as string,

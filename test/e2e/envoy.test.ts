@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fake-provider.ts';
-import { startEnvoy, validateEnvoyConfig, GATEWAY_TEMPLATE, type RunningEnvoy } from '../helpers/envoy.ts';
+import { fakeProviderValues, startEnvoy, validateEnvoyConfig, GATEWAY_TEMPLATE, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest, type AgentCall, type AgentResponse } from '../helpers/agent.ts';
 import { CANARY_AGENT_TOKEN, CANARY_ANTHROPIC_KEY, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 import { renderTemplate } from '../../envoy/render.ts';
@@ -43,15 +43,7 @@ describe('the egress gateway through real Envoy', function () {
     AGENT_CA: trust.certFile,
     TRUST_DOMAIN: 'example.org',
     KEYBROKER_SOCKET: keybrokerSocket,
-    PROVIDER_CA: providerCa.certFile,
-    OPENAI_HOST: 'api.openai.com',
-    OPENAI_DISCOVERY: 'STATIC',
-    OPENAI_ADDRESS: '127.0.0.1',
-    OPENAI_PORT: openai.port,
-    ANTHROPIC_HOST: 'api.anthropic.com',
-    ANTHROPIC_DISCOVERY: 'STATIC',
-    ANTHROPIC_ADDRESS: '127.0.0.1',
-    ANTHROPIC_PORT: anthropic.port,
+    ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port),
   });
 
   const send = async (call: Partial<AgentCall> & { path: string }, through: RunningEnvoy = envoy): Promise<AgentResponse> => {

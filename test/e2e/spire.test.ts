@@ -13,7 +13,7 @@ import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
-import { ENVOY_BIN, startEnvoy, validateEnvoyConfig, type RunningEnvoy } from '../helpers/envoy.ts';
+import { ENVOY_BIN, fakeProviderValues, startEnvoy, validateEnvoyConfig, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest } from '../helpers/agent.ts';
 import { startSpire, type RunningSpire } from '../helpers/spire.ts';
 import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
@@ -88,15 +88,7 @@ describe('SPIRE-issued identities through real Envoy', function () {
       TRUST_DOMAIN: 'example.org',
       SPIRE_AGENT_SOCKET: spire.agentSocket,
       KEYBROKER_SOCKET: broker.broker.address.replace('unix://', ''),
-      PROVIDER_CA: providerCa.certFile,
-      OPENAI_HOST: 'api.openai.com',
-      OPENAI_DISCOVERY: 'STATIC',
-      OPENAI_ADDRESS: '127.0.0.1',
-      OPENAI_PORT: openai.port,
-      ANTHROPIC_HOST: 'api.anthropic.com',
-      ANTHROPIC_DISCOVERY: 'STATIC',
-      ANTHROPIC_ADDRESS: '127.0.0.1',
-      ANTHROPIC_PORT: anthropic.port,
+      ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port),
     };
   }
 

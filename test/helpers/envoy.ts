@@ -84,3 +84,18 @@ async function waitReady(adminPort: number, proc: Spawned): Promise<void> {
 export function validateEnvoyConfig(configFile: string): string {
   return execFileSync(requireEnvoy(), ['--mode', 'validate', '-c', configFile, '--use-dynamic-base-id'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** Template values that point both provider clusters at local fake providers under `caFile`. */
+export function fakeProviderValues(caFile: string, openaiPort: number, anthropicPort: number): Record<string, string | number> {
+  return {
+    PROVIDER_CA: caFile,
+    OPENAI_HOST: 'api.openai.com',
+    OPENAI_DISCOVERY: 'STATIC',
+    OPENAI_ADDRESS: '127.0.0.1',
+    OPENAI_PORT: openaiPort,
+    ANTHROPIC_HOST: 'api.anthropic.com',
+    ANTHROPIC_DISCOVERY: 'STATIC',
+    ANTHROPIC_ADDRESS: '127.0.0.1',
+    ANTHROPIC_PORT: anthropicPort,
+  };
+}
