@@ -54,17 +54,23 @@ export class AuditExportQueue implements SpanProcessor {
     if (this.#queue.length >= this.#options.maxBatch) void this.#drain();
   }
 
-  /** Exports everything queued now; resolves when done (or failed). */
-  async forceFlush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#exporting) {
+  /** Exports everything queued now, for at most `deadlineMs`; resolves when done or out of time. */
+  async forceFlush(deadlineMs = this.#options.exportTimeoutMs * 2): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    while ((this.#queue.length > 0 || this.#exporting) && Date.now() < until) {
       await (this.#exporting ?? this.#drain());
     }
   }
 
+  /** Flushes what it can in bounded time (a dead backend must not hold up exit), drops and counts the rest. */
   async shutdown(): Promise<void> {
     clearInterval(this.#timer);
     await this.forceFlush();
     this.#closed = true;
+    if (this.#queue.length > 0) {
+      this.#lastDropLog = 0;
+      this.#drop(this.#queue.splice(0).length, 'shutting down before the trace backend took them');
+    }
     await this.#exporter.shutdown();
   }
 

@@ -58,9 +58,20 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
     trustDomains: new Set(Object.keys(config.trust)),
     destinations,
     policy,
-    keys: options.keys ?? openKeyStore(config.keys, options.log),
+    keys: openKeysOrRelease(config, options, tokens),
     tokens,
   };
+}
+
+/** Opens the key store; if that fails, closes a token verifier built for this runtime alone. */
+function openKeysOrRelease(config: Config, options: RuntimeParts, tokens: TokenVerifier): KeyStore {
+  if (options.keys) return options.keys;
+  try {
+    return openKeyStore(config.keys, options.log);
+  } catch (error) {
+    if (!options.tokens) tokens.close();
+    throw error;
+  }
 }
 
 /** The parts of a configuration that the token verifier is built from. */
