@@ -14,6 +14,7 @@ import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fak
 import { fakeProviderValues, startEnvoy, validateEnvoyConfig, GATEWAY_TEMPLATE, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest, type AgentCall, type AgentResponse } from '../helpers/agent.ts';
 import { CANARY_AGENT_TOKEN, CANARY_ANTHROPIC_KEY, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { makeSigner, mint, writeBundle, type Signer } from '../helpers/tokens.ts';
 import { renderTemplate } from '../../envoy/render.ts';
 
 describe('the egress gateway through real Envoy', function () {
@@ -35,6 +36,7 @@ describe('the egress gateway through real Envoy', function () {
   let openai: FakeProvider;
   let anthropic: FakeProvider;
   let envoy: RunningEnvoy;
+  let signer: Signer;
   const responses: AgentResponse[] = [];
 
   const values = (keybrokerSocket: string) => ({
@@ -56,7 +58,11 @@ describe('the egress gateway through real Envoy', function () {
   before(async () => {
     openai = await startFakeProvider('openai', openaiCert);
     anthropic = await startFakeProvider('anthropic', anthropicCert);
-    broker = await startTestBroker({ dir, config: baseConfig() });
+    signer = await makeSigner('gateway-e2e');
+    writeBundle(join(dir, 'example.org.jwks'), [signer]);
+    const config = baseConfig();
+    config['trust'] = { 'example.org': { bundle: { file: join(dir, 'example.org.jwks') }, audiences: ['keybroker'] }, 'partner.example': {} };
+    broker = await startTestBroker({ dir, config });
     envoy = await startEnvoy(dir, values(broker.broker.address.replace('unix://', '')));
   });
 
@@ -74,7 +80,7 @@ describe('the egress gateway through real Envoy', function () {
 
   it('passes envoy --mode validate', () => {
     const file = join(dir, 'validate.yaml');
-    writeFileSync(file, renderTemplate(readFileSync(GATEWAY_TEMPLATE, 'utf8'), { ...values('/run/keybroker/authz.sock'), LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: 10000, ADMIN_PORT: 9901, ACCESS_LOG: join(dir, 'validate.log') }));
+    writeFileSync(file, renderTemplate(readFileSync(GATEWAY_TEMPLATE, 'utf8'), { ...values('/run/keybroker/authz.sock'), LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: 10000, TOKEN_LISTEN_PORT: 10001, ADMIN_PORT: 9901, ACCESS_LOG: join(dir, 'validate.log') }));
     expect(validateEnvoyConfig(file)).to.match(/configuration .* OK/);
   });
 
@@ -148,6 +154,34 @@ describe('the egress gateway through real Envoy', function () {
 
     expect(anthropic.received.length, 'the Anthropic provider got a request').to.equal(before);
     for (const r of openai.received) expect(JSON.stringify(r.headers)).to.not.include(CANARY_ANTHROPIC_KEY);
+  });
+
+  describe('the token listener (no client certificate)', () => {
+    const viaToken = (call: Partial<AgentCall> & { path: string }) => send({ ...call, svid: undefined }, { ...envoy, port: envoy.tokenPort });
+
+    it('lets an SDK-shaped agent through on its JWT-SVID alone, the key injected over it', async () => {
+      const token = await mint(signer);
+      const response = await viaToken({ path: '/openai/v1/chat/completions', headers: { authorization: `Bearer ${token}` } });
+      expect(response.status, response.body).to.equal(200);
+      const upstream = openai.received.at(-1)!;
+      expect(openai.headerValues(upstream, 'authorization')).to.deep.equal([`Bearer ${CANARY_KEY}`]);
+      expect(JSON.stringify(upstream.headers)).to.not.include(token.split('.')[2]);
+    });
+
+    it('does the same for the Anthropic SDK\'s x-api-key', async () => {
+      const token = await mint(signer, { sub: 'spiffe://example.org/ns/writing/writer' });
+      const response = await viaToken({ path: '/anthropic/v1/messages', headers: { 'x-api-key': token } });
+      expect(response.status, response.body).to.equal(200);
+      expect(anthropic.headerValues(anthropic.received.at(-1)!, 'x-api-key')).to.deep.equal([CANARY_ANTHROPIC_KEY]);
+    });
+
+    it('denies 401 and forwards nothing without a token', async () => {
+      const before = received();
+      const response = await viaToken({ path: '/openai/v1/chat/completions', headers: { authorization: 'Bearer sk-placeholder' } });
+      expect(response.status).to.equal(401);
+      expect(JSON.parse(response.body)).to.include({ reason: 'identity_missing' });
+      expect(received()).to.equal(before);
+    });
   });
 
   it('forwards nothing for a path with no route', async () => {

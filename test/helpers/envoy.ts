@@ -31,6 +31,8 @@ export async function freePort(): Promise<number> {
 
 export interface RunningEnvoy {
   readonly port: number;
+  /** The listener for agents that present a token instead of a certificate. */
+  readonly tokenPort: number;
   readonly adminPort: number;
   readonly accessLog: string;
   readonly process: Spawned;
@@ -41,14 +43,16 @@ export interface RunningEnvoy {
 export async function startEnvoy(dir: string, values: Record<string, string | number>, template = GATEWAY_TEMPLATE): Promise<RunningEnvoy> {
   const envoy = requireEnvoy();
   const port = await freePort();
+  const tokenPort = await freePort();
   const adminPort = await freePort();
   const accessLog = join(dir, 'access.log');
   const configFile = join(dir, 'envoy.yaml');
-  writeFileSync(configFile, renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
+  writeFileSync(configFile, renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, TOKEN_LISTEN_PORT: tokenPort, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
   const proc = spawnProcess(envoy, ['-c', configFile, '--use-dynamic-base-id', '--log-level', 'warn', '--concurrency', '1', '--disable-hot-restart', '--file-flush-interval-msec', '100']);
   await waitReady(adminPort, proc);
   return {
     port,
+    tokenPort,
     adminPort,
     accessLog,
     process: proc,
