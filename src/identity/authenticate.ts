@@ -8,6 +8,7 @@ import { Denial } from '../lib/denial.ts';
 import type { Person, Principal, RequestFacts } from '../pipeline/types.ts';
 import { findIdentityToken } from './find-token.ts';
 import type { TokenVerifier } from './verifier.ts';
+import { then, type MaybePromise } from '../lib/maybe-async.ts';
 import { principalFromMtls } from './x509-svid.ts';
 
 export interface IdentitySettings {
@@ -20,19 +21,20 @@ export interface Authenticated {
   readonly person: Person | undefined;
 }
 
-export async function authenticate(facts: RequestFacts, settings: IdentitySettings): Promise<Authenticated> {
+/** Synchronous unless a token has to be verified (not cached yet). */
+export function authenticate(facts: RequestFacts, settings: IdentitySettings): MaybePromise<Authenticated> {
   const mtls = facts.sourcePrincipal !== '' ? principalFromMtls(facts.sourcePrincipal, facts.sourceCertificate, settings.trustDomains) : undefined;
   const token = findIdentityToken(facts.headers, settings.tokens.settings.tokenHeaders);
-  const fromToken = token === undefined ? undefined : await settings.tokens.verifyIdentity(token);
-  if (mtls && fromToken && mtls.id !== fromToken.id) {
-    throw new Denial('identity_conflict', 'the mTLS principal and the identity token name different identities');
-  }
-  const principal = mtls ?? fromToken;
-  if (!principal) throw new Denial('identity_missing', 'no mTLS principal and no identity token');
-  if (!settings.trustDomains.has(principal.trustDomain)) throw new Denial('trust_domain_unknown', `identity in trust domain "${principal.trustDomain}"`);
+  return then(token === undefined ? undefined : settings.tokens.verifyIdentity(token), (fromToken) => {
+    if (mtls && fromToken && mtls.id !== fromToken.id) {
+      throw new Denial('identity_conflict', 'the mTLS principal and the identity token name different identities');
+    }
+    const principal = mtls ?? fromToken;
+    if (!principal) throw new Denial('identity_missing', 'no mTLS principal and no identity token');
+    if (!settings.trustDomains.has(principal.trustDomain)) throw new Denial('trust_domain_unknown', `identity in trust domain "${principal.trustDomain}"`);
 
-  const personHeader = settings.tokens.settings.person?.header;
-  const personToken = personHeader ? facts.headers.get(personHeader) : undefined;
-  const person = personToken ? await settings.tokens.verifyPerson(personToken) : undefined;
-  return { principal, person };
+    const personHeader = settings.tokens.settings.person?.header;
+    const personToken = personHeader ? facts.headers.get(personHeader) : undefined;
+    return then(personToken ? settings.tokens.verifyPerson(personToken) : undefined, (person) => ({ principal, person }));
+  });
 }

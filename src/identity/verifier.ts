@@ -12,6 +12,7 @@ import { verifyKubernetesToken, type KubernetesIssuer } from './kubernetes.ts';
 import { verifyPersonToken, type PersonIssuer } from './person.ts';
 import { readUnverified } from './jwt-header.ts';
 import { TokenCache } from './token-cache.ts';
+import type { MaybePromise } from '../lib/maybe-async.ts';
 
 export interface VerifierSettings {
   readonly trustDomains: ReadonlyMap<string, TrustDomainTokens>;
@@ -53,10 +54,13 @@ export class TokenVerifier {
     for (const bundle of this.bundles()) bundle.close();
   }
 
-  async verifyIdentity(token: string): Promise<Principal> {
+  /** Synchronous when the token is cached. */
+  verifyIdentity(token: string): MaybePromise<Principal> {
     const key = TokenCache.keyOf(token);
-    const cached = this.#identities.get(key);
-    if (cached) return cached;
+    return this.#identities.get(key) ?? this.#verifyIdentity(token, key);
+  }
+
+  async #verifyIdentity(token: string, key: string): Promise<Principal> {
     const unverified = readUnverified(token, 'identity token');
     const kubernetes = typeof unverified.claims.iss === 'string' ? this.#kubernetesByIssuer.get(unverified.claims.iss) : undefined;
     this.verifications++;
@@ -67,12 +71,15 @@ export class TokenVerifier {
     return verified.value;
   }
 
-  async verifyPerson(value: string): Promise<Person> {
+  /** Synchronous when the token is cached. */
+  verifyPerson(value: string): MaybePromise<Person> {
     const issuer = this.settings.person;
     if (!issuer) throw new Denial('person_invalid', 'a user token was sent but no person issuer is configured');
     const key = TokenCache.keyOf(value);
-    const cached = this.#people.get(key);
-    if (cached) return cached;
+    return this.#people.get(key) ?? this.#verifyPerson(value, key, issuer);
+  }
+
+  async #verifyPerson(value: string, key: string, issuer: PersonIssuer): Promise<Person> {
     this.verifications++;
     const verified = await verifyPersonToken(value, issuer);
     this.#remember(this.#people, key, verified);

@@ -14,6 +14,8 @@ import { KeyUnavailableError } from '../credentials/store.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { Runtime } from './runtime.ts';
 import type { DecisionRecord, Outcome, RequestFacts } from './types.ts';
+import type { Secret } from '../credentials/secret.ts';
+import { isPromise, then, type MaybePromise } from '../lib/maybe-async.ts';
 
 export interface CheckDeps {
   /** The runtime in force; read once per request so a reload never splits a decision. */
@@ -22,10 +24,11 @@ export interface CheckDeps {
   readonly log: Logger;
 }
 
-export type Check = (facts: RequestFacts) => Promise<Outcome>;
+/** Synchronous when nothing has to wait: a cached or absent token, an in-memory key. */
+export type Check = (facts: RequestFacts) => MaybePromise<Outcome>;
 
 export function createCheck(deps: CheckDeps): Check {
-  return async function check(facts) {
+  return function check(facts) {
     const started = performance.now();
     const runtime = deps.runtime();
     const record: DecisionRecord = {
@@ -44,58 +47,74 @@ export function createCheck(deps: CheckDeps): Check {
       const tracestate = facts.headers.get('tracestate');
       record.traceContext = tracestate ? { traceparent, tracestate } : { traceparent };
     }
-    let outcome: Outcome;
-    try {
-      if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
-      const { principal, person } = await authenticate(facts, runtime);
-      record.identity = principal.id;
-      record.proof = principal.proof;
-      if (person) {
-        record.person = person.sub;
-        if (person.email) record.personEmail = person.email;
-      }
-
-      const { destination, upstreamPath } = resolveDestination(facts, runtime.destinations);
-      record.destination = destination.name;
-      record.upstream = destination.upstream;
-      record.classification = destination.classification;
-
-      const result = evaluate(runtime.policy, {
-        identity: principal.id,
-        destination: destination.name,
-        method: facts.method,
-        path: upstreamPath,
-        person,
-      });
-      record.rule = result.rule;
-      if (!result.allow) throw new Denial(result.reason, result.rule ? `rule "${result.rule}"` : undefined);
-
-      const secret = await fetchKey(runtime, destination.keyRef);
-      record.keyId = secret.id;
-      record.decision = 'allow';
-      record.reason = 'allowed';
-      record.status = 200;
-      outcome = { allow: true, record, secret, injection: destination.injection, removeHeaders: destination.stripHeaders };
-    } catch (error) {
+    const finish = (outcome: Outcome): Outcome => {
+      record.durationMs = performance.now() - started;
+      deps.audit.record(record);
+      return outcome;
+    };
+    const deny = (error: unknown): Outcome => {
       const denial = asDenial(error, deps.log, facts.decisionId);
       record.decision = 'deny';
       record.reason = denial.reason;
       record.status = denial.status;
       record.detail = denial.message;
-      outcome = { allow: false, record, denial };
+      return finish({ allow: false, record, denial });
+    };
+    try {
+      const outcome = decide(facts, runtime, record);
+      return isPromise(outcome) ? outcome.then(finish, deny) : finish(outcome);
+    } catch (error) {
+      return deny(error);
     }
-    record.durationMs = performance.now() - started;
-    deps.audit.record(record);
-    return outcome;
   };
 }
 
-async function fetchKey(runtime: Runtime, ref: string) {
-  try {
-    return await runtime.keys.get(ref);
-  } catch (error) {
+/** The phases proper; fills `record` as it learns. Throws (or rejects) to deny. */
+function decide(facts: RequestFacts, runtime: Runtime, record: DecisionRecord): MaybePromise<Outcome> {
+  if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
+  return then(authenticate(facts, runtime), ({ principal, person }) => {
+    record.identity = principal.id;
+    record.proof = principal.proof;
+    if (person) {
+      record.person = person.sub;
+      if (person.email) record.personEmail = person.email;
+    }
+
+    const { destination, upstreamPath } = resolveDestination(facts, runtime.destinations);
+    record.destination = destination.name;
+    record.upstream = destination.upstream;
+    record.classification = destination.classification;
+
+    const result = evaluate(runtime.policy, {
+      identity: principal.id,
+      destination: destination.name,
+      method: facts.method,
+      path: upstreamPath,
+      person,
+    });
+    record.rule = result.rule;
+    if (!result.allow) throw new Denial(result.reason, result.rule ? `rule "${result.rule}"` : undefined);
+
+    return then(fetchKey(runtime, destination.keyRef), (secret): Outcome => {
+      record.keyId = secret.id;
+      record.decision = 'allow';
+      record.reason = 'allowed';
+      record.status = 200;
+      return { allow: true, record, secret, injection: destination.injection, removeHeaders: destination.stripHeaders };
+    });
+  });
+}
+
+function fetchKey(runtime: Runtime, ref: string): MaybePromise<Secret> {
+  const unavailable = (error: unknown): never => {
     if (error instanceof KeyUnavailableError) throw new Denial('key_unavailable', error.message);
     throw error;
+  };
+  try {
+    const secret = runtime.keys.get(ref);
+    return isPromise(secret) ? secret.catch(unavailable) : secret;
+  } catch (error) {
+    return unavailable(error);
   }
 }
 

@@ -11,6 +11,7 @@ import { authorizationServerDefinition } from '../envoy/codec.ts';
 import { parseCheckRequest, type CheckRequestMessage } from '../envoy/request.ts';
 import { toCheckResponse, type CheckResponseMessage } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
+import { isPromise } from '../lib/maybe-async.ts';
 import { callerAllowlist, type CallerCheck } from './callers.ts';
 import { grpcTarget, type ListenAddress } from './listen.ts';
 
@@ -74,14 +75,19 @@ function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | unde
       callback({ code: GrpcStatus.INTERNAL, details: 'request could not be parsed' });
       return;
     }
-    check(facts)
-      .then((outcome) => callback(null, toCheckResponse(outcome)))
-      .catch((error: unknown) => {
-        // The pipeline already turns errors into denials; reaching here is a bug. A gRPC
-        // error makes Envoy deny (failure_mode_allow: false).
-        log.error({ err: (error as Error)?.message }, 'Check failed outside the pipeline');
-        callback({ code: GrpcStatus.INTERNAL, details: 'authorization failed' });
-      });
+    // The pipeline turns errors into denials; reaching `failed` is a bug. A gRPC error
+    // makes Envoy deny (failure_mode_allow: false).
+    const failed = (error: unknown) => {
+      log.error({ err: (error as Error)?.message }, 'Check failed outside the pipeline');
+      callback({ code: GrpcStatus.INTERNAL, details: 'authorization failed' });
+    };
+    try {
+      const outcome = check(facts);
+      if (isPromise(outcome)) outcome.then((o) => callback(null, toCheckResponse(o))).catch(failed);
+      else callback(null, toCheckResponse(outcome));
+    } catch (error) {
+      failed(error);
+    }
   };
 }
 
