@@ -3,7 +3,7 @@ import { startKeybroker } from '../server/start.ts';
 /** `keybroker serve -c FILE`: serve until SIGTERM/SIGINT; SIGHUP reloads the configuration. */
 export async function serve(configFile: string): Promise<void> {
   const broker = await startKeybroker({ configFile });
-  process.on('SIGHUP', () => broker.watcher.reload());
+  process.on('SIGHUP', () => void broker.watcher.reload());
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -16,7 +16,7 @@ export interface ReloadStats {
 export interface ConfigWatcher {
   readonly stats: Readonly<ReloadStats>;
   /** Reload now (SIGHUP, tests). Resolves to whether the new configuration took effect. */
-  reload(): boolean;
+  reload(): Promise<boolean>;
   close(): void;
 }
 
@@ -24,11 +24,18 @@ export interface ConfigWatcher {
  * `apply` builds and swaps in the new configuration; if it throws, nothing changed.
  * The file is polled every `intervalMs` (0: only explicit reloads such as SIGHUP).
  */
-export function watchConfig(file: string, apply: (config: Config) => void, log: Logger, intervalMs = 1000): ConfigWatcher {
+export function watchConfig(file: string, apply: (config: Config) => Promise<void>, log: Logger, intervalMs = 1000): ConfigWatcher {
   const stats: ReloadStats = { applied: 0, rejected: 0 };
-  const reload = (): boolean => {
+  // One reload at a time, in order: a burst of file changes must not race two swaps.
+  let queue: Promise<unknown> = Promise.resolve();
+  const reload = (): Promise<boolean> => {
+    const next = queue.then(() => reloadOnce());
+    queue = next;
+    return next;
+  };
+  const reloadOnce = async (): Promise<boolean> => {
     try {
-      apply(loadConfigFile(file).config);
+      await apply(loadConfigFile(file).config);
       stats.applied++;
       log.info({ file, reloads: stats }, 'configuration reloaded');
       return true;
@@ -40,7 +47,7 @@ export function watchConfig(file: string, apply: (config: Config) => void, log: 
   };
   if (intervalMs > 0) {
     watchFile(file, { interval: intervalMs, persistent: false }, (now, before) => {
-      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) reload();
+      if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) void reload();
     });
   }
   return { stats, reload, close: () => unwatchFile(file) };

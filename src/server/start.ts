@@ -45,13 +45,25 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   const log = createLogger(config.log.level, options.logDestination);
 
   let current = buildRuntime(config, { log });
-  const apply = (next: Config) => {
+  const apply = async (next: Config) => {
     if (canonicalJson(next.listen) !== canonicalJson(current.config.listen)) {
       log.warn({ file }, 'listen changed; it takes effect on restart, the rest of the configuration now');
     }
     const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
     const sameIdentity = canonicalJson(identityConfig(next)) === canonicalJson(identityConfig(current.config));
     const built = buildRuntime(next, { log, ...(sameKeys ? { keys: current.keys } : {}), ...(sameIdentity ? { tokens: current.tokens } : {}) });
+    if (!sameIdentity) {
+      // New bundles must hold keys before they decide anything: a URL source that cannot
+      // be read rejects the reload rather than swapping in an empty trust store.
+      await built.tokens.ready();
+      const empty = built.tokens.bundles().filter((b) => !b.keySet()).map((b) => b.name);
+      if (empty.length > 0) {
+        if (!sameKeys) built.keys.close();
+        built.tokens.close();
+        throw new Error(`could not load ${empty.join(', ')}`);
+      }
+    }
+    if (!sameKeys) await built.keys.warm?.([...built.destinations.values()].map((d) => d.keyRef));
     const previous = current;
     current = built;
     if (!sameKeys) previous.keys.close();

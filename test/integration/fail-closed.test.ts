@@ -56,7 +56,7 @@ describe('reloads never open the gate', () => {
       const granted = baseConfig();
       (granted['policy'] as unknown[]).push({ id: 'interns', identities: ['spiffe://example.org/ns/interns/*'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'] });
       t.writeConfig(granted);
-      expect(t.broker.watcher.reload()).to.equal(true);
+      expect(await t.broker.watcher.reload()).to.equal(true);
       const versionAfterGrant = t.broker.runtime().policy.version;
       expect((await t.check(envoyCheckRequest(intern))).status.code).to.equal(0);
 
@@ -64,12 +64,27 @@ describe('reloads never open the gate', () => {
       const broken = baseConfig();
       broken['policy'] = [{ id: 'everyone', identities: ['spiffe://example.org/*'], destinations: ['openai'], methods: ['POST'], paths: ['/*'], typo_effect: 'allow' }];
       t.writeConfig(broken);
-      expect(t.broker.watcher.reload()).to.equal(false);
+      expect(await t.broker.watcher.reload()).to.equal(false);
       expect(t.broker.watcher.stats).to.deep.equal({ applied: 1, rejected: 1 });
       expect(t.broker.runtime().policy.version).to.equal(versionAfterGrant);
       expect(deniedBody(await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/research/quarantined' }))).reason).to.equal('denied_by_rule');
       expect(t.logs.text()).to.include('configuration reload rejected');
       expect(t.logs.text()).to.include('policy[0].typo_effect: unknown key');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('rejects a reload whose new JWT bundle cannot be loaded', async () => {
+    const t = await startTestBroker();
+    try {
+      const unreachable = baseConfig();
+      unreachable['trust'] = { 'example.org': { bundle: { url: 'https://127.0.0.1:9/bundle' }, audiences: ['keybroker'] } };
+      t.writeConfig(unreachable);
+      expect(await t.broker.watcher.reload()).to.equal(false);
+      expect(t.logs.text()).to.include('could not load trust domain example.org');
+      expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
+      expect(t.broker.runtime().config.trust['partner.example']).to.not.equal(undefined);
     } finally {
       await t.stop();
     }

@@ -41,9 +41,9 @@ describe('metrics', () => {
 
   it('counts configuration reloads, applied and rejected', async () => {
     t.writeConfig({ ...baseConfig(), telemetry: { metrics: { prometheus: { port: Number(new URL(url).port) } } } });
-    t.broker.watcher.reload();
+    await t.broker.watcher.reload();
     t.writeConfig({ ...baseConfig(), policy: [{ id: 'x', identities: ['not a spiffe id'], destinations: ['openai'], methods: ['GET'], paths: ['/'] }] });
-    t.broker.watcher.reload();
+    await t.broker.watcher.reload();
     const text = await scrape();
     expect(value(text, 'keybroker_config_reloads_total{result="applied"}')).to.equal(1);
     expect(value(text, 'keybroker_config_reloads_total{result="rejected"}')).to.equal(1);
