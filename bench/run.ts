@@ -168,11 +168,7 @@ function h2load(socket: string, requestFile: string, options: { seconds: number;
     ...(options.rps ? ['--rps', String(options.rps)] : []),
     `http://localhost${CHECK_PATH}`,
   ];
-  const out = execFileSync('h2load', argv, { encoding: 'utf8', timeout: (options.seconds + 30) * 1000 });
-  const rows = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
-  const ok = rows.filter((r) => r[1] === '200');
-  const finished = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(out);
-  return { rps: Number(finished?.[3] ?? 0), latencies: ok.map((r) => Number(r[2])), failed: rows.length - ok.length };
+  return runH2load(argv, log, options.seconds);
 }
 
 /** HTTP load (not gRPC) at a fixed rate; statuses other than 200 count as failed. */
@@ -180,11 +176,29 @@ function h2loadHttp(url: string, bodyFile: string, headers: string[], rps?: numb
   const log = join(dir, `h2load-http-${Date.now()}.log`);
   // With a rate: 10 connections sharing it. Without: one request at a time (pure latency).
   const load = rps ? ['-c', '10', '--rps', String(rps / 10)] : ['-c', '1'];
-  const out = execFileSync('h2load', ['-D', String(SECONDS), '--warm-up-time', '1', ...load, '-m', '1', '-t', '1', '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), `--log-file=${log}`, url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
-  const rows = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
-  const ok = rows.filter((r) => r[1] === '200');
+  return runH2load(['-D', String(SECONDS), '--warm-up-time', '1', ...load, '-m', '1', '-t', '1', '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), `--log-file=${log}`, url], log, SECONDS);
+}
+
+/**
+ * Runs h2load (bounded by its own -D and a timeout) and reads its per-request log:
+ * throughput from its summary, latencies (µs) of the 200s, the rest counted as failed.
+ */
+function runH2load(argv: string[], log: string, seconds: number): { rps: number; latencies: number[]; failed: number } {
+  const out = execFileSync('h2load', argv, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const rows = logRows(log);
+  const latencies = okLatencies(rows);
   const finished = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(out);
-  return { rps: Number(finished?.[3] ?? 0), latencies: ok.map((r) => Number(r[2])), failed: rows.length - ok.length };
+  return { rps: Number(finished?.[3] ?? 0), latencies, failed: rows.length - latencies.length };
+}
+
+/** h2load's per-request log: start time, status, microseconds to the end of the response. */
+function logRows(log: string): string[][] {
+  return readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+}
+
+/** Latencies (µs) of the requests logged with status 200. */
+function okLatencies(rows: string[][]): number[] {
+  return rows.filter((r) => r[1] === '200').map((r) => Number(r[2]));
 }
 
 async function waitFor(ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -326,7 +340,7 @@ if (args.soak) {
       const load = spawn('h2load', ['-B', `unix:${server.socket}`, '-D', '120', '-c', '10', '-m', '1', '-t', '1', '--rps', '200', '-d', mtlsRequest, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`, `http://localhost${CHECK_PATH}`], { stdio: 'ignore' });
       load.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`h2load exited ${code}`))));
     });
-    const latencies = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t')).filter((r) => r[1] === '200').map((r) => Number(r[2]));
+    const latencies = okLatencies(logRows(log));
     const settled = samples.slice(1);
     const growth = settled.length > 1 ? ((settled.at(-1)! - settled[0]!) / settled[0]!) * 100 : NaN;
     rows.push({ scenario: 'soak: (a) at 2,000 rps for 120 s', rps: latencies.length / 120, ...percentiles(latencies), rssMb: server.peakRssMb(), note: `RSS ${settled.map((m) => m.toFixed(0)).join('→')} MB: ${growth.toFixed(1)}% growth after the first 10 s` });

@@ -274,10 +274,7 @@ export const configSchema = z
     });
   });
 
-export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type DestinationConfig = Config['destinations'][string];
-export type RuleConfig = Config['policy'][number];
-export type InjectionConfig = DestinationConfig['inject'];
 export type BundleSourceConfig = z.output<typeof bundleSource>;
-export type IssuerConfig = Config['issuers'][number];
+

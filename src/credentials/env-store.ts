@@ -21,8 +21,8 @@ export class EnvKeyStore implements KeyStore {
     if (entry === undefined) {
       const variable = envVariableFor(this.#prefix, ref);
       const value = this.#env[variable];
-      const problem = value === undefined ? `environment variable ${variable} is not set` : checkKeyValue(value) && `environment variable ${variable} ${checkKeyValue(value)}`;
-      entry = problem || new Secret('env', ref, value as string);
+      const problem = value === undefined ? 'is not set' : checkKeyValue(value);
+      entry = problem ? `environment variable ${variable} ${problem}` : new Secret('env', ref, value as string);
       this.#keys.set(ref, entry);
     }
     if (typeof entry === 'string') throw new KeyUnavailableError(ref, entry);

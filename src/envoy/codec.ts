@@ -6,15 +6,14 @@
  */
 import { accessSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import { PROTO_INCLUDE_DIRS } from './proto.ts';
 import type { CheckRequestMessage } from './request.ts';
 import type { CheckResponseMessage } from './response.ts';
 
 const require = createRequire(import.meta.url);
-const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-const INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d));
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
@@ -28,7 +27,7 @@ function checkTypes() {
     protobuf.common('descriptor', descriptor.nested.google.nested.protobuf.nested as protobuf.INamespace);
     const root = new protobuf.Root();
     root.resolvePath = (_origin, target) => {
-      for (const dir of INCLUDE_DIRS) {
+      for (const dir of PROTO_INCLUDE_DIRS) {
         const candidate = join(dir, target);
         try {
           accessSync(candidate);

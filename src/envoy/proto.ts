@@ -9,6 +9,8 @@ import { loadSync, type Options } from '@grpc/proto-loader';
 
 const require = createRequire(import.meta.url);
 const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+/** Where Envoy's data-plane-api and its imports live, for both proto loaders. */
+export const PROTO_INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d));
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 
@@ -21,7 +23,7 @@ export const LOADER_OPTIONS: Options = {
   longs: String,
   defaults: false,
   oneofs: true,
-  includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d)),
+  includeDirs: PROTO_INCLUDE_DIRS,
 };
 
 let cached: GrpcObject | undefined;

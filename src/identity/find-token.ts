@@ -6,8 +6,6 @@
  */
 import { Denial } from '../lib/denial.ts';
 
-export const DEFAULT_TOKEN_HEADERS = ['authorization', 'x-api-key', 'api-key'] as const;
-
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/;
 export const MAX_TOKEN_BYTES = 16 * 1024;
 

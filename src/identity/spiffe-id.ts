@@ -59,12 +59,3 @@ function checkPath(path: string): void {
     }
   }
 }
-
-export function isSpiffeId(input: string): boolean {
-  try {
-    parseSpiffeId(input);
-    return true;
-  } catch {
-    return false;
-  }
-}

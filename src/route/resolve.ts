@@ -40,7 +40,6 @@ export function authorityMatches(authority: string, allowed: readonly string[]):
 }
 
 const ENCODED_DELIMITER = /%(2f|5c|2e|00)/i;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 /**

@@ -40,7 +40,7 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
   health.addToServer(server);
 
   const port = await bind(server, listen);
-  const address = listen.kind === 'unix' ? `unix://${listen.path}` : `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
+  const address = listen.kind === 'unix' ? `unix://${listen.path}` : grpcTarget({ ...listen, port });
   log.info({ address, mtls: Boolean(listen.tls) }, 'keybroker listening');
 
   return {

@@ -19,6 +19,7 @@ import { startSpire, type RunningSpire } from '../helpers/spire.ts';
 import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 import { renderTemplate } from '../../envoy/render.ts';
 import { ROOT } from '../helpers/process.ts';
+import { poll } from '../helpers/poll.ts';
 
 const AGENT_ID = 'spiffe://example.org/ns/research/summarizer';
 const ENVOY_ID = 'spiffe://example.org/envoy/egress';
@@ -60,17 +61,17 @@ describe('SPIRE-issued identities through real Envoy', function () {
     openai = await startFakeProvider('openai', providerCa.issue('api.openai.com', { dns: ['api.openai.com'] }));
     anthropic = await startFakeProvider('anthropic', providerCa.issue('api.anthropic.com', { dns: ['api.anthropic.com'] }));
     svidDir = join(dir, 'svid');
-    await waitForSvid(() => spire.fetchX509(svidDir, spire.workloadBinary('research-agent')));
+    // Entries reach the agent within its sync interval.
+    await poll(() => spire.fetchX509(svidDir, spire.workloadBinary('research-agent')), { timeoutMs: 30_000, intervalMs: 1000 });
     envoy = await startEnvoy(dir, spireEnvoyValues(), join(ROOT, 'envoy/egress-gateway-spire.yaml'));
     // Envoy's listener serves once SDS has delivered its SVID.
-    let last = '';
-    await waitFor(async () => {
-      const r = await call().catch((e: Error) => ({ status: 0, body: e.message }));
-      last = `${r.status} ${r.body}`;
-      return r.status === 200;
-    }, 30_000).catch(() => {
-      throw new Error(`the gateway never answered 200: ${last}\n${envoy.process.output()}`);
-    });
+    await poll(
+      async () => {
+        const r = await call().catch((e: Error) => ({ status: 0, body: e.message }));
+        if (r.status !== 200) throw new Error(`${r.status} ${r.body}`);
+      },
+      { timeoutMs: 30_000, intervalMs: 500, describe: (last) => new Error(`the gateway never answered 200: ${(last as Error).message}\n${envoy.process.output()}`) },
+    );
   });
 
   after(async () => {
@@ -141,7 +142,7 @@ describe('SPIRE-issued identities through real Envoy', function () {
   it('refuses the tokens of a deleted entry once they expire', async function () {
     const worker = spire.workloadBinary('short-lived-worker');
     const entry = spire.createEntry('spiffe://example.org/ns/research/short-lived', `unix:path:${realpathSync(worker)}`, { jwt: 6 });
-    const token = await waitForSvid(() => spire.fetchJwt('keybroker', worker));
+    const token = await poll(() => spire.fetchJwt('keybroker', worker), { timeoutMs: 30_000, intervalMs: 1000 });
     const request = () => broker.check(envoyCheckRequest({ principal: '', host: 'gateway.local', headers: { authorization: `Bearer ${token}` } }));
     expect((await request()).status.code).to.equal(0);
     spire.deleteEntry(entry);
@@ -185,25 +186,4 @@ describe('SPIRE-issued identities through real Envoy', function () {
 
 function serialOf(pem: string): string {
   return new X509Certificate(pem).serialNumber;
-}
-
-async function waitFor(ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Entries reach the agent within its sync interval: retry a fetch for a bounded time. */
-async function waitForSvid<T>(fetch: () => T, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return fetch();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
 }

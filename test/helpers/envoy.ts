@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { renderTemplate } from '../../envoy/render.ts';
 import { ROOT, spawnProcess, type Spawned } from './process.ts';
+import { exitWatch, poll } from './poll.ts';
 
 export const ENVOY_BIN = join(ROOT, '.tools/bin/envoy');
 export const GATEWAY_TEMPLATE = join(ROOT, 'envoy/egress-gateway.yaml');
@@ -67,21 +68,13 @@ export async function startEnvoy(dir: string, values: Record<string, string | nu
   };
 }
 
-async function waitReady(adminPort: number, proc: Spawned): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  let exited = false;
-  void proc.exited().then(() => (exited = true));
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`Envoy exited during start:\n${proc.output()}`);
-    try {
-      const response = await fetch(`http://127.0.0.1:${adminPort}/ready`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Envoy was not ready within 20 s:\n${proc.output()}`);
+function waitReady(adminPort: number, proc: Spawned): Promise<void> {
+  return poll(
+    async () => {
+      if (!(await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok) throw new Error('not ready');
+    },
+    { timeoutMs: 20_000, intervalMs: 100, stop: exitWatch(proc.exited(), () => new Error(`Envoy exited during start:\n${proc.output()}`)), describe: () => new Error(`Envoy was not ready within 20 s:\n${proc.output()}`) },
+  );
 }
 
 /** `envoy --mode validate` on a rendered config; throws with Envoy's output when invalid. */

@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, spawnProcess, type Spawned } from './process.ts';
 import { freePort } from './envoy.ts';
+import { exitWatch, poll } from './poll.ts';
 
 export const JAEGER_BIN = join(ROOT, '.tools/bin/jaeger');
 
@@ -78,19 +79,12 @@ exporters:
 `,
   );
   const proc = spawnProcess(JAEGER_BIN, ['--config', config]);
-  const deadline = Date.now() + 30_000;
-  let exited = false;
-  void proc.exited().then(() => (exited = true));
-  for (;;) {
-    if (exited) throw new Error(`Jaeger exited during start:\n${proc.output()}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${ports.query}/api/services`)).ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`Jaeger was not ready within 30 s:\n${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await poll(
+    async () => {
+      if (!(await fetch(`http://127.0.0.1:${ports.query}/api/services`)).ok) throw new Error('not ready');
+    },
+    { timeoutMs: 30_000, stop: exitWatch(proc.exited(), () => new Error(`Jaeger exited during start:\n${proc.output()}`)), describe: () => new Error(`Jaeger was not ready within 30 s:\n${proc.output()}`) },
+  );
   return {
     ports,
     process: proc,

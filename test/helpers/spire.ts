@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, realpathSync, writeFileSync } from
 import { join } from 'node:path';
 import { ROOT, spawnProcess, type Spawned } from './process.ts';
 import { freePort } from './envoy.ts';
+import { exitWatch, poll } from './poll.ts';
 
 export const SPIRE_SERVER = join(ROOT, '.tools/bin/spire-server');
 export const SPIRE_AGENT = join(ROOT, '.tools/bin/spire-agent');
@@ -35,17 +36,13 @@ function run(binary: string, args: string[], timeout = 15_000): string {
   return execFileSync(binary, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-async function waitHealthy(binary: string, socket: string, proc: Spawned): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      run(binary, ['healthcheck', '-socketPath', socket], 5000);
-      return;
-    } catch {
-      if (Date.now() > deadline || proc.child.exitCode !== null) throw new Error(`${binary} did not become healthy:\n${proc.output()}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+function waitHealthy(binary: string, socket: string, proc: Spawned): Promise<void> {
+  return poll(() => void run(binary, ['healthcheck', '-socketPath', socket], 5000), {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    stop: exitWatch(proc.exited(), () => new Error(`${binary} exited during start:\n${proc.output()}`)),
+    describe: () => new Error(`${binary} did not become healthy:\n${proc.output()}`),
+  });
 }
 
 export async function startSpire(dir: string, trustDomain = 'example.org'): Promise<RunningSpire> {

@@ -2,20 +2,11 @@
  * Invariant 2: on TCP, Check is served only over mTLS, and only to allowlisted callers.
  */
 import { expect } from 'chai';
-import { credentials } from '@grpc/grpc-js';
-import { createServer } from 'node:net';
+import { credentials, status as GrpcStatus, type Client } from '@grpc/grpc-js';
 import { callCheck, authorizationClient, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { createCa } from '../../scripts/dev-pki.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/envoy.ts';
 
 describe('Check over TCP with mTLS and a caller allowlist', () => {
   const ca = createCa('mesh.local');
@@ -47,51 +38,31 @@ describe('Check over TCP with mTLS and a caller allowlist', () => {
     expect(response.status.code).to.equal(0);
   });
 
-  it('refuses a caller with a valid certificate that is not on the allowlist', async () => {
-    const client = clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(intruder.key), Buffer.from(intruder.cert)));
+  /** The call must fail with `code`; the client is closed either way. */
+  async function expectRefused(client: Client, code: number, who: string): Promise<void> {
     try {
-      await callCheck(client, envoyCheckRequest());
-      expect.fail('a non-allowlisted caller got an answer');
-    } catch (error) {
-      expect((error as { code: number }).code).to.equal(7); // PERMISSION_DENIED
+      const answered = await callCheck(client, envoyCheckRequest()).then(
+        () => true,
+        (error: { code: number }) => {
+          expect(error.code, who).to.equal(code);
+          return false;
+        },
+      );
+      expect(answered, `${who} got an answer`).to.equal(false);
     } finally {
       client.close();
     }
-  });
+  }
 
-  it('refuses a caller without a client certificate', async () => {
-    const client = clientWith(credentials.createSsl(Buffer.from(ca.cert)));
-    try {
-      await callCheck(client, envoyCheckRequest());
-      expect.fail('an unauthenticated caller got an answer');
-    } catch (error) {
-      expect((error as { code: number }).code).to.equal(14); // UNAVAILABLE: the handshake failed
-    } finally {
-      client.close();
-    }
-  });
+  it('refuses a caller with a valid certificate that is not on the allowlist', () =>
+    expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(intruder.key), Buffer.from(intruder.cert))), GrpcStatus.PERMISSION_DENIED, 'a non-allowlisted caller'));
 
-  it('refuses a caller whose certificate comes from another CA', async () => {
-    const client = clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(stranger.key), Buffer.from(stranger.cert)));
-    try {
-      await callCheck(client, envoyCheckRequest());
-      expect.fail('a caller from another CA got an answer');
-    } catch (error) {
-      expect((error as { code: number }).code).to.equal(14);
-    } finally {
-      client.close();
-    }
-  });
+  // UNAVAILABLE: the TLS handshake failed, so no call reached Check.
+  it('refuses a caller without a client certificate', () =>
+    expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert))), GrpcStatus.UNAVAILABLE, 'an unauthenticated caller'));
 
-  it('refuses a plaintext caller', async () => {
-    const client = authorizationClient(t.broker.address);
-    try {
-      await callCheck(client, envoyCheckRequest());
-      expect.fail('a plaintext caller got an answer');
-    } catch (error) {
-      expect((error as { code: number }).code).to.equal(14);
-    } finally {
-      client.close();
-    }
-  });
+  it('refuses a caller whose certificate comes from another CA', () =>
+    expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(stranger.key), Buffer.from(stranger.cert))), GrpcStatus.UNAVAILABLE, 'a caller from another CA'));
+
+  it('refuses a plaintext caller', () => expectRefused(authorizationClient(t.broker.address), GrpcStatus.UNAVAILABLE, 'a plaintext caller'));
 });
