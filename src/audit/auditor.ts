@@ -3,6 +3,8 @@ import type { DecisionRecord } from '../pipeline/types.ts';
 /** Receives every decision record. Must not throw and must not block. */
 export interface Auditor {
   record(record: DecisionRecord): void;
+  /** Hands over whatever the sink still holds; called at shutdown. */
+  flush?(): void;
 }
 
 export function allAuditors(auditors: readonly Auditor[]): Auditor {
@@ -15,6 +17,9 @@ export function allAuditors(auditors: readonly Auditor[]): Auditor {
           // An audit sink failing must never change or delay a decision.
         }
       }
+    },
+    flush() {
+      for (const auditor of auditors) auditor.flush?.();
     },
   };
 }

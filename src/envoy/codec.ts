@@ -1,72 +1,145 @@
 /**
- * The Check method's wire codec, straight on protobufjs's reflected types: decode to the
- * message object and encode from a plain object, skipping proto-loader's toObject and
- * fromObject conversions, which cost more than the rest of a Check. Field names are the
- * proto's (keepCase); the well-known types (Struct, BoolValue) keep their camelCase.
+ * The Check method on the wire, for grpc-js's Server. The request is walked once for the
+ * few fields keybroker reads, skipping the rest unread; the response arrives already
+ * encoded (see response.ts). A generic decoder built the whole CheckRequest as objects,
+ * which with their garbage cost more than the rest of a Check.
+ *
+ * Field numbers are those of envoy/service/auth/v3/{external_auth,attribute_context}.proto
+ * and envoy/config/core/v3/base.proto.
  */
-import { accessSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { PROTO_INCLUDE_DIRS } from './proto.ts';
-import type { CheckRequestMessage } from './request.ts';
-import type { CheckResponseMessage } from './response.ts';
-
-const require = createRequire(import.meta.url);
+import { lenTag, ProtoReader } from '../lib/proto-reader.ts';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-let types: { request: protobuf.Type; response: protobuf.Type } | undefined;
+/** What keybroker reads of a CheckRequest; everything else is skipped on the wire. */
+export interface CheckRequestView {
+  principal: string;
+  certificate: string;
+  /** Absent when the request carries no `attributes.request.http`. */
+  http?: HttpView;
+  /** map<string, string> context_extensions, in wire order (a repeated key: last wins). */
+  contextExtensions: Map<string, string>;
+}
 
-function checkTypes() {
-  if (!types) {
-    // Envoy's option annotations import google/protobuf/descriptor.proto, which protobufjs
-    // ships as JSON but does not register among its common protos by itself.
-    const descriptor = require('protobufjs/google/protobuf/descriptor.json') as { nested: { google: { nested: { protobuf: { nested: protobuf.INamespace['nested'] } } } } };
-    protobuf.common('descriptor', descriptor.nested.google.nested.protobuf.nested as protobuf.INamespace);
-    const root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => {
-      for (const dir of PROTO_INCLUDE_DIRS) {
-        const candidate = join(dir, target);
-        try {
-          accessSync(candidate);
-          return candidate;
-        } catch {
-          // not under this include dir
-        }
-      }
-      return target;
-    };
-    root.loadSync('envoy/service/auth/v3/external_auth.proto', { keepCase: true });
-    root.resolveAll();
-    types = { request: root.lookupType('envoy.service.auth.v3.CheckRequest'), response: root.lookupType('envoy.service.auth.v3.CheckResponse') };
+export interface HttpView {
+  method: string;
+  path: string;
+  host: string;
+  /** map<string, string> headers: lower-case names, repeats joined by Envoy. */
+  headers: Map<string, string>;
+  /** header_map, sent instead of `headers` when Envoy encodes raw header values. */
+  headerMap: Array<{ key: string; value: string; rawValue?: Buffer }>;
+}
+
+const CHECK_REQUEST = { attributes: lenTag(1) };
+const ATTRIBUTES = { source: lenTag(1), request: lenTag(4), contextExtensions: lenTag(10) };
+const PEER = { principal: lenTag(4), certificate: lenTag(5) };
+const REQUEST = { http: lenTag(2) };
+const HTTP = { method: lenTag(2), headers: lenTag(3), path: lenTag(4), host: lenTag(5), headerMap: lenTag(13) };
+const HEADER_MAP = { headers: lenTag(1) };
+const HEADER_VALUE = { key: lenTag(1), value: lenTag(2), rawValue: lenTag(3) };
+const MAP_ENTRY = { key: lenTag(1), value: lenTag(2) };
+
+export function decodeCheckRequest(bytes: Uint8Array): CheckRequestView {
+  const reader = new ProtoReader(bytes);
+  const view: CheckRequestView = { principal: '', certificate: '', contextExtensions: new Map() };
+  const end = reader.length;
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === CHECK_REQUEST.attributes) readAttributes(reader, reader.delimited(end), view);
+    else reader.skip(tag, end);
   }
-  return types;
+  return view;
 }
 
-export function decodeCheckRequest(bytes: Buffer): CheckRequestMessage {
-  return checkTypes().request.decode(bytes) as unknown as CheckRequestMessage;
+function readAttributes(reader: ProtoReader, end: number, view: CheckRequestView): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === ATTRIBUTES.source) readSource(reader, reader.delimited(end), view);
+    else if (tag === ATTRIBUTES.request) readRequest(reader, reader.delimited(end), view);
+    else if (tag === ATTRIBUTES.contextExtensions) readMapEntry(reader, reader.delimited(end), view.contextExtensions);
+    else reader.skip(tag, end);
+  }
 }
 
-export function encodeCheckResponse(response: CheckResponseMessage): Buffer {
-  const bytes = checkTypes().response.encode(response as unknown as protobuf.Message).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function readSource(reader: ProtoReader, end: number, view: CheckRequestView): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === PEER.principal) view.principal = reader.string(end);
+    else if (tag === PEER.certificate) view.certificate = reader.string(end);
+    else reader.skip(tag, end);
+  }
 }
 
-/** The Authorization service for grpc-js's Server, served with the codec above. */
+function readRequest(reader: ProtoReader, end: number, view: CheckRequestView): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === REQUEST.http) readHttp(reader, reader.delimited(end), (view.http ??= { method: '', path: '', host: '', headers: new Map(), headerMap: [] }));
+    else reader.skip(tag, end);
+  }
+}
+
+function readHttp(reader: ProtoReader, end: number, http: HttpView): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === HTTP.method) http.method = reader.string(end);
+    else if (tag === HTTP.path) http.path = reader.string(end);
+    else if (tag === HTTP.host) http.host = reader.string(end);
+    else if (tag === HTTP.headers) readMapEntry(reader, reader.delimited(end), http.headers);
+    else if (tag === HTTP.headerMap) readHeaderMap(reader, reader.delimited(end), http.headerMap);
+    else reader.skip(tag, end);
+  }
+}
+
+function readMapEntry(reader: ProtoReader, end: number, into: Map<string, string>): void {
+  let key = '';
+  let value = '';
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === MAP_ENTRY.key) key = reader.string(end);
+    else if (tag === MAP_ENTRY.value) value = reader.string(end);
+    else reader.skip(tag, end);
+  }
+  into.set(key, value);
+}
+
+function readHeaderMap(reader: ProtoReader, end: number, into: HttpView['headerMap']): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === HEADER_MAP.headers) into.push(readHeaderValue(reader, reader.delimited(end)));
+    else reader.skip(tag, end);
+  }
+}
+
+function readHeaderValue(reader: ProtoReader, end: number): HttpView['headerMap'][number] {
+  const header: HttpView['headerMap'][number] = { key: '', value: '' };
+  while (reader.pos < end) {
+    const tag = reader.uint32(end);
+    if (tag === HEADER_VALUE.key) header.key = reader.string(end);
+    else if (tag === HEADER_VALUE.value) header.value = reader.string(end);
+    else if (tag === HEADER_VALUE.rawValue) header.rawValue = reader.bytes(end);
+    else reader.skip(tag, end);
+  }
+  return header;
+}
+
+const clientSideOnly = () => {
+  throw new Error('this definition serves Check; a client uses the proto-loader definition');
+};
+
+/** The Authorization service for grpc-js's Server: decodes requests, sends pre-encoded answers. */
 export function authorizationServerDefinition(): ServiceDefinition {
-  const { request, response } = checkTypes();
   return {
     Check: {
       path: CHECK_PATH,
       requestStream: false,
       responseStream: false,
-      requestSerialize: (message: object) => Buffer.from(request.encode(message as protobuf.Message).finish()),
       requestDeserialize: decodeCheckRequest,
-      responseSerialize: encodeCheckResponse,
-      responseDeserialize: (bytes: Buffer) => response.decode(bytes),
+      responseSerialize: (encoded: Buffer) => encoded,
+      requestSerialize: clientSideOnly,
+      responseDeserialize: clientSideOnly,
       originalName: 'check',
     },
-  } as ServiceDefinition;
+  };
 }

@@ -1,28 +1,11 @@
 /**
- * Envoy's CheckRequest (as decoded by proto-loader) → RequestFacts. This is the network
- * boundary: sizes are bounded, text must be valid UTF-8, and anything unreadable marks the
- * facts malformed so the pipeline denies — it never throws.
+ * Envoy's CheckRequest (as the codec reads it off the wire) → RequestFacts. This is the
+ * network boundary: sizes are bounded, text must be valid UTF-8, and anything unreadable
+ * marks the facts malformed so the pipeline denies — it never throws.
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestFacts } from '../pipeline/types.ts';
-
-/** The subset of envoy.service.auth.v3.CheckRequest that keybroker reads. */
-export interface CheckRequestMessage {
-  attributes?: {
-    source?: { principal?: string; certificate?: string };
-    request?: {
-      http?: {
-        id?: string;
-        method?: string;
-        headers?: Record<string, string>;
-        header_map?: { headers?: Array<{ key?: string; value?: string; raw_value?: Uint8Array }> };
-        path?: string;
-        host?: string;
-      };
-    };
-    context_extensions?: Record<string, string>;
-  };
-}
+import type { CheckRequestView, HttpView } from './codec.ts';
 
 export const LIMITS = {
   headerBytes: 64 * 1024,
@@ -35,9 +18,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const METHOD = /^[A-Z]{1,32}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function parseCheckRequest(message: CheckRequestMessage | null | undefined): RequestFacts {
-  const attributes = message?.attributes;
-  const http = attributes?.request?.http;
+export function parseCheckRequest(view: CheckRequestView): RequestFacts {
+  const { http } = view;
   let malformed: string | undefined;
   const flag = (why: string) => {
     malformed ??= why;
@@ -49,7 +31,7 @@ export function parseCheckRequest(message: CheckRequestMessage | null | undefine
   const requestId = headers.get('x-request-id');
   const decisionId = requestId && REQUEST_ID.test(requestId) ? requestId : randomUUID();
 
-  // Decoded messages hold '' for unset strings: fall back to the pseudo-headers then.
+  // Unset strings arrive as '': fall back to the pseudo-headers then.
   const method = http?.method || headers.get(':method') || '';
   if (http && !METHOD.test(method)) flag('the request method is missing or not an HTTP method');
 
@@ -59,13 +41,12 @@ export function parseCheckRequest(message: CheckRequestMessage | null | undefine
 
   const authority = (http?.host || headers.get(':authority') || '').toLowerCase();
 
-  const principal = attributes?.source?.principal || '';
-  const certificate = readCertificate(attributes?.source?.certificate || '', flag);
+  const principal = view.principal;
+  const certificate = readCertificate(view.certificate, flag);
 
-  const contextExtensions = new Map(Object.entries(attributes?.context_extensions ?? {}));
-  for (const text of [method, rawPath, authority, principal, ...contextExtensions.values()]) {
-    if (text.includes('\uFFFD')) flag('the request carries text that is not valid UTF-8');
-  }
+  const { contextExtensions } = view;
+  if (hasReplacement(method) || hasReplacement(rawPath) || hasReplacement(authority) || hasReplacement(principal)) flag(NOT_UTF8);
+  for (const value of contextExtensions.values()) if (hasReplacement(value)) flag(NOT_UTF8);
 
   return {
     decisionId,
@@ -80,13 +61,18 @@ export function parseCheckRequest(message: CheckRequestMessage | null | undefine
   };
 }
 
-type Http = NonNullable<NonNullable<NonNullable<CheckRequestMessage['attributes']>['request']>['http']>;
+const NOT_UTF8 = 'the request carries text that is not valid UTF-8';
+
+/** Invalid UTF-8 on the wire decodes to U+FFFD. */
+function hasReplacement(text: string): boolean {
+  return text.includes('\uFFFD');
+}
 
 /**
  * Envoy sends either `headers` (lower-case names, repeats comma-joined) or, with
  * `encode_raw_headers`, `header_map` with raw bytes. Both end up as one lower-case map.
  */
-function readHeaders(http: Http, flag: (why: string) => void): Map<string, string> {
+function readHeaders(http: HttpView, flag: (why: string) => void): Map<string, string> {
   const headers = new Map<string, string>();
   let bytes = 0;
   const add = (name: string, value: string) => {
@@ -95,28 +81,27 @@ function readHeaders(http: Http, flag: (why: string) => void): Map<string, strin
       flag('the request headers exceed the size keybroker accepts');
       return;
     }
-    if (value.includes('\uFFFD') || name.includes('\uFFFD')) flag('a request header is not valid UTF-8');
+    if (hasReplacement(value) || hasReplacement(name)) flag('a request header is not valid UTF-8');
     const key = name.toLowerCase();
     const existing = headers.get(key);
     headers.set(key, existing === undefined ? value : `${existing},${value}`);
   };
 
-  const raw = http.header_map?.headers;
-  if (raw && raw.length > 0) {
-    for (const entry of raw) {
-      let value = entry.value ?? '';
-      if (entry.raw_value && entry.raw_value.length > 0) {
+  if (http.headerMap.length > 0) {
+    for (const entry of http.headerMap) {
+      let value = entry.value;
+      if (entry.rawValue && entry.rawValue.length > 0) {
         try {
-          value = utf8.decode(entry.raw_value);
+          value = utf8.decode(entry.rawValue);
         } catch {
           flag('a request header is not valid UTF-8');
           value = '';
         }
       }
-      add(entry.key ?? '', value);
+      add(entry.key, value);
     }
   } else {
-    for (const [name, value] of Object.entries(http.headers ?? {})) add(name, value);
+    for (const [name, value] of http.headers) add(name, value);
   }
   return headers;
 }

@@ -1,20 +1,21 @@
 /**
- * An Outcome → Envoy's CheckResponse. Allowed: set the injected header (overwriting
- * whatever the agent sent) and remove the agent's credentials. Denied: the status the
- * agent should see and a JSON body naming the reason and the decision id.
+ * An Outcome → Envoy's CheckResponse, encoded. Allowed: set the injected header
+ * (overwriting whatever the agent sent) and remove the agent's credentials. Denied: the
+ * status the agent should see and a JSON body naming the reason and the decision id.
+ * Both carry the decision's identifiers as dynamic metadata for Envoy's access log.
+ *
+ * Encoded here rather than by a generic codec because the answer is mostly constant:
+ * the status and header mutations of an allowed Check depend only on the destination
+ * and the key, so they are encoded once per (destination, key version) and kept beside
+ * the key; per request only the dynamic metadata is written. Field numbers are those of
+ * envoy/service/auth/v3/external_auth.proto and the types it uses.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { DecisionRecord, Outcome } from '../pipeline/types.ts';
+import type { Secret } from '../credentials/secret.ts';
+import type { DecisionRecord, Destination, Outcome } from '../pipeline/types.ts';
+import { lenFieldSize, ProtoWriter, stringFieldSize, varintSize } from '../lib/proto-writer.ts';
 
-interface HeaderValueOption {
-  header: { key: string; value: string };
-  /**
-   * Spelled out because Envoy's default for an unset `append` has differed between the
-   * ext_authz message types and versions; `false` means overwrite-or-add.
-   */
-  append: { value: boolean };
-}
-
+/** The response as a client decodes it (keepCase); what the tests read back. */
 export interface CheckResponseMessage {
   status: { code: number; message?: string };
   ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] };
@@ -22,29 +23,131 @@ export interface CheckResponseMessage {
   dynamic_metadata: { fields: Record<string, { stringValue: string }> };
 }
 
-export function toCheckResponse(outcome: Outcome): CheckResponseMessage {
-  const dynamic_metadata = metadataOf(outcome.record);
-  if (outcome.allow) {
-    const { injection, secret } = outcome;
-    return {
-      status: { code: GrpcStatus.OK },
-      ok_response: {
-        headers: [{ header: { key: injection.header, value: injection.prefix + secret.reveal() + injection.suffix }, append: { value: false } }],
-        headers_to_remove: [...outcome.removeHeaders],
-      },
-      dynamic_metadata,
-    };
+interface HeaderValueOption {
+  header: { key: string; value: string };
+  append: { value: boolean };
+}
+
+// envoy.service.auth.v3.CheckResponse, OkHttpResponse, DeniedHttpResponse
+const RESPONSE = { status: 1, denied: 2, ok: 3, dynamicMetadata: 4 } as const;
+const OK = { headers: 2, headersToRemove: 5 } as const;
+const DENIED = { status: 1, headers: 2, body: 3 } as const;
+// google.rpc.Status, envoy.type.v3.HttpStatus: `code` is field 1 of both.
+const CODE = 1;
+// envoy.config.core.v3.HeaderValueOption { header = 1; append = 2 }, HeaderValue { key = 1; value = 2 }
+const OPTION = { header: 1, append: 2 } as const;
+const BOOL_VALUE = 1; // google.protobuf.BoolValue { bool value = 1 }
+const HEADER = { key: 1, value: 2 } as const;
+// google.protobuf.Struct { map<string, Value> fields = 1 }, map entry { key = 1; value = 2 }, Value { string_value = 3 }
+const STRUCT_FIELDS = 1;
+const ENTRY = { key: 1, value: 2 } as const;
+const STRING_VALUE = 3;
+
+/** Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`). */
+const METADATA: ReadonlyArray<readonly [string, keyof DecisionRecord]> = [
+  ['decision_id', 'decisionId'],
+  ['decision', 'decision'],
+  ['reason', 'reason'],
+  ['identity', 'identity'],
+  ['destination', 'destination'],
+  ['rule', 'rule'],
+  ['key_id', 'keyId'],
+  ['policy_version', 'policyVersion'],
+];
+
+/** Encoded status + ok_response, per destination and key; dropped with either. */
+const allowedHeads = new WeakMap<Destination, WeakMap<Secret, Buffer>>();
+
+export function toCheckResponse(outcome: Outcome): Buffer {
+  const head = outcome.allow ? allowedHead(outcome.destination, outcome.secret) : deniedHead(outcome.denial.status, outcome.record.decisionId, outcome.denial.reason);
+  const metadataBytes = metadataSize(outcome.record);
+  const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
+  writeMetadata(writer, outcome.record);
+  return writer.finish();
+}
+
+function allowedHead(destination: Destination, secret: Secret): Buffer {
+  let bySecret = allowedHeads.get(destination);
+  if (!bySecret) allowedHeads.set(destination, (bySecret = new WeakMap()));
+  let head = bySecret.get(secret);
+  if (!head) {
+    const { injection, stripHeaders } = destination;
+    const header = { key: injection.header, value: injection.prefix + secret.reveal() + injection.suffix };
+    const okBytes = lenFieldSize(headerOptionSize(header)) + stripHeaders.reduce((sum, name) => sum + stringFieldSize(name), 0);
+    const statusBytes = 1 + varintSize(GrpcStatus.OK);
+    const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
+      .lenField(RESPONSE.status, statusBytes)
+      .varintField(CODE, GrpcStatus.OK)
+      .lenField(RESPONSE.ok, okBytes);
+    writeHeaderOption(writer, OK.headers, header);
+    for (const name of stripHeaders) writer.stringField(OK.headersToRemove, name);
+    head = writer.finish();
+    bySecret.set(secret, head);
   }
-  const { denial, record } = outcome;
-  return {
-    status: { code: denial.status === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED },
-    denied_response: {
-      status: { code: denial.status },
-      headers: [{ header: { key: 'content-type', value: 'application/json' }, append: { value: false } }],
-      body: JSON.stringify({ error: errorText(denial.status), reason: denial.reason, decision_id: record.decisionId }),
-    },
-    dynamic_metadata,
-  };
+  return head;
+}
+
+function deniedHead(httpStatus: number, decisionId: string, reason: string): Buffer {
+  const grpcCode = httpStatus === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED;
+  const header = { key: 'content-type', value: 'application/json' };
+  const body = JSON.stringify({ error: errorText(httpStatus), reason, decision_id: decisionId });
+  const statusBytes = 1 + varintSize(grpcCode);
+  const httpStatusBytes = 1 + varintSize(httpStatus);
+  const deniedBytes = lenFieldSize(httpStatusBytes) + lenFieldSize(headerOptionSize(header)) + stringFieldSize(body);
+  const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(deniedBytes))
+    .lenField(RESPONSE.status, statusBytes)
+    .varintField(CODE, grpcCode)
+    .lenField(RESPONSE.denied, deniedBytes)
+    .lenField(DENIED.status, httpStatusBytes)
+    .varintField(CODE, httpStatus);
+  writeHeaderOption(writer, DENIED.headers, header);
+  return writer.stringField(DENIED.body, body).finish();
+}
+
+/**
+ * A HeaderValueOption's payload. `append` is spelled out (false: overwrite-or-add)
+ * because Envoy's default for it has differed between versions; zero values (here and
+ * in the status code) are written rather than left implicit, so every decoder shows them.
+ */
+function headerOptionSize(header: { key: string; value: string }): number {
+  return lenFieldSize(stringFieldSize(header.key) + stringFieldSize(header.value)) + lenFieldSize(APPEND_FALSE_BYTES);
+}
+
+const APPEND_FALSE_BYTES = 2; // BoolValue { value (1) = false }: a tag and a zero
+
+function writeHeaderOption(writer: ProtoWriter, field: number, header: { key: string; value: string }): void {
+  writer
+    .lenField(field, headerOptionSize(header))
+    .lenField(OPTION.header, stringFieldSize(header.key) + stringFieldSize(header.value))
+    .stringField(HEADER.key, header.key)
+    .stringField(HEADER.value, header.value)
+    .lenField(OPTION.append, APPEND_FALSE_BYTES)
+    .varintField(BOOL_VALUE, 0);
+}
+
+function entrySize(name: string, value: string): number {
+  return stringFieldSize(name) + lenFieldSize(stringFieldSize(value));
+}
+
+function metadataSize(record: DecisionRecord): number {
+  let bytes = 0;
+  for (const [name, field] of METADATA) {
+    const value = record[field];
+    if (typeof value === 'string' && value !== '') bytes += lenFieldSize(entrySize(name, value));
+  }
+  return bytes;
+}
+
+function writeMetadata(writer: ProtoWriter, record: DecisionRecord): void {
+  for (const [name, field] of METADATA) {
+    const value = record[field];
+    if (typeof value !== 'string' || value === '') continue;
+    writer
+      .lenField(STRUCT_FIELDS, entrySize(name, value))
+      .stringField(ENTRY.key, name)
+      .lenField(ENTRY.value, stringFieldSize(value))
+      .stringField(STRING_VALUE, value);
+  }
 }
 
 function errorText(status: number): string {
@@ -55,19 +158,4 @@ function errorText(status: number): string {
     case 503: return 'unavailable';
     default: return 'internal';
   }
-}
-
-/** Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`). */
-function metadataOf(record: DecisionRecord): CheckResponseMessage['dynamic_metadata'] {
-  const fields: Record<string, { stringValue: string }> = {
-    decision_id: { stringValue: record.decisionId },
-    decision: { stringValue: record.decision },
-    reason: { stringValue: record.reason },
-  };
-  if (record.identity) fields['identity'] = { stringValue: record.identity };
-  if (record.destination) fields['destination'] = { stringValue: record.destination };
-  if (record.rule) fields['rule'] = { stringValue: record.rule };
-  if (record.keyId) fields['key_id'] = { stringValue: record.keyId };
-  if (record.policyVersion) fields['policy_version'] = { stringValue: record.policyVersion };
-  return { fields };
 }

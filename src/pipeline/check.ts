@@ -100,7 +100,7 @@ function decide(facts: RequestFacts, runtime: Runtime, record: DecisionRecord): 
       record.decision = 'allow';
       record.reason = 'allowed';
       record.status = 200;
-      return { allow: true, record, secret, injection: destination.injection, removeHeaders: destination.stripHeaders };
+      return { allow: true, record, secret, destination };
     });
   });
 }

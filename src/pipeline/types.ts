@@ -92,8 +92,7 @@ export type Outcome =
       readonly allow: true;
       readonly record: DecisionRecord;
       readonly secret: Secret;
-      readonly injection: Injection;
-      /** Agent-supplied credential and identity headers to strip (never the injected one). */
-      readonly removeHeaders: readonly string[];
+      /** Where the key goes (its injection) and which agent headers are stripped. */
+      readonly destination: Destination;
     }
   | { readonly allow: false; readonly record: DecisionRecord; readonly denial: Denial };

@@ -7,9 +7,9 @@ import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, ty
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { AUTHORIZATION_SERVICE } from '../envoy/proto.ts';
-import { authorizationServerDefinition } from '../envoy/codec.ts';
-import { parseCheckRequest, type CheckRequestMessage } from '../envoy/request.ts';
-import { toCheckResponse, type CheckResponseMessage } from '../envoy/response.ts';
+import { authorizationServerDefinition, type CheckRequestView } from '../envoy/codec.ts';
+import { parseCheckRequest } from '../envoy/request.ts';
+import { toCheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
 import { isPromise } from '../lib/maybe-async.ts';
 import { callerAllowlist, type CallerCheck } from './callers.ts';
@@ -61,7 +61,7 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
 }
 
 function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | undefined) {
-  return (call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: sendUnaryData<CheckResponseMessage>) => {
+  return (call: ServerUnaryCall<CheckRequestView, Buffer>, callback: sendUnaryData<Buffer>) => {
     if (allowCaller && !allowCaller(call.getAuthContext()?.sslPeerCertificate)) {
       log.warn({ peer: call.getPeer() }, 'Check refused: caller certificate is not on the allowlist');
       callback({ code: GrpcStatus.PERMISSION_DENIED, details: 'caller is not allowed to call Check' });

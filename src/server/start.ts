@@ -76,7 +76,8 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   if (telemetry.tracer) sinks.push(spanAuditor(telemetry.tracer));
   sinks.push(metricsAuditor(telemetry.meter, { runtime: () => current, reloads: () => watcher.stats, audit: () => telemetry.queue?.stats }));
   if (config.log.decisions) sinks.push(decisionLog(log));
-  const check = createCheck({ runtime: () => current, audit: allAuditors(sinks), log });
+  const audit = allAuditors(sinks);
+  const check = createCheck({ runtime: () => current, audit, log });
   await current.tokens.ready();
   await current.keys.warm?.([...current.destinations.values()].map((d) => d.keyRef));
   const server = await startServer(listen, check, log);
@@ -93,6 +94,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       await telemetry.shutdown();
       current.keys.close();
       current.tokens.close();
+      audit.flush?.();
       log.info('keybroker stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     },

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { authorizationClientConstructor } from '../../src/envoy/proto.ts';
 import { startKeybroker, type Keybroker } from '../../src/server/start.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
-import type { CheckRequestMessage } from '../../src/envoy/request.ts';
+import type { CheckRequestMessage } from './envoy-request.ts';
 import { Capture } from './capture.ts';
 import { CANARY_ANTHROPIC_KEY, CANARY_KEY } from './canary.ts';
 

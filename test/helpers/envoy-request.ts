@@ -3,7 +3,24 @@
  * pseudo-headers, repeats comma-joined, x-request-id set, the route's context extensions,
  * the mTLS principal and (with include_peer_certificate) the URL-encoded PEM.
  */
-import type { CheckRequestMessage } from '../../src/envoy/request.ts';
+
+/** A CheckRequest as a proto-loader client sends it (keepCase field names). */
+export interface CheckRequestMessage {
+  attributes?: {
+    source?: { principal?: string; certificate?: string };
+    request?: {
+      http?: {
+        id?: string;
+        method?: string;
+        headers?: Record<string, string>;
+        header_map?: { headers?: Array<{ key?: string; value?: string; raw_value?: Uint8Array }> };
+        path?: string;
+        host?: string;
+      };
+    };
+    context_extensions?: Record<string, string>;
+  };
+}
 
 export interface RequestShape {
   principal?: string;

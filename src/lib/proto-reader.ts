@@ -1,0 +1,97 @@
+/**
+ * A protobuf wire reader that walks a message and lets the caller pick the fields it
+ * needs, skipping the rest without materialising them. Every length is checked against
+ * the enclosing message's end; anything that does not fit throws a ProtoDecodeError.
+ */
+
+export class ProtoDecodeError extends Error {
+  override readonly name = 'ProtoDecodeError';
+}
+
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const I32 = 5;
+
+export class ProtoReader {
+  readonly #bytes: Buffer;
+  pos = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  /** A varint of up to 32 bits (tags, lengths); longer ones are refused. */
+  uint32(end: number): number {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (this.pos >= end) throw new ProtoDecodeError(`truncated varint at byte ${this.pos}`);
+      const byte = this.#bytes[this.pos++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) {
+        if (value > 0xffffffff) break;
+        return value;
+      }
+    }
+    throw new ProtoDecodeError(`varint too long at byte ${this.pos}`);
+  }
+
+  /** Reads a length prefix; returns where the delimited payload ends (within `end`). */
+  delimited(end: number): number {
+    const length = this.uint32(end);
+    const payloadEnd = this.pos + length;
+    if (payloadEnd > end) throw new ProtoDecodeError(`a field of ${length} bytes overruns its message at byte ${this.pos}`);
+    return payloadEnd;
+  }
+
+  /** A length-delimited string; invalid UTF-8 becomes U+FFFD for the caller to refuse. */
+  string(end: number): string {
+    const payloadEnd = this.delimited(end);
+    const text = this.#bytes.toString('utf8', this.pos, payloadEnd);
+    this.pos = payloadEnd;
+    return text;
+  }
+
+  /** A length-delimited byte string, as a view into the message. */
+  bytes(end: number): Buffer {
+    const payloadEnd = this.delimited(end);
+    const view = this.#bytes.subarray(this.pos, payloadEnd);
+    this.pos = payloadEnd;
+    return view;
+  }
+
+  /** Skips the value of a field this reader's caller does not read. */
+  skip(tag: number, end: number): void {
+    switch (tag & 7) {
+      case VARINT:
+        for (let i = 0; ; i++) {
+          if (this.pos >= end || i >= 10) throw new ProtoDecodeError(`bad varint at byte ${this.pos}`);
+          if (this.#bytes[this.pos++]! < 0x80) return;
+        }
+      case I64:
+        return this.#advance(8, end);
+      case LEN:
+        this.pos = this.delimited(end);
+        return;
+      case I32:
+        return this.#advance(4, end);
+      default:
+        // Groups (3, 4) are long deprecated and appear nowhere in Envoy's API.
+        throw new ProtoDecodeError(`unsupported wire type ${tag & 7} at byte ${this.pos}`);
+    }
+  }
+
+  #advance(bytes: number, end: number): void {
+    if (this.pos + bytes > end) throw new ProtoDecodeError(`truncated field at byte ${this.pos}`);
+    this.pos += bytes;
+  }
+}
+
+/** The tag of a length-delimited field: what a message or string field starts with. */
+export function lenTag(field: number): number {
+  return (field << 3) | LEN;
+}
