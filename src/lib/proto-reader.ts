@@ -13,12 +13,18 @@ const I64 = 1;
 const LEN = 2;
 const I32 = 5;
 
+/**
+ * Buffer's own UTF-8 slice, which `toString('utf8', …)` reaches after normalising its
+ * arguments; protobufjs reads strings through it too. Absent from Node's typings.
+ */
+type SliceableBuffer = Buffer & { utf8Slice(start: number, end: number): string };
+
 export class ProtoReader {
-  readonly #bytes: Buffer;
+  readonly #bytes: SliceableBuffer;
   pos = 0;
 
   constructor(bytes: Uint8Array) {
-    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#bytes = (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as SliceableBuffer;
   }
 
   get length(): number {
@@ -51,7 +57,7 @@ export class ProtoReader {
   /** A length-delimited string; invalid UTF-8 becomes U+FFFD for the caller to refuse. */
   string(end: number): string {
     const payloadEnd = this.delimited(end);
-    const text = this.#bytes.toString('utf8', this.pos, payloadEnd);
+    const text = this.#bytes.utf8Slice(this.pos, payloadEnd);
     this.pos = payloadEnd;
     return text;
   }

@@ -25,12 +25,15 @@ export function stringFieldSize(text: string): number {
   return lenFieldSize(Buffer.byteLength(text));
 }
 
+/** Buffer's own UTF-8 write, which `write(text, offset, length, 'utf8')` reaches after normalising its arguments. Absent from Node's typings. */
+type WritableBuffer = Buffer & { utf8Write(text: string, offset: number, length: number): number };
+
 export class ProtoWriter {
-  readonly buffer: Buffer;
+  readonly buffer: WritableBuffer;
   #pos = 0;
 
   constructor(size: number) {
-    this.buffer = Buffer.allocUnsafe(size);
+    this.buffer = Buffer.allocUnsafe(size) as WritableBuffer;
   }
 
   /** The start of a length-delimited field whose payload the next writes fill. */
@@ -47,7 +50,7 @@ export class ProtoWriter {
   stringField(field: number, text: string): this {
     const bytes = Buffer.byteLength(text);
     this.lenField(field, bytes);
-    this.#pos += this.buffer.write(text, this.#pos, bytes, 'utf8');
+    this.#pos += this.buffer.utf8Write(text, this.#pos, bytes);
     return this;
   }
 

@@ -1,0 +1,174 @@
+/**
+ * The Check method's wire codec against protobufjs on Envoy's own protos (through
+ * proto-loader, as a client would): what keybroker decodes is what was encoded, what it
+ * encodes is what a generic decoder reads, and broken bytes are refused cleanly.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { decodeCheckRequest } from '../../src/envoy/codec.ts';
+import { toCheckResponse, type CheckResponseMessage } from '../../src/envoy/response.ts';
+import { authorizationService } from '../../src/envoy/proto.ts';
+import { ProtoDecodeError } from '../../src/lib/proto-reader.ts';
+import { ProtoWriter } from '../../src/lib/proto-writer.ts';
+import { Secret } from '../../src/credentials/secret.ts';
+import { Denial } from '../../src/lib/denial.ts';
+import type { DecisionRecord, Destination } from '../../src/pipeline/types.ts';
+import { envoyCheckRequest, type CheckRequestMessage } from '../helpers/envoy-request.ts';
+import { CANARY_KEY } from '../helpers/canary.ts';
+
+const method = authorizationService()['Check']!;
+const encode = (message: CheckRequestMessage | Record<string, unknown>): Buffer => method.requestSerialize(message);
+const decodeResponse = (bytes: Buffer) => method.responseDeserialize(bytes) as CheckResponseMessage;
+
+describe('CheckRequest decoding', () => {
+  it('reads the fields keybroker uses and skips every other field', () => {
+    const request = envoyCheckRequest({ principal: 'spiffe://example.org/agent', certificate: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' });
+    const bytes = encode({
+      attributes: {
+        ...request.attributes,
+        // Fields keybroker never reads, of every wire type, at every level.
+        destination: { address: { socket_address: { address: '10.0.0.1', port_value: 443 } }, principal: 'spiffe://example.org/gateway' },
+        request: { time: { seconds: '1700000000', nanos: 5 }, http: { ...request.attributes!.request!.http, id: '42', scheme: 'https', size: '-1', protocol: 'HTTP/2', body: 'ignored' } },
+        metadata_context: { filter_metadata: { a: { fields: { b: { numberValue: 1.5 } } } } },
+        tls_session: { sni: 'gateway.local' },
+      },
+    });
+    const view = decodeCheckRequest(bytes);
+    expect(view.principal).to.equal('spiffe://example.org/agent');
+    expect(decodeURIComponent(view.certificate)).to.include('BEGIN CERTIFICATE');
+    expect(view.http).to.include({ method: 'POST', path: '/openai/v1/chat/completions', host: 'gateway.local' });
+    expect(Object.fromEntries(view.http!.headers)).to.deep.equal(request.attributes!.request!.http!.headers);
+    expect(Object.fromEntries(view.contextExtensions)).to.deep.equal({ destination: 'openai' });
+  });
+
+  it('reads header_map with raw values', () => {
+    const view = decodeCheckRequest(
+      encode({ attributes: { request: { http: { method: 'GET', header_map: { headers: [{ key: 'x-a', raw_value: Buffer.from('é') }, { key: 'x-b', value: 'v' }] } } } } }),
+    );
+    expect(view.http!.headerMap.map((h) => [h.key, h.value, h.rawValue?.toString('utf8')])).to.deep.equal([
+      ['x-a', '', 'é'],
+      ['x-b', 'v', undefined],
+    ]);
+  });
+
+  it('leaves http absent when the request has none', () => {
+    const view = decodeCheckRequest(encode({ attributes: { source: { principal: 'spiffe://example.org/a' } } }));
+    expect(view.http).to.equal(undefined);
+    expect(view.principal).to.equal('spiffe://example.org/a');
+  });
+
+  it('agrees with protobufjs on random requests, multi-byte text included', () => {
+    const text = () => randomBytes(1 + (randomBytes(1)[0]! % 40)).toString('base64') + ['', 'é', '日本', '🔑'][randomBytes(1)[0]! % 4];
+    for (let i = 0; i < 200; i++) {
+      const headers = Object.fromEntries(Array.from({ length: randomBytes(1)[0]! % 12 }, () => [text().toLowerCase(), text()]));
+      const message = { attributes: { source: { principal: text() }, request: { http: { method: text(), path: text(), host: text(), headers } }, context_extensions: { destination: text() } } };
+      const view = decodeCheckRequest(encode(message));
+      const http = message.attributes.request.http;
+      expect(view.principal).to.equal(message.attributes.source.principal);
+      expect([view.http!.method, view.http!.path, view.http!.host]).to.deep.equal([http.method, http.path, http.host]);
+      expect(Object.fromEntries(view.http!.headers)).to.deep.equal(headers);
+      expect(view.contextExtensions.get('destination')).to.equal(message.attributes.context_extensions.destination);
+    }
+  });
+
+  it('marks invalid UTF-8 with U+FFFD for the parser to refuse', () => {
+    const bytes = encode({ attributes: { source: { principal: 'spiffe://example.org/x' } } });
+    const at = bytes.indexOf('x', bytes.length - 1);
+    bytes[at] = 0xff;
+    expect(decodeCheckRequest(bytes).principal).to.equal('spiffe://example.org/\uFFFD');
+  });
+
+  it('refuses every truncation of a real request with a ProtoDecodeError, never anything else', () => {
+    const bytes = encode(envoyCheckRequest({ headers: { authorization: 'Bearer abc' } }));
+    let refused = 0;
+    for (let length = 0; length < bytes.length; length++) {
+      try {
+        decodeCheckRequest(bytes.subarray(0, length));
+      } catch (error) {
+        expect(error).to.be.instanceOf(ProtoDecodeError);
+        refused++;
+      }
+    }
+    // A cut that falls between two top-level fields is a valid, shorter message; the
+    // request has one top-level field, so only the empty prefix decodes.
+    expect(refused).to.equal(bytes.length - 1);
+  });
+
+  it('refuses a length that overruns its enclosing message, a bad wire type, and an endless varint', () => {
+    // attributes (field 1, 3 bytes) holding source (field 1) that claims 9 bytes.
+    expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x03, 0x0a, 0x09, 0x00]))).to.throw(ProtoDecodeError, /overruns/);
+    expect(() => decodeCheckRequest(Buffer.from([0x0b]))).to.throw(ProtoDecodeError, /wire type 3/);
+    expect(() => decodeCheckRequest(Buffer.from([0x08, ...Array(11).fill(0xff)]))).to.throw(ProtoDecodeError);
+    expect(() => decodeCheckRequest(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))).to.throw(ProtoDecodeError);
+  });
+
+  it('merges a repeated attributes message as protobuf does', () => {
+    const first = encode({ attributes: { source: { principal: 'spiffe://example.org/a' } } });
+    const second = encode({ attributes: { context_extensions: { destination: 'openai' } } });
+    const view = decodeCheckRequest(Buffer.concat([first, second]));
+    expect(view.principal).to.equal('spiffe://example.org/a');
+    expect(view.contextExtensions.get('destination')).to.equal('openai');
+  });
+});
+
+describe('CheckResponse encoding', () => {
+  const destination: Destination = {
+    name: 'openai',
+    upstream: 'api.openai.com',
+    authorities: ['gateway.local'],
+    routePrefix: '/openai',
+    injection: { header: 'authorization', prefix: 'Bearer ', suffix: '' },
+    keyRef: 'openai/prod',
+    classification: 'internal',
+    stripHeaders: ['x-api-key', 'api-key'],
+  };
+  const record = (fields: Partial<DecisionRecord>): DecisionRecord => ({
+    decisionId: 'd-1',
+    decision: 'allow',
+    reason: 'allowed',
+    status: 200,
+    method: 'POST',
+    authority: 'gateway.local',
+    path: '/v1/chat/completions',
+    durationMs: 0.1,
+    ...fields,
+  });
+
+  it('encodes an allowed answer a generic decoder reads back whole', () => {
+    const secret = new Secret('file', 'openai/prod', CANARY_KEY);
+    const allowed = record({ identity: 'spiffe://example.org/agent', destination: 'openai', rule: 'règle-é', keyId: secret.id, policyVersion: 'v1' });
+    const response = decodeResponse(toCheckResponse({ allow: true, record: allowed, secret, destination }));
+    expect(response.status).to.deep.equal({ code: 0 });
+    expect(response.denied_response).to.equal(undefined);
+    expect(response.ok_response!.headers).to.deep.equal([{ header: { key: 'authorization', value: `Bearer ${CANARY_KEY}` }, append: { value: false } }]);
+    expect(response.ok_response!.headers_to_remove).to.deep.equal(['x-api-key', 'api-key']);
+    const metadata = Object.fromEntries(Object.entries(response.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
+    expect(metadata).to.deep.equal({ decision_id: 'd-1', decision: 'allow', reason: 'allowed', identity: 'spiffe://example.org/agent', destination: 'openai', rule: 'règle-é', key_id: secret.id, policy_version: 'v1' });
+  });
+
+  it('writes the rotated key, not a cached one, once the key changes', () => {
+    const before = new Secret('file', 'openai/prod', 'sk-before');
+    const after = new Secret('file', 'openai/prod', 'sk-after');
+    const valueOf = (secret: Secret) => decodeResponse(toCheckResponse({ allow: true, record: record({}), secret, destination })).ok_response!.headers[0]!.header.value;
+    expect(valueOf(before)).to.equal('Bearer sk-before');
+    expect(valueOf(after)).to.equal('Bearer sk-after');
+    expect(valueOf(before)).to.equal('Bearer sk-before');
+  });
+
+  it('encodes denials with the gRPC code Envoy maps, the HTTP status and a JSON body', () => {
+    for (const [reason, grpc, http] of [['identity_missing', 16, 401], ['no_matching_grant', 7, 403], ['request_malformed', 7, 400]] as const) {
+      const denial = new Denial(reason);
+      const response = decodeResponse(toCheckResponse({ allow: false, record: record({ decision: 'deny', reason, status: denial.status }), denial }));
+      expect(response.status.code).to.equal(grpc);
+      expect(response.ok_response).to.equal(undefined);
+      expect(response.denied_response!.status).to.deep.equal({ code: http });
+      expect(response.denied_response!.headers).to.deep.equal([{ header: { key: 'content-type', value: 'application/json' }, append: { value: false } }]);
+      expect(JSON.parse(response.denied_response!.body)).to.deep.equal({ error: { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden' }[http], reason, decision_id: 'd-1' });
+      expect(response.dynamic_metadata.fields['reason']!.stringValue).to.equal(reason);
+    }
+  });
+
+  it('refuses to hand out a message whose measured size and writes disagree', () => {
+    expect(() => new ProtoWriter(4).varintField(1, 1).finish()).to.throw(/wrote 2 of 4/);
+  });
+});
