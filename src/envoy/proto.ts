@@ -1,6 +1,7 @@
 /**
  * Envoy's ext_authz API, loaded from the data-plane-api protos that @grpc/grpc-js-xds
- * ships (never copied into this tree).
+ * ships (never copied into this tree): the client side, for tests and the benchmark.
+ * The server reads and writes the wire itself (codec.ts, response.ts).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -9,8 +10,8 @@ import { loadSync, type Options } from '@grpc/proto-loader';
 
 const require = createRequire(import.meta.url);
 const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-/** Where Envoy's data-plane-api and its imports live, for both proto loaders. */
-export const PROTO_INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d));
+/** Where Envoy's data-plane-api and its imports live. */
+const PROTO_INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d));
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 
