@@ -45,7 +45,12 @@ export class Denial extends Error {
   readonly status: number;
 
   constructor(reason: Reason, detail?: string) {
+    // A denial is an answer, not a fault: its stack says nothing, and capturing one cost
+    // more than the rest of a denied Check.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ?? REASONS[reason].error);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'Denial';
     this.reason = reason;
     this.status = REASONS[reason].status;
