@@ -3,16 +3,16 @@
  * run — a bare @grpc/grpc-js Authorization server on the same proto stack.
  *
  * Each server runs in its own process on a Unix socket; the load comes from another
- * process: h2load (Debian's nghttp2-client) with a pre-encoded gRPC request, or
- * bench/token-load.ts for distinct tokens. Everything is loopback-only and bounded in
- * time. Prints a table of throughput, latency percentiles, peak RSS and each scenario's
- * ratio to the baseline.
+ * process: h2load (Debian's nghttp2-client) with a pre-encoded gRPC request. Real Envoy
+ * and Jaeger join for the hop and audit-export scenarios (started as the tests start
+ * them). Everything is loopback-only and bounded in time. Prints a table of throughput,
+ * latency percentiles, peak RSS and each scenario's ratio to the baseline.
  *
  *   node bench/run.ts [--quick] [--seconds N] [--soak]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectHttp2 } from 'node:http2';
-import { connect as connectSocket, createServer as createNetServer } from 'node:net';
+import { connect as connectSocket } from 'node:net';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,9 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizationService } from '../src/envoy/proto.ts';
 import { percentiles, type Percentiles } from './stats.ts';
 import { renderTemplate } from '../envoy/render.ts';
+import { freePort } from '../test/helpers/envoy.ts';
+import { jaegerPorts, startJaeger } from '../test/helpers/jaeger.ts';
+import { poll } from '../test/helpers/poll.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, soak: { type: 'boolean', default: false } } });
@@ -206,29 +209,6 @@ function okLatencies(rows: string[][]): number[] {
   return rows.filter((r) => r[1] === '200').map((r) => Number(r[2]));
 }
 
-async function waitFor(ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await ready()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error('timed out waiting for a bench component to start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 // ---------------------------------------------------------------- scenarios
 
 const rows: Row[] = [];
@@ -273,7 +253,7 @@ const configNoCache = writeConfig('no-token-cache', 10, { tokens: { cacheEntries
 
 console.error(`keybroker bench: ${SECONDS} s per scenario, ${CLIENTS} connections × ${STREAMS} streams (closed loop) unless a rate is given; ${cpus().length} cores shared with the load generator`);
 const baseline = await measure('baseline: bare grpc-js, constant OK', 'baseline', mtlsRequest);
-await measure('(a) mTLS principal, allowed', config10, mtlsRequest, { baseline });
+const aRow = await measure('(a) mTLS principal, allowed', config10, mtlsRequest, { baseline });
 await measure('(b) JWT-SVID, allowed, cache warm', config10, jwtRequest, { baseline });
 await measure('(d) denied', config10, deniedRequest, { baseline });
 if (!args.quick) {
@@ -282,6 +262,36 @@ if (!args.quick) {
 }
 const baselineRate = await measure('baseline at 2,000 rps', 'baseline', mtlsRequest, { rps: 2000 });
 await measure('(a) at 2,000 rps', config10, mtlsRequest, { rps: 2000, baseline: baselineRate });
+
+// (f) audit export on: (a) again with every decision exported as a span over OTLP gRPC to
+// a real Jaeger; (a) above is the same with export off. keybroker's own counter says how
+// many records were exported and how many the bounded queue dropped.
+{
+  const ports = await jaegerPorts();
+  const jaeger = await startJaeger(dir, ports);
+  const prometheusPort = await freePort();
+  const configExport = writeConfig('audit-export', 10, {
+    telemetry: { traces: { exporter: 'otlp', protocol: 'grpc', endpoint: `http://127.0.0.1:${ports.otlpGrpc}` }, metrics: { prometheus: { port: prometheusPort } } },
+  });
+  const server = await startServer(configExport, 'audit-export');
+  try {
+    const result = h2load(server.socket, mtlsRequest, { seconds: SECONDS, clients: CLIENTS, streams: STREAMS });
+    await new Promise((r) => setTimeout(r, 2000)); // let the last batches leave
+    const metrics = await (await fetch(`http://127.0.0.1:${prometheusPort}/metrics`)).text();
+    const count = (kind: string) => Number(new RegExp(`keybroker_audit_records_total\\{[^}]*result="${kind}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? NaN);
+    rows.push({
+      scenario: '(f) (a) with audit export on (OTLP gRPC → Jaeger)',
+      rps: result.rps,
+      ...percentiles(result.latencies),
+      rssMb: server.peakRssMb(),
+      baseline,
+      note: `${(result.rps / aRow.rps).toFixed(2)}× (a), export off; spans exported ${count('exported')}, dropped ${count('dropped')}${result.failed ? `; ${result.failed} unfinished or failed` : ''}`,
+    });
+  } finally {
+    await server.stop();
+    await jaeger.stop();
+  }
+}
 
 // (c) every Check verifies the token: the cache is off, so each call costs what a cache
 // miss costs (h2load sends one body, so "a new token every call" is had this way). The
@@ -310,7 +320,12 @@ if (existsSync(envoyBin)) {
   writeFileSync(envoyConfig, renderTemplate(readFileSync(join(ROOT, 'bench/envoy-hop.yaml'), 'utf8'), { ADMIN_PORT: adminPort, WITH_PORT: withPort, FLOOR_PORT: floorPort, WITHOUT_PORT: withoutPort, KEYBROKER_SOCKET: keybroker.socket, BASELINE_SOCKET: floorServer.socket, UPSTREAM_PORT: upstreamPort }));
   const envoy = spawn(envoyBin, ['-c', envoyConfig, '--concurrency', '1', '--use-dynamic-base-id', '--disable-hot-restart', '--log-level', 'error'], { stdio: 'ignore' });
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok);
+    await poll(
+      async () => {
+        if (!(await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok) throw new Error('Envoy is not ready');
+      },
+      { timeoutMs: 20_000 },
+    );
     const body = join(dir, 'chat.json');
     writeFileSync(body, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}');
     const headers = ['authorization: Bearer ' + warmToken, 'content-type: application/json'];
