@@ -3,7 +3,7 @@
  * entries (least recently used goes first). An entry is good until the token's `exp`,
  * and only while the key that signed it is still in its bundle.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface CachedVerification<T> {
   readonly value: T;
@@ -22,7 +22,7 @@ export class TokenCache<T> {
   }
 
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    return hash('sha256', token, 'base64url');
   }
 
   get(key: string, now = Date.now()): T | undefined {
