@@ -26,6 +26,7 @@ import { renderTemplate } from '../envoy/render.ts';
 import { freePort } from '../test/helpers/envoy.ts';
 import { jaegerPorts, startJaeger } from '../test/helpers/jaeger.ts';
 import { poll } from '../test/helpers/poll.ts';
+import { createCa } from '../scripts/dev-pki.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, soak: { type: 'boolean', default: false } } });
@@ -51,6 +52,8 @@ writeFileSync(join(dir, 'signing-key.jwk'), JSON.stringify(privateJwk));
 writeFileSync(join(dir, 'bundle.jwks'), JSON.stringify({ keys: [{ ...(await exportJWK(signing.publicKey)), kid, alg: 'ES256' }] }));
 writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
 chmodSync(join(dir, 'keys.yaml'), 0o600);
+// The agent's X.509-SVID: Envoy passes it URL-encoded with the principal (include_peer_certificate).
+const svid = createCa('bench', dir).issue('research', { uris: ['spiffe://bench.local/agent/research'] });
 const now = Math.floor(Date.now() / 1000);
 const warmToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setSubject('spiffe://bench.local/agent/research').setAudience('keybroker').setIssuedAt(now).setExpirationTime(now + 1800).sign(signing.privateKey);
 
@@ -79,10 +82,10 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
 }
 
 /** A CheckRequest as Envoy sends it, gRPC-framed (5-byte prefix), for h2load's -d. */
-function encodeRequest(name: string, shape: { principal?: string; token?: string; path?: string }): string {
+function encodeRequest(name: string, shape: { principal?: string; certificate?: string; token?: string; path?: string }): string {
   const message = authorizationService()['Check']!.requestSerialize({
     attributes: {
-      source: { principal: shape.principal ?? '' },
+      source: { principal: shape.principal ?? '', ...(shape.certificate ? { certificate: encodeURIComponent(shape.certificate) } : {}) },
       request: {
         http: {
           id: '1', method: 'POST', path: shape.path ?? '/openai/v1/chat/completions', host: 'gateway.local',
@@ -227,7 +230,7 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
   }
 }
 
-const mtlsRequest = encodeRequest('mtls', { principal: 'spiffe://bench.local/agent/research' });
+const mtlsRequest = encodeRequest('mtls', { principal: 'spiffe://bench.local/agent/research', certificate: svid.cert });
 const jwtRequest = encodeRequest('jwt', { token: warmToken });
 const deniedRequest = encodeRequest('denied', { principal: 'spiffe://bench.local/agent/intern' });
 
@@ -253,7 +256,7 @@ const configNoCache = writeConfig('no-token-cache', 10, { tokens: { cacheEntries
 
 console.error(`keybroker bench: ${SECONDS} s per scenario, ${CLIENTS} connections × ${STREAMS} streams (closed loop) unless a rate is given; ${cpus().length} cores shared with the load generator`);
 const baseline = await measure('baseline: bare grpc-js, constant OK', 'baseline', mtlsRequest);
-const aRow = await measure('(a) mTLS principal, allowed', config10, mtlsRequest, { baseline });
+const aRow = await measure('(a) mTLS principal and SVID, allowed', config10, mtlsRequest, { baseline });
 await measure('(b) JWT-SVID, allowed, cache warm', config10, jwtRequest, { baseline });
 await measure('(d) denied', config10, deniedRequest, { baseline });
 if (!args.quick) {

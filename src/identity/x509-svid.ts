@@ -26,15 +26,28 @@ export function principalFromMtls(principal: string, certificatePem: string, tru
   return { id: id.id, trustDomain: id.trustDomain, proof: 'x509-svid' };
 }
 
+/**
+ * Parsed certificates' URI SANs, by PEM. Parsing costs ~35 µs, more than the rest of a
+ * Check, and an agent presents the same SVID until it rotates. The SANs are a pure
+ * function of the PEM, and public; the oldest entry goes first once the cache is full.
+ */
+const sansByPem = new Map<string, readonly string[]>();
+const MAX_CACHED_CERTIFICATES = 1024;
+
 /** URI SANs of a PEM certificate. Throws a Denial when the PEM cannot be read. */
-export function uriSans(pem: string): string[] {
+export function uriSans(pem: string): readonly string[] {
+  const cached = sansByPem.get(pem);
+  if (cached) return cached;
   let san: string | undefined;
   try {
     san = new X509Certificate(pem).subjectAltName;
   } catch {
     throw new Denial('certificate_mismatch', 'client certificate could not be parsed');
   }
-  return san ? parseUriSans(san) : [];
+  const uris = Object.freeze(san ? parseUriSans(san) : []);
+  if (sansByPem.size >= MAX_CACHED_CERTIFICATES) sansByPem.delete(sansByPem.keys().next().value as string);
+  sansByPem.set(pem, uris);
+  return uris;
 }
 
 /**
