@@ -2,6 +2,7 @@
  * Invariant 3 (fail closed) and invariant 8 (a reload never opens the gate), over real gRPC.
  */
 import { expect } from 'chai';
+import { Client, credentials, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,29 @@ describe('fail closed', () => {
     } finally {
       client.close();
       await server.shutdown();
+    }
+  });
+
+  it('answers bytes that are not a CheckRequest with a gRPC error, which Envoy turns into a denial, and keeps serving', async () => {
+    const t = await startTestBroker();
+    const raw = new Client(t.broker.address, credentials.createInsecure());
+    const send = (bytes: Buffer) =>
+      new Promise<{ error: ServiceError | null; response?: Buffer }>((resolve) =>
+        raw.makeUnaryRequest('/envoy.service.auth.v3.Authorization/Check', (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) =>
+          resolve({ error, ...(response ? { response } : {}) }),
+        ),
+      );
+    try {
+      // attributes (field 1) claiming 9 bytes of which 1 is there; then an unknown wire type.
+      for (const bytes of [Buffer.from([0x0a, 0x09, 0x00]), Buffer.from([0x0b, 0x00])]) {
+        const { error, response } = await send(bytes);
+        expect(response).to.equal(undefined);
+        expect(error?.code).to.equal(GrpcStatus.INTERNAL);
+      }
+      expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
+    } finally {
+      raw.close();
+      await t.stop();
     }
   });
 });
