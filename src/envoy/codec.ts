@@ -128,14 +128,25 @@ const clientSideOnly = () => {
   throw new Error('this definition serves Check; a client uses the proto-loader definition');
 };
 
-/** The Authorization service for grpc-js's Server: decodes requests, sends pre-encoded answers. */
-export function authorizationServerDefinition(): ServiceDefinition {
+/**
+ * The Authorization service for grpc-js's Server: decodes requests, sends pre-encoded
+ * answers. A request that does not decode is answered by grpc-js with INTERNAL (which
+ * Envoy turns into a denial); `undecodable` hears of it first.
+ */
+export function authorizationServerDefinition(undecodable: (error: unknown) => void = () => {}): ServiceDefinition {
   return {
     Check: {
       path: CHECK_PATH,
       requestStream: false,
       responseStream: false,
-      requestDeserialize: decodeCheckRequest,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decodeCheckRequest(bytes);
+        } catch (error) {
+          undecodable(error);
+          throw error;
+        }
+      },
       responseSerialize: (encoded: Buffer) => encoded,
       requestSerialize: clientSideOnly,
       responseDeserialize: clientSideOnly,

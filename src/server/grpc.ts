@@ -34,7 +34,8 @@ export const SERVER_OPTIONS = {
 export async function startServer(listen: ListenAddress, check: Check, log: Logger): Promise<RunningServer> {
   const server = new Server(SERVER_OPTIONS);
   const allowCaller = listen.tls ? callerAllowlist(listen.tls.allowedCallers) : undefined;
-  server.addService(authorizationServerDefinition(), { Check: checkHandler(check, log, allowCaller) });
+  const undecodable = (error: unknown) => log.warn({ err: (error as Error)?.message }, 'CheckRequest could not be decoded; answering a gRPC error, which Envoy denies');
+  server.addService(authorizationServerDefinition(undecodable), { Check: checkHandler(check, log, allowCaller) });
 
   const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
   health.addToServer(server);

@@ -61,6 +61,8 @@ describe('fail closed', () => {
         expect(response).to.equal(undefined);
         expect(error?.code).to.equal(GrpcStatus.INTERNAL);
       }
+      expect(t.logs.text()).to.include('CheckRequest could not be decoded');
+      expect(t.logs.text()).to.include('overruns its message');
       expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
     } finally {
       raw.close();
