@@ -13,7 +13,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectHttp2 } from 'node:http2';
 import { connect as connectSocket } from 'node:net';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,8 @@ const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 5));
 const CLIENTS = 8;
 const STREAMS = 8;
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-bench-'));
+// Fixtures, sockets and h2load logs go with the run, whichever way it ends.
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 interface Row extends Partial<Percentiles> {
   scenario: string;
