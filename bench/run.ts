@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizationService } from '../src/envoy/proto.ts';
+import { CHECK_PATH } from '../src/envoy/codec.ts';
 import { percentiles, type Percentiles } from './stats.ts';
 import { renderTemplate } from '../envoy/render.ts';
 import { freePort } from '../test/helpers/envoy.ts';
@@ -166,7 +167,6 @@ function grpcStatusOf(socket: string, requestFile: string): Promise<{ status: st
   });
 }
 
-const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
 function h2load(socket: string, requestFile: string, options: { seconds: number; clients: number; streams: number; rps?: number }): { rps: number; latencies: number[]; failed: number } {
   const log = join(dir, `h2load-${Date.now()}.log`);

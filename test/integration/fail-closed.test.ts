@@ -12,6 +12,7 @@ import type { FileKeyStore } from '../../src/credentials/file-store.ts';
 import { createCheck } from '../../src/pipeline/check.ts';
 import { buildRuntime } from '../../src/pipeline/runtime.ts';
 import { startServer } from '../../src/server/grpc.ts';
+import { CHECK_PATH } from '../../src/envoy/codec.ts';
 import type { DecisionRecord } from '../../src/pipeline/types.ts';
 import { authorizationClient, baseConfig, callCheck, startTestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
@@ -50,7 +51,7 @@ describe('fail closed', () => {
     const raw = new Client(t.broker.address, credentials.createInsecure());
     const send = (bytes: Buffer) =>
       new Promise<{ error: ServiceError | null; response?: Buffer }>((resolve) =>
-        raw.makeUnaryRequest('/envoy.service.auth.v3.Authorization/Check', (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) =>
+        raw.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) =>
           resolve({ error, ...(response ? { response } : {}) }),
         ),
       );
