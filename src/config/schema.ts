@@ -235,6 +235,8 @@ export const configSchema = z
     keys,
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),
     policy: z.array(rule).default([]),
+    /** Named sets of identities, for keys and limits chosen per team (`policy/teams.ts`). */
+    teams: z.record(z.string(), z.array(spiffeIdPattern).min(1)).default({}),
     log: log.default({ level: 'info', decisions: true }),
     telemetry: telemetry.prefault({}),
   })
@@ -252,6 +254,10 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['policy', index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
       }
     });
+    for (const [team, patterns] of Object.entries(config.teams)) {
+      if (!/^[a-z0-9][a-z0-9_-]*$/.test(team)) ctx.addIssue({ code: 'custom', path: ['teams', team], message: 'expected a team name of lowercase letters, digits, "-" and "_"' });
+      patterns.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['teams', team, i], ctx));
+    }
     const seen = new Set<string>();
     config.policy.forEach((r, index) => {
       if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['policy', index, 'id'], message: `rule id "${r.id}" is used twice` });
@@ -265,14 +271,15 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
         }
       });
-      r.identities.forEach((pattern, i) => {
-        const trustDomainOf = pattern.slice('spiffe://'.length).split('/')[0] ?? '';
-        if (!(trustDomainOf in config.trust)) {
-          ctx.addIssue({ code: 'custom', path: ['policy', index, 'identities', i], message: `trust domain "${trustDomainOf}" is not configured under "trust"` });
-        }
-      });
+      r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['policy', index, 'identities', i], ctx));
     });
   });
+
+/** An identity pattern names a trust domain the configuration trusts. */
+export function requireTrustDomain(trust: Record<string, unknown>, pattern: string, path: PropertyKey[], ctx: z.RefinementCtx): void {
+  const trustDomainOf = pattern.slice('spiffe://'.length).split('/')[0] ?? '';
+  if (!(trustDomainOf in trust)) ctx.addIssue({ code: 'custom', path, message: `trust domain "${trustDomainOf}" is not configured under "trust"` });
+}
 
 export type Config = z.output<typeof configSchema>;
 export type DestinationConfig = Config['destinations'][string];

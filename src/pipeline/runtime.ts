@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.ts';
+import { compileTeams, type TeamIndex } from '../policy/teams.ts';
 import { injectionFor } from '../credentials/templates.ts';
 import { headersToStrip } from '../credentials/strip.ts';
 import { FileKeyStore } from '../credentials/file-store.ts';
@@ -24,6 +25,8 @@ export interface Runtime {
   readonly trustDomains: ReadonlySet<string>;
   readonly destinations: ReadonlyMap<string, Destination>;
   readonly policy: CompiledPolicy;
+  /** `teamsOf(runtime.teams, identity)`: the teams an identity belongs to. */
+  readonly teams: TeamIndex;
   readonly keys: KeyStore;
   readonly tokens: TokenVerifier;
 }
@@ -58,6 +61,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
     trustDomains: new Set(Object.keys(config.trust)),
     destinations,
     policy,
+    teams: compileTeams(config.teams),
     keys: openKeysOrRelease(config, options, tokens),
     tokens,
   };

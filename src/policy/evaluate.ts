@@ -48,7 +48,7 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): PolicyResu
 }
 
 /** `spiffe://td/a/b` → `spiffe://td/`, `spiffe://td/a/`: every prefix a `/*` pattern could name. */
-function forEachAncestor(identity: string, visit: (prefix: string) => void): void {
+export function forEachAncestor(identity: string, visit: (prefix: string) => void): void {
   for (let slash = identity.indexOf('/', SCHEME_LENGTH); slash !== -1; slash = identity.indexOf('/', slash + 1)) {
     visit(identity.slice(0, slash + 1));
   }
