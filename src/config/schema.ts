@@ -118,6 +118,8 @@ const issuer = z.discriminatedUnion('kind', [
     audiences: z.array(nonEmpty).min(1),
     header: headerName.default('x-user-token'),
     groupsClaim: nonEmpty.default('groups'),
+    /** Sign-in tokens live longer than workload tokens; a future `iat` still cannot stretch this. */
+    maxTokenLifetime: duration.default(24 * 60 * 60_000),
     clockSkew: duration.default(30_000),
   }),
 ]);

@@ -38,11 +38,25 @@ export function readUnverified(token: string, what: string): UnverifiedToken {
   return { header: header as UnverifiedToken['header'], claims };
 }
 
-/** `exp − iat` (or `exp − now` without `iat`) must not exceed the configured maximum. */
-export function checkLifetime(claims: JWTPayload, maxLifetimeMs: number, what: string, now = Date.now()): void {
+export interface TokenTimeLimits {
+  readonly maxLifetimeMs: number;
+  readonly clockSkewMs: number;
+}
+
+/**
+ * The token's own clock claims, checked against ours. `iat` later than now (beyond the
+ * skew) is refused: a token minted for the future would otherwise be good until its far
+ * `exp`. The lifetime is measured from the earlier of `iat` and now, so a future `iat`
+ * within the skew cannot stretch it; without `iat`, from now.
+ */
+export function checkTokenTime(claims: JWTPayload, limits: TokenTimeLimits, what: string, now = Date.now()): void {
   const exp = claims.exp as number;
-  const start = typeof claims.iat === 'number' ? claims.iat * 1000 : now;
-  if (exp * 1000 - start > maxLifetimeMs) {
-    throw new Denial('lifetime_too_long', `${what} lives ${Math.round((exp * 1000 - start) / 1000)} s; at most ${maxLifetimeMs / 1000} s is accepted`);
+  const iat = typeof claims.iat === 'number' ? claims.iat * 1000 : undefined;
+  if (iat !== undefined && iat > now + limits.clockSkewMs) {
+    throw new Denial('token_not_yet_valid', `${what} was issued ${Math.round((iat - now) / 1000)} s in the future; at most ${limits.clockSkewMs / 1000} s of clock skew is accepted`);
+  }
+  const start = iat === undefined ? now : Math.min(iat, now);
+  if (exp * 1000 - start > limits.maxLifetimeMs) {
+    throw new Denial('lifetime_too_long', `${what} lives ${Math.round((exp * 1000 - start) / 1000)} s; at most ${limits.maxLifetimeMs / 1000} s is accepted`);
   }
 }

@@ -6,7 +6,7 @@
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
 
@@ -51,7 +51,7 @@ export async function verifyJwtSvid(
   }
   const checks = { audiences: domain.audiences, clockSkewMs: domain.clockSkewMs, requiredClaims: ['exp', 'aud', 'sub'] };
   const payload = await verifySigned(token, kid, domain.bundle, checks, what);
-  checkLifetime(payload, domain.maxLifetimeMs, what);
+  checkTokenTime(payload, { maxLifetimeMs: domain.maxLifetimeMs, clockSkewMs: domain.clockSkewMs }, what);
   return {
     value: { id: id.id, trustDomain: id.trustDomain, proof: 'jwt-svid' },
     expiresAt: (payload.exp as number) * 1000,

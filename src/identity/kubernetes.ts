@@ -7,7 +7,7 @@ import type { JWTPayload } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { checkLifetime, type UnverifiedToken } from './jwt-header.ts';
+import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';
 import type { VerifiedToken } from './jwt-svid.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
@@ -27,7 +27,7 @@ export async function verifyKubernetesToken(token: string, unverified: Unverifie
   const what = `service-account token (issuer "${issuer.name}")`;
   const checks = { issuer: issuer.issuer, audiences: issuer.audiences, clockSkewMs: issuer.clockSkewMs, requiredClaims: ['exp', 'aud', 'sub'] };
   const payload = await verifySigned(token, unverified.header.kid, issuer.bundle, checks, what);
-  checkLifetime(payload, issuer.maxLifetimeMs, what);
+  checkTokenTime(payload, { maxLifetimeMs: issuer.maxLifetimeMs, clockSkewMs: issuer.clockSkewMs }, what);
   const id = identityFromKubernetesClaims(payload, issuer.identityTemplate);
   return { value: { id: id.id, trustDomain: id.trustDomain, proof: 'kubernetes' }, expiresAt: (payload.exp as number) * 1000, bundle: issuer.bundle, kid: unverified.header.kid };
 }

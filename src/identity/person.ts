@@ -5,7 +5,7 @@
 import { Denial } from '../lib/denial.ts';
 import type { Person } from '../pipeline/types.ts';
 import type { JwtBundle } from './bundle.ts';
-import { readUnverified } from './jwt-header.ts';
+import { checkTokenTime, readUnverified } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';
 import { tokenIn } from './find-token.ts';
 import type { VerifiedToken } from './jwt-svid.ts';
@@ -17,6 +17,7 @@ export interface PersonIssuer {
   readonly audiences: readonly string[];
   readonly header: string;
   readonly groupsClaim: string;
+  readonly maxLifetimeMs: number;
   readonly clockSkewMs: number;
 }
 
@@ -28,6 +29,7 @@ export async function verifyPersonToken(value: string, issuer: PersonIssuer): Pr
     const unverified = readUnverified(token, what);
     const checks = { issuer: issuer.issuer, audiences: issuer.audiences, clockSkewMs: issuer.clockSkewMs, requiredClaims: ['exp', 'sub'] };
     const payload = await verifySigned(token, unverified.header.kid, issuer.bundle, checks, what);
+    checkTokenTime(payload, { maxLifetimeMs: issuer.maxLifetimeMs, clockSkewMs: issuer.clockSkewMs }, what);
     const groups = payload[issuer.groupsClaim];
     const person: Person = {
       sub: payload.sub as string,

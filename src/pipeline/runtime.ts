@@ -105,7 +105,7 @@ export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
         clockSkewMs: issuer.clockSkew,
       });
     } else {
-      person = { name: issuer.name, issuer: issuer.issuer, bundle: bundle(`issuer ${issuer.name}`, issuer.jwks), audiences: issuer.audiences, header: issuer.header, groupsClaim: issuer.groupsClaim, clockSkewMs: issuer.clockSkew };
+      person = { name: issuer.name, issuer: issuer.issuer, bundle: bundle(`issuer ${issuer.name}`, issuer.jwks), audiences: issuer.audiences, header: issuer.header, groupsClaim: issuer.groupsClaim, maxLifetimeMs: issuer.maxTokenLifetime, clockSkewMs: issuer.clockSkew };
     }
   }
   return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries });

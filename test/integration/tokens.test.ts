@@ -161,6 +161,14 @@ describe('token identities', () => {
     it('nbf in the future', async () => deniedWith(await mint(signer, { nbf: nowSeconds() + 120 }), 'token_not_yet_valid'));
     it('lifetime over the maximum', async () => deniedWith(await mint(signer, { ttlSeconds: 3600 }), 'lifetime_too_long'));
     it('lifetime over the maximum without iat', async () => deniedWith(await mint(signer, { iat: null, exp: nowSeconds() + 3600 }), 'lifetime_too_long'));
+    it('iat in the future beyond the clock skew, however short its exp − iat', async () =>
+      deniedWith(await mint(signer, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 }), 'token_not_yet_valid'));
+    it('iat just within the skew cannot stretch the lifetime past the maximum (measured from now)', async () =>
+      deniedWith(await mint(signer, { iat: nowSeconds() + 4, ttlSeconds: 15 * 60 }), 'lifetime_too_long'));
+    it('iat in the past is measured from iat, and the maximum itself is accepted', async () => {
+      const token = await mint(signer, { iat: nowSeconds() - 60, ttlSeconds: 15 * 60 });
+      expect((await check(tokenRequest(bearer(token)))).status.code).to.equal(0);
+    });
     it('no exp', async () => deniedWith(await mint(signer, { exp: null }), 'token_malformed'));
     it('wrong aud', async () => deniedWith(await mint(signer, { aud: 'someone-else' }), 'audience_mismatch'));
     it('no aud', async () => deniedWith(await mint(signer, { aud: null }), 'audience_mismatch'));
@@ -216,6 +224,11 @@ describe('token identities', () => {
     it('refuses a token from the issuer signed with another key', async () => {
       await deniedWith(await mint(signer, { claims: kubeClaims('research', 'summarizer') }), 'kid_unknown');
     });
+    it('refuses a token issued in the future, and one whose lifetime from now exceeds the maximum', async () => {
+      const claims = kubeClaims('research', 'summarizer');
+      await deniedWith(await mint(kube, { sub: 'x', claims, iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 }), 'token_not_yet_valid');
+      await deniedWith(await mint(kube, { sub: 'x', claims, iat: nowSeconds() + 20, ttlSeconds: 3600 }), 'lifetime_too_long');
+    });
     it('refuses a token without the kubernetes.io claims', async () => {
       await deniedWith(await mint(kube, { sub: 'system:serviceaccount:x:y', claims: { iss: KUBE_ISSUER } }), 'subject_invalid');
     });
@@ -254,6 +267,20 @@ describe('token identities', () => {
       const wrongAudience = await personToken({}, { aud: 'keybroker' });
       tokensSent.push(wrongAudience);
       expect(deniedBody(await check(envoyCheckRequest({ headers: { 'x-user-token': wrongAudience } }))).reason).to.equal('person_invalid');
+    });
+    it('refuses a user token issued in the future, or living longer than its issuer allows', async () => {
+      const detailOf = (requestId: string) =>
+        (t.logs.lines().map((l) => l['decision'] as Record<string, unknown> | undefined).find((d) => d?.['decisionId'] === requestId) ?? {})['detail'];
+      const future = await personToken({ groups: [] }, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 });
+      const tooLong = await personToken({ groups: [] }, { ttlSeconds: 25 * 3600 });
+      tokensSent.push(future, tooLong);
+      const first = await check(envoyCheckRequest({ requestId: 'person-future', headers: { 'x-user-token': future } }));
+      expect(deniedBody(first).reason).to.equal('person_invalid');
+      expect(first.denied_response?.status.code).to.equal(401);
+      expect(detailOf('person-future')).to.match(/^token_not_yet_valid: /);
+      const second = await check(envoyCheckRequest({ requestId: 'person-too-long', headers: { 'x-user-token': tooLong } }));
+      expect(deniedBody(second).reason).to.equal('person_invalid');
+      expect(detailOf('person-too-long')).to.match(/^lifetime_too_long: /);
     });
   });
 
