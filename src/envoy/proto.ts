@@ -1,17 +1,15 @@
 /**
- * Envoy's ext_authz API, loaded from the data-plane-api protos that @grpc/grpc-js-xds
- * ships (never copied into this tree): the client side, for tests and the benchmark.
- * The server reads and writes the wire itself (codec.ts, response.ts).
+ * Envoy's ext_authz API, loaded from the protos vendored in third_party/envoy-api (pinned
+ * to the Envoy release the project ships, see its README): the client side, for tests
+ * and the benchmark. The server reads and writes the wire itself (codec.ts, response.ts).
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
 
-const require = createRequire(import.meta.url);
-const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-/** Where Envoy's data-plane-api and its imports live. */
-const PROTO_INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(XDS_DEPS, d));
+/** Where Envoy's data-plane-api and its imports live: one include root. */
+export const ENVOY_PROTO_ROOT = fileURLToPath(new URL('../../third_party/envoy-api/', import.meta.url));
+const PROTO_INCLUDE_DIRS = [ENVOY_PROTO_ROOT];
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
 

@@ -1,0 +1,8 @@
+// Original file: proto/keybroker/admin/v1/admin.proto
+
+
+export interface ReloadRequest {
+}
+
+export interface ReloadRequest__Output {
+}
