@@ -30,13 +30,21 @@ export interface HttpView {
   headers: Map<string, string>;
   /** header_map, sent instead of `headers` when Envoy encodes raw header values. */
   headerMap: Array<{ key: string; value: string; rawValue?: Buffer }>;
+  /**
+   * The request body when the route sends it (`with_request_body`): `raw_body` with
+   * `pack_as_bytes`, else `body`. Both are kept as bytes, views into the message, so a
+   * Check that never reads the body pays nothing for it; `body` is a proto string that
+   * Envoy fills with whatever bytes arrived, so its UTF-8 is checked where it is read.
+   */
+  body?: Buffer;
+  rawBody?: Buffer;
 }
 
 const CHECK_REQUEST = { attributes: lenTag(1) };
 const ATTRIBUTES = { source: lenTag(1), request: lenTag(4), contextExtensions: lenTag(10) };
 const PEER = { principal: lenTag(4), certificate: lenTag(5) };
 const REQUEST = { http: lenTag(2) };
-const HTTP = { method: lenTag(2), headers: lenTag(3), path: lenTag(4), host: lenTag(5), headerMap: lenTag(13) };
+const HTTP = { method: lenTag(2), headers: lenTag(3), path: lenTag(4), host: lenTag(5), body: lenTag(11), rawBody: lenTag(12), headerMap: lenTag(13) };
 const HEADER_MAP = { headers: lenTag(1) };
 const HEADER_VALUE = { key: lenTag(1), value: lenTag(2), rawValue: lenTag(3) };
 const MAP_ENTRY = { key: lenTag(1), value: lenTag(2) };
@@ -88,6 +96,8 @@ function readHttp(reader: ProtoReader, end: number, http: HttpView): void {
     else if (tag === HTTP.host) http.host = reader.string(end);
     else if (tag === HTTP.headers) readMapEntry(reader, reader.delimited(end), http.headers);
     else if (tag === HTTP.headerMap) readHeaderMap(reader, reader.delimited(end), http.headerMap);
+    else if (tag === HTTP.rawBody) http.rawBody = reader.bytes(end);
+    else if (tag === HTTP.body) http.body = reader.bytes(end);
     else reader.skip(tag, end);
   }
 }

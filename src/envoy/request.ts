@@ -44,6 +44,8 @@ export function parseCheckRequest(view: CheckRequestView): RequestFacts {
   const principal = view.principal;
   const certificate = readCertificate(view.certificate, flag);
 
+  const body = http ? readBody(http, flag) : undefined;
+
   const { contextExtensions } = view;
   if (hasReplacement(method) || hasReplacement(rawPath) || hasReplacement(authority) || hasReplacement(principal)) flag(NOT_UTF8);
   for (const value of contextExtensions.values()) if (hasReplacement(value)) flag(NOT_UTF8);
@@ -57,6 +59,7 @@ export function parseCheckRequest(view: CheckRequestView): RequestFacts {
     sourcePrincipal: principal,
     sourceCertificate: certificate,
     contextExtensions,
+    ...(body ? { body } : {}),
     ...(malformed ? { malformed } : {}),
   };
 }
@@ -104,6 +107,19 @@ function readHeaders(http: HttpView, flag: (why: string) => void): Map<string, s
     for (const [name, value] of http.headers) add(name, value);
   }
   return headers;
+}
+
+/**
+ * Envoy fills one of the two body fields (`pack_as_bytes` picks which). Both at once is
+ * not a request Envoy sends: which one the upstream got could not be told.
+ */
+function readBody(http: HttpView, flag: (why: string) => void): Uint8Array | undefined {
+  const { rawBody, body } = http;
+  if (rawBody && rawBody.length > 0) {
+    if (body && body.length > 0) flag('the CheckRequest carries both body and raw_body');
+    return rawBody;
+  }
+  return body && body.length > 0 ? body : undefined;
 }
 
 function stripQuery(path: string): string {

@@ -23,6 +23,11 @@ export interface RequestFacts {
   readonly sourceCertificate: string;
   /** Per-route values from Envoy's config; `destination` selects the key. */
   readonly contextExtensions: ReadonlyMap<string, string>;
+  /**
+   * The request body, exactly as Envoy buffered it, when the route sends it
+   * (`with_request_body`); read only by the inspect phase, and only when a rule needs it.
+   */
+  readonly body?: Uint8Array;
   /** Set when the request could not be read whole: the check denies with this as detail. */
   readonly malformed?: string;
 }

@@ -16,6 +16,8 @@ export interface CheckRequestMessage {
         header_map?: { headers?: Array<{ key?: string; value?: string; raw_value?: Uint8Array }> };
         path?: string;
         host?: string;
+        body?: string;
+        raw_body?: Uint8Array;
       };
     };
     context_extensions?: Record<string, string>;
@@ -31,6 +33,8 @@ export interface RequestShape {
   destination?: string | null;
   headers?: Record<string, string>;
   requestId?: string | null;
+  /** Sent as `raw_body`, as Envoy does with `pack_as_bytes: true`. */
+  body?: string | Uint8Array | object;
 }
 
 export function envoyCheckRequest(shape: RequestShape = {}): CheckRequestMessage {
@@ -56,10 +60,15 @@ export function envoyCheckRequest(shape: RequestShape = {}): CheckRequestMessage
         principal: shape.principal ?? 'spiffe://example.org/ns/research/summarizer',
         ...(shape.certificate ? { certificate: encodeURIComponent(shape.certificate) } : {}),
       },
-      request: { http: { id: '1234567890', method, headers, path, host } },
+      request: { http: { id: '1234567890', method, headers, path, host, ...(shape.body === undefined ? {} : { raw_body: bodyBytes(shape.body) }) } },
       context_extensions: destination === null ? {} : { destination },
     },
   };
+}
+
+function bodyBytes(body: string | Uint8Array | object): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  return Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
 /** The denial body Envoy would send the agent. */

@@ -28,7 +28,7 @@ describe('CheckRequest decoding', () => {
         ...request.attributes,
         // Fields keybroker never reads, of every wire type, at every level.
         destination: { address: { socket_address: { address: '10.0.0.1', port_value: 443 } }, principal: 'spiffe://example.org/gateway' },
-        request: { time: { seconds: '1700000000', nanos: 5 }, http: { ...request.attributes!.request!.http, id: '42', scheme: 'https', size: '-1', protocol: 'HTTP/2', body: 'ignored' } },
+        request: { time: { seconds: '1700000000', nanos: 5 }, http: { ...request.attributes!.request!.http, id: '42', scheme: 'https', size: '-1', protocol: 'HTTP/2', query: 'a=1', fragment: 'f' } },
         metadata_context: { filter_metadata: { a: { fields: { b: { numberValue: 1.5 } } } } },
         tls_session: { sni: 'gateway.local' },
       },
@@ -51,6 +51,19 @@ describe('CheckRequest decoding', () => {
     ]);
   });
 
+  it('reads raw_body and body as bytes, views into the message', () => {
+    const chat = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'héllo 🔑' }] });
+    const raw = decodeCheckRequest(encode({ attributes: { request: { http: { method: 'POST', raw_body: Buffer.from(chat) } } } }));
+    expect(raw.http!.rawBody!.toString('utf8')).to.equal(chat);
+    expect(raw.http!.body).to.equal(undefined);
+    const text = decodeCheckRequest(encode({ attributes: { request: { http: { method: 'POST', body: chat } } } }));
+    expect(text.http!.body!.toString('utf8')).to.equal(chat);
+    expect(text.http!.rawBody).to.equal(undefined);
+    // Bytes that are not UTF-8 arrive as they are (no U+FFFD here): the inspect phase refuses them.
+    const binary = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+    expect([...decodeCheckRequest(encode({ attributes: { request: { http: { raw_body: binary } } } })).http!.rawBody!]).to.deep.equal([...binary]);
+  });
+
   it('leaves http absent when the request has none', () => {
     const view = decodeCheckRequest(encode({ attributes: { source: { principal: 'spiffe://example.org/a' } } }));
     expect(view.http).to.equal(undefined);
@@ -61,9 +74,14 @@ describe('CheckRequest decoding', () => {
     const text = () => randomBytes(1 + (randomBytes(1)[0]! % 40)).toString('base64') + ['', 'é', '日本', '🔑'][randomBytes(1)[0]! % 4];
     for (let i = 0; i < 200; i++) {
       const headers = Object.fromEntries(Array.from({ length: randomBytes(1)[0]! % 12 }, () => [text().toLowerCase(), text()]));
-      const message = { attributes: { source: { principal: text() }, request: { http: { method: text(), path: text(), host: text(), headers } }, context_extensions: { destination: text() } } };
+      const rawBody = randomBytes(randomBytes(1)[0]! % 3 === 0 ? 0 : randomBytes(2).readUInt16LE() % 4096);
+      const body = randomBytes(1)[0]! % 2 === 0 ? '' : text().repeat(1 + (randomBytes(1)[0]! % 50));
+      const message = { attributes: { source: { principal: text() }, request: { http: { method: text(), path: text(), host: text(), headers, body, raw_body: rawBody } }, context_extensions: { destination: text() } } };
       const view = decodeCheckRequest(encode(message));
       const http = message.attributes.request.http;
+      // proto3 leaves empty fields off the wire.
+      expect(view.http!.rawBody ?? Buffer.alloc(0)).to.deep.equal(rawBody);
+      expect((view.http!.body ?? Buffer.alloc(0)).toString('utf8')).to.equal(body);
       expect(view.principal).to.equal(message.attributes.source.principal);
       expect([view.http!.method, view.http!.path, view.http!.host]).to.deep.equal([http.method, http.path, http.host]);
       expect(Object.fromEntries(view.http!.headers)).to.deep.equal(headers);
@@ -79,7 +97,7 @@ describe('CheckRequest decoding', () => {
   });
 
   it('refuses every truncation of a real request with a ProtoDecodeError, never anything else', () => {
-    const bytes = encode(envoyCheckRequest({ headers: { authorization: 'Bearer abc' } }));
+    const bytes = encode(envoyCheckRequest({ headers: { authorization: 'Bearer abc' }, body: { model: 'gpt-4o-mini', stream: true } }));
     let refused = 0;
     for (let length = 0; length < bytes.length; length++) {
       try {
