@@ -23,6 +23,11 @@ export const ATTR = {
   rule: 'keybroker.policy.rule',
   keyId: 'keybroker.key.id',
   method: 'http.request.method',
+  model: 'gen_ai.request.model',
+  operation: 'gen_ai.operation.name',
+  provider: 'gen_ai.provider.name',
+  mcpMethod: 'mcp.method.name',
+  tool: 'gen_ai.tool.name',
   errorType: 'error.type',
 } as const;
 
@@ -61,6 +66,11 @@ export function attributesOf(record: DecisionRecord): Attributes {
     [ATTR.policyVersion, record.policyVersion],
     [ATTR.rule, record.rule],
     [ATTR.keyId, record.keyId],
+    [ATTR.model, record.model],
+    [ATTR.operation, record.operation],
+    [ATTR.provider, record.provider],
+    [ATTR.mcpMethod, record.mcpMethod],
+    [ATTR.tool, record.tool],
     [ATTR.errorType, record.status >= 500 ? record.reason : undefined],
   ];
   for (const [name, value] of optional) if (value !== undefined) attributes[name] = value;

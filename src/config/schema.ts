@@ -7,6 +7,7 @@ import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { parseDuration } from './duration.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { TEMPLATE_NAMES } from '../credentials/templates.ts';
+import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -188,6 +189,7 @@ const destination = z.strictObject({
   inject: injection,
   key: keyRef,
   classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('confidential'),
+  api: destinationApi,
 });
 
 const rule = z.strictObject({
@@ -199,6 +201,7 @@ const rule = z.strictObject({
   paths: z.array(pathPattern).min(1).optional(),
   /** Require a verified natural person, optionally in one of these groups. */
   person: z.strictObject({ required: z.literal(true), groups: z.array(nonEmpty).min(1).optional() }).optional(),
+  ...bodyConditions,
 });
 
 const loopbackHost = z.string().refine((h) => isLoopback(h), 'the metrics endpoint serves on loopback only (127.0.0.1, ::1 or localhost)');
@@ -273,6 +276,7 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
         }
       });
+      checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: ['policy', index, ...path], message }));
       r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['policy', index, 'identities', i], ctx));
     });
   });

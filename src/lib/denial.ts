@@ -30,6 +30,13 @@ export const REASONS = {
   path_outside_route: { status: 403, error: 'the request path is outside the route of the destination' },
   no_matching_grant: { status: 403, error: 'no grant allows this request' },
   denied_by_rule: { status: 403, error: 'a deny rule forbids this request' },
+  body_unreadable: { status: 400, error: 'the request body could not be read whole as JSON' },
+  model_not_allowed: { status: 403, error: 'the request asks for a model that is not allowed' },
+  output_tokens_over_limit: { status: 403, error: 'the request asks for more output tokens than allowed' },
+  stream_not_allowed: { status: 403, error: 'the request asks for a streamed response, which is not allowed' },
+  mcp_method_not_allowed: { status: 403, error: 'the MCP method is not allowed' },
+  tool_not_allowed: { status: 403, error: 'the request names a tool that is not allowed' },
+  argument_not_allowed: { status: 403, error: 'a tool argument is outside what is allowed' },
   key_unavailable: { status: 503, error: 'the credential for this destination is unavailable' },
   internal_error: { status: 500, error: 'the request could not be authorized' },
 } as const satisfies Record<string, { status: number; error: string }>;

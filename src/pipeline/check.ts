@@ -10,6 +10,8 @@ import { Denial } from '../lib/denial.ts';
 import { authenticate } from '../identity/authenticate.ts';
 import { resolveDestination } from '../route/resolve.ts';
 import { evaluate } from '../policy/evaluate.ts';
+import { lazyInspection } from '../inspect/inspect.ts';
+import { recordBodyFacts } from '../inspect/audit-fields.ts';
 import { KeyUnavailableError } from '../credentials/store.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { Runtime } from './runtime.ts';
@@ -85,15 +87,18 @@ function decide(facts: RequestFacts, runtime: Runtime, record: DecisionRecord): 
     record.upstream = destination.upstream;
     record.classification = destination.classification;
 
+    const inspection = destination.api ? lazyInspection(facts, destination.api, upstreamPath) : undefined;
     const result = evaluate(runtime.policy, {
       identity: principal.id,
       destination: destination.name,
       method: facts.method,
       path: upstreamPath,
       person,
+      body: inspection?.facts,
     });
+    if (inspection?.read) recordBodyFacts(record, inspection.read);
     record.rule = result.rule;
-    if (!result.allow) throw new Denial(result.reason, result.rule ? `rule "${result.rule}"` : undefined);
+    if (!result.allow) throw new Denial(result.reason, denialDetail(result));
 
     return then(fetchKey(runtime, destination.keyRef), (secret): Outcome => {
       record.keyId = secret.id;
@@ -103,6 +108,11 @@ function decide(facts: RequestFacts, runtime: Runtime, record: DecisionRecord): 
       return { allow: true, record, secret, destination };
     });
   });
+}
+
+function denialDetail(result: { rule?: string | undefined; detail?: string }): string | undefined {
+  if (!result.rule) return undefined;
+  return result.detail ? `rule "${result.rule}": ${result.detail}` : `rule "${result.rule}"`;
 }
 
 function fetchKey(runtime: Runtime, ref: string): MaybePromise<Secret> {

@@ -53,6 +53,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       keyRef: d.key,
       classification: d.classification,
       stripHeaders: headersToStrip(injection.header, tokenHeaders),
+      ...(d.api ? { api: d.api } : {}),
     });
   }
   const policy = compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });

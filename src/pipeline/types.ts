@@ -6,6 +6,7 @@
 import type { Injection } from '../credentials/templates.ts';
 import type { Secret } from '../credentials/secret.ts';
 import type { Denial } from '../lib/denial.ts';
+import type { Api } from '../inspect/types.ts';
 
 export interface RequestFacts {
   /** Envoy's `x-request-id`, or one generated here: the decision id. */
@@ -58,6 +59,8 @@ export interface Destination {
   readonly classification: string;
   /** Agent credential and identity headers removed from every allowed request. */
   readonly stripHeaders: readonly string[];
+  /** How its request bodies are read, for rules that inspect them; absent: never read. */
+  readonly api?: Api;
 }
 
 export interface PolicyDecision {
@@ -85,6 +88,12 @@ export interface DecisionRecord {
   policyVersion?: string;
   rule?: string;
   keyId?: string;
+  /** From the body, when a rule read it: names only, never prompts or argument values. */
+  model?: string;
+  operation?: string;
+  provider?: string;
+  mcpMethod?: string;
+  tool?: string;
   /** Operator-facing explanation of a denial; never a secret. */
   detail?: string;
   durationMs: number;

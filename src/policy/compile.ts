@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../lib/canonical-json.ts';
+import { compileBodyConditions, type BodyConditionSpec, type CompiledBodyConditions } from './body-conditions.ts';
 
-export interface RuleSpec {
+export interface RuleSpec extends BodyConditionSpec {
   readonly id: string;
   readonly effect: 'allow' | 'deny';
   readonly identities: readonly string[];
@@ -30,6 +31,8 @@ export interface CompiledRule {
   readonly requirePerson: boolean;
   /** `null`: any group (or no person requirement). */
   readonly personGroups: ReadonlySet<string> | null;
+  /** `null`: the rule never reads the body. */
+  readonly body: CompiledBodyConditions | null;
 }
 
 export interface IdentityIndex {
@@ -65,7 +68,7 @@ export function compilePolicy(rules: readonly RuleSpec[], versionedContent: unkn
 
 function compileRule(spec: RuleSpec, order: number): CompiledRule {
   const methods = !spec.methods || spec.methods.includes('*') ? null : new Set(spec.methods);
-  const person = { requirePerson: Boolean(spec.person), personGroups: spec.person?.groups ? new Set(spec.person.groups) : null };
+  const person = { requirePerson: Boolean(spec.person), personGroups: spec.person?.groups ? new Set(spec.person.groups) : null, body: compileBodyConditions(spec, spec.effect) };
   if (!spec.paths) return { id: spec.id, order, effect: spec.effect, methods, exactPaths: null, pathPrefixes: [], ...person };
   const exactPaths = new Set<string>();
   const pathPrefixes: string[] = [];

@@ -3,6 +3,9 @@
  * rule beats every grant (invariant 6).
  */
 import type { CompiledPolicy, CompiledRule } from './compile.ts';
+import { denyBodyMatch, grantBodyFailure, type BodyFailure, type BodyReason } from './body-conditions.ts';
+import type { BodyFacts } from '../inspect/types.ts';
+import { Denial } from '../lib/denial.ts';
 
 export interface PolicyInput {
   readonly identity: string;
@@ -12,12 +15,19 @@ export interface PolicyInput {
   readonly path: string;
   /** The verified natural person, if the request names one. */
   readonly person?: { readonly groups: readonly string[] } | undefined;
+  /**
+   * The body's facts, asked for only when a rule that could apply has body conditions;
+   * throws (body_unreadable) when the body cannot be read. Absent: no body to read.
+   */
+  readonly body?: (() => BodyFacts) | undefined;
 }
 
 export type PolicyResult =
   | { readonly allow: true; readonly rule: string }
-  | { readonly allow: false; readonly reason: 'denied_by_rule'; readonly rule: string }
-  | { readonly allow: false; readonly reason: 'no_matching_grant'; readonly rule?: undefined };
+  | { readonly allow: false; readonly reason: 'denied_by_rule'; readonly rule: string; readonly detail?: string }
+  | { readonly allow: false; readonly reason: 'no_matching_grant'; readonly rule?: undefined }
+  /** Grants matched the request but not what its body asks for: the earliest one's reason. */
+  | { readonly allow: false; readonly reason: BodyReason; readonly rule: string; readonly detail: string };
 
 const SCHEME_LENGTH = 'spiffe://'.length;
 
@@ -27,14 +37,25 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): PolicyResu
 
   let grant: CompiledRule | undefined;
   let deny: CompiledRule | undefined;
+  let denyDetail: string | undefined;
+  let refused: { rule: CompiledRule; failure: BodyFailure } | undefined;
   const consider = (rules: readonly CompiledRule[] | undefined): void => {
     if (!rules) return;
     for (const rule of rules) {
       if (!ruleMatches(rule, input)) continue;
       if (rule.effect === 'deny') {
-        if (!deny || rule.order < deny.order) deny = rule;
+        if (deny && deny.order < rule.order) continue;
+        let detail: string | undefined;
+        if (rule.body) {
+          detail = denyBodyMatch(rule.body, bodyOf(input));
+          if (detail === undefined) continue;
+        }
+        deny = rule;
+        denyDetail = detail;
       } else if (!grant || rule.order < grant.order) {
-        grant = rule;
+        const failure = rule.body ? grantBodyFailure(rule.body, bodyOf(input)) : undefined;
+        if (!failure) grant = rule;
+        else if (!refused || rule.order < refused.rule.order) refused = { rule, failure };
       }
     }
   };
@@ -42,9 +63,15 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): PolicyResu
   consider(index.exact.get(input.identity));
   forEachAncestor(input.identity, (prefix) => consider(index.prefix.get(prefix)));
 
-  if (deny) return { allow: false, reason: 'denied_by_rule', rule: deny.id };
+  if (deny) return denyDetail === undefined ? { allow: false, reason: 'denied_by_rule', rule: deny.id } : { allow: false, reason: 'denied_by_rule', rule: deny.id, detail: denyDetail };
   if (grant) return { allow: true, rule: grant.id };
+  if (refused) return { allow: false, reason: refused.failure.reason, rule: refused.rule.id, detail: refused.failure.detail };
   return { allow: false, reason: 'no_matching_grant' };
+}
+
+function bodyOf(input: PolicyInput): BodyFacts {
+  if (!input.body) throw new Denial('body_unreadable', 'a rule reads the body, but the destination declares no api to read it as');
+  return input.body();
 }
 
 /** `spiffe://td/a/b` → `spiffe://td/`, `spiffe://td/a/`: every prefix a `/*` pattern could name. */

@@ -8,7 +8,11 @@ export const CANARY_KEY = 'sk-canary-0d1f3e5a7b9c-KEY-MUST-NEVER-LEAK';
 export const CANARY_ANTHROPIC_KEY = 'sk-ant-canary-7c2e9a41-KEY-MUST-NEVER-LEAK';
 export const CANARY_AGENT_TOKEN = 'agent-canary-5b8d2f60-TOKEN-MUST-NEVER-LEAK';
 
-const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN];
+/** Planted in prompts, messages and tool argument values: the body's content, never its names. */
+export const CANARY_PROMPT = 'prompt-canary-3a9e61c4-PROMPT-MUST-NEVER-LEAK';
+export const CANARY_ARGUMENT = 'argument-canary-8f04b2d7-VALUE-MUST-NEVER-LEAK';
+
+const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN, CANARY_PROMPT, CANARY_ARGUMENT];
 
 /** Fails if any canary, or a recognisable fragment of one, appears in `text`. */
 export function expectNoCanary(text: string, where: string): void {

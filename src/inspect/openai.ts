@@ -1,0 +1,44 @@
+/**
+ * Facts from an OpenAI request body: chat completions, responses, embeddings (and
+ * legacy completions). One reading for every endpoint, so a path variant never changes
+ * which fields are looked at; the path only names the operation for the audit.
+ */
+import { maxTokensFact, modelFact, streamFact, toolNames } from './llm-fields.ts';
+import { topLevelObject } from './object-keys.ts';
+import { nameFact, own, type BodyFacts, type NameFact } from './types.ts';
+
+const MAX_TOKENS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'];
+const READ = new Set(['model', 'stream', 'tools', 'functions', ...MAX_TOKENS]);
+
+export function openaiFacts(json: unknown, path: string): BodyFacts {
+  const body = topLevelObject(json, READ);
+  const operation = operationOf(path);
+  // An embedding has no output tokens to bound.
+  const maxOutputTokens = operation === 'embeddings' ? 0 : maxTokensFact(body, MAX_TOKENS);
+  return {
+    api: 'openai',
+    ...(operation ? { operation } : {}),
+    ...modelFact(body),
+    stream: streamFact(body),
+    ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+    tools: [...toolNames(own(body, 'tools'), toolName), ...toolNames(own(body, 'functions'), (f) => nameFact(own(f, 'name')))],
+  };
+}
+
+/**
+ * Chat completions: `{type: "function", function: {name}}` or `{type: "custom", custom: {name}}`;
+ * responses: `{type: "function", name}`, or a built-in tool named by its type
+ * (`web_search`, `code_interpreter`, `mcp`…). Two names that disagree: unreadable.
+ */
+function toolName(tool: Record<string, unknown>): NameFact {
+  const names = [own(tool, 'name'), (own(tool, 'function') as Record<string, unknown> | undefined)?.['name'], (own(tool, 'custom') as Record<string, unknown> | undefined)?.['name']].filter((n) => n !== undefined);
+  if (names.length === 0) return nameFact(own(tool, 'type'));
+  return names.every((n) => n === names[0]) ? nameFact(names[0]) : null;
+}
+
+function operationOf(path: string): string | undefined {
+  if (path.endsWith('/chat/completions') || path.endsWith('/responses')) return 'chat';
+  if (path.endsWith('/embeddings')) return 'embeddings';
+  if (path.endsWith('/completions')) return 'text_completion';
+  return undefined;
+}
