@@ -5,29 +5,57 @@
 import { pino } from 'pino';
 import { loadConfigFile } from '../config/load.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { buildRuntime } from '../pipeline/runtime.ts';
-import type { DecisionRecord } from '../pipeline/types.ts';
+import { buildRuntime, openKeyStore } from '../pipeline/runtime.ts';
+import type { DecisionRecord, Destination } from '../pipeline/types.ts';
+import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
+import { didYouMean } from '../lib/suggest.ts';
+import { KeyFileMissingError } from '../credentials/file-store.ts';
+import { demoKeysHint } from './demo-paths.ts';
+import { EXIT, parseOptions, required, type Command } from './command.ts';
 
 export interface ExplainQuery {
   readonly identity: string;
   readonly destination: string;
   readonly method: string;
-  /** The path as the provider sees it (after the route prefix). */
+  /**
+   * The path as the agent sends it (`/openai/v1/chat/completions`), a full URL, or the
+   * path after the route prefix (`/v1/chat/completions`), which gets the prefix added.
+   */
   readonly path: string;
+  /** `:authority`; by default the URL's host, else the destination's upstream. */
+  readonly authority?: string;
+}
+
+/** Reasons that mean "the request names something this configuration does not know". */
+const UNKNOWN_REASONS = new Set(['destination_unknown', 'destination_missing', 'trust_domain_unknown', 'identity_malformed']);
+
+/** The destination is not configured: exit 4, listing the known ones. */
+export class UnknownDestinationError extends Error {
+  override readonly name = 'UnknownDestinationError';
+  readonly code = 'ERR_UNKNOWN_DESTINATION';
 }
 
 export async function explain(configFile: string, query: ExplainQuery): Promise<DecisionRecord> {
   const { config } = loadConfigFile(configFile);
-  const runtime = buildRuntime(config);
+  if (!(query.destination in config.destinations)) {
+    const known = Object.keys(config.destinations);
+    throw new UnknownDestinationError(
+      `unknown destination "${query.destination}"${didYouMean(query.destination, known)} (configured: ${known.join(', ') || 'none'})`,
+    );
+  }
+  // A missing key file must not hide the policy's answer: the Check then denies with
+  // key_unavailable and says which command creates the file.
+  const runtime = buildRuntime(config, { keys: openKeysForExplain(config.keys) });
   try {
     const destination = runtime.destinations.get(query.destination);
+    const { authority, path } = requestTarget(query, destination);
     let record: DecisionRecord | undefined;
     const check = createCheck({ runtime: () => runtime, audit: { record: (r) => (record = r) }, log: pino({ level: 'silent' }) });
     await check({
       decisionId: 'explain',
       method: query.method.toUpperCase(),
-      authority: destination?.upstream ?? '',
-      path: (destination?.routePrefix ?? '') + query.path,
+      authority,
+      path,
       headers: new Map(),
       sourcePrincipal: query.identity,
       sourceCertificate: '',
@@ -40,6 +68,37 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   }
 }
 
+function requestTarget(query: ExplainQuery, destination: Destination | undefined): { authority: string; path: string } {
+  let path = query.path;
+  let authority = query.authority;
+  if (/^https?:\/\//i.test(path)) {
+    const url = new URL(path);
+    path = url.pathname;
+    authority ??= url.host;
+  }
+  path = path.replace(/[?#].*$/, '');
+  const prefix = destination?.routePrefix ?? '';
+  if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`)) path = prefix + path;
+  return { authority: (authority ?? destination?.upstream ?? '').toLowerCase(), path };
+}
+
+function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0]): KeyStore {
+  try {
+    return openKeyStore(keys);
+  } catch (error) {
+    if (!(error instanceof KeyFileMissingError)) throw error;
+    const why = `${error.message}${demoKeysHint(error.file)}`;
+    return {
+      kind: 'file',
+      get: (ref) => {
+        throw new KeyUnavailableError(ref, why);
+      },
+      close: () => undefined,
+    };
+  }
+}
+
+
 export function formatExplanation(record: DecisionRecord): string {
   const rows: Array<[string, string | undefined]> = [
     ['decision', record.decision],
@@ -48,6 +107,7 @@ export function formatExplanation(record: DecisionRecord): string {
     ['policy version', record.policyVersion],
     ['identity', record.identity],
     ['destination', record.destination],
+    ['path', record.path],
     ['key id', record.keyId ?? '(none)'],
     ['detail', record.detail],
   ];
@@ -56,3 +116,51 @@ export function formatExplanation(record: DecisionRecord): string {
     .map(([name, value]) => `${`${name}:`.padEnd(16)}${value}`)
     .join('\n');
 }
+
+export const explainCommand: Command = {
+  name: 'explain',
+  summary: 'what keybroker would decide for a described request (runs the real Check)',
+  help: `usage: keybroker explain -c FILE --identity SPIFFE_ID --destination NAME [--method POST] --path PATH [--authority HOST] [--json]
+
+Runs the same pipeline as Check on a request described on the command line and prints
+the decision, its reason, the rule that decided, the policy version and the id of the key
+that would be injected (store:path#fingerprint), never the key.
+
+options:
+  -c, --config FILE       the configuration file
+  --identity SPIFFE_ID    the agent's identity, as Envoy would have verified it (mTLS)
+  --destination NAME      the destination the Envoy route names
+  --method METHOD         the HTTP method (default POST)
+  --path PATH             the path as the agent sends it (/openai/v1/chat/completions),
+                          a full URL, or the path after the route prefix (/v1/chat/completions)
+  --authority HOST        the :authority (default: the URL's host, else the upstream)
+  --json                  print the decision record as JSON
+  -h, --help              this text
+
+exit codes: 0 allow, 3 deny, 4 unknown destination or identity, 2 usage, 1 config error`,
+  async run(args, io) {
+    const values = parseOptions(args, {
+      config: { type: 'string', short: 'c' },
+      identity: { type: 'string' },
+      destination: { type: 'string' },
+      method: { type: 'string', default: 'POST' },
+      path: { type: 'string' },
+      authority: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    });
+    required(values, 'config', 'identity', 'destination', 'path');
+    let record: DecisionRecord;
+    try {
+      record = await explain(values.config, { ...values, method: values.method ?? 'POST' });
+    } catch (error) {
+      if (!(error instanceof UnknownDestinationError)) throw error;
+      if (values.json) io.out(JSON.stringify({ decision: 'unknown', reason: 'destination_unknown', detail: error.message }));
+      else io.err(`keybroker explain: ${error.message}`);
+      return EXIT.unknown;
+    }
+    if (values.json) io.out(JSON.stringify(record));
+    else io.out(formatExplanation(record));
+    if (record.decision === 'allow') return EXIT.ok;
+    return UNKNOWN_REASONS.has(record.reason) ? EXIT.unknown : EXIT.deny;
+  },
+};

@@ -1,81 +1,104 @@
 #!/usr/bin/env node
-/** keybroker's command line: serve, validate, explain, token. */
-import { parseArgs } from 'node:util';
+/**
+ * keybroker's command line. Each command is a module exporting a `Command`; add yours to
+ * COMMANDS below. `--help` on any command, `help [command]` and `--version` are handled
+ * here, as are the exit codes of errors.
+ */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/errors.ts';
+import { KeyFileMissingError } from '../credentials/file-store.ts';
 import { ListenError } from '../server/listen.ts';
-import { serve } from './serve.ts';
-import { validate } from './validate.ts';
-import { explain, formatExplanation } from './explain.ts';
-import { mintToken } from './token.ts';
+import { didYouMean } from '../lib/suggest.ts';
+import { EXIT, UsageError, type Command, type Io } from './command.ts';
+import { demoKeysHint } from './demo-paths.ts';
+import { serveCommand } from './serve.ts';
+import { validateCommand } from './validate.ts';
+import { explainCommand } from './explain.ts';
+import { tokenCommand } from './token.ts';
 
-const USAGE = `usage:
-  keybroker serve    -c FILE
-  keybroker validate -c FILE
-  keybroker explain  -c FILE --identity SPIFFE_ID --destination NAME --method METHOD --path PATH
-  keybroker token    --identity SPIFFE_ID [--ttl 5m] [--audience keybroker] [--key examples/demo-jwt/signing-key.jwk]`;
+/** The registry: one line per command, in the order `keybroker help` lists them. */
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, tokenCommand];
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string', short: 'c' },
-      identity: { type: 'string' },
-      destination: { type: 'string' },
-      method: { type: 'string' },
-      path: { type: 'string' },
-      ttl: { type: 'string', default: '5m' },
-      audience: { type: 'string', default: 'keybroker' },
-      key: { type: 'string', default: 'examples/demo-jwt/signing-key.jwk' },
-    },
-    strict: true,
-  });
-  if (command === 'token') {
-    if (!values.identity) {
-      console.error(USAGE);
-      return 2;
-    }
-    // The token is this command's output: it goes to stdout and nowhere else.
-    process.stdout.write(`${await mintToken({ identity: values.identity, keyFile: values.key, audience: values.audience, ttl: values.ttl })}\n`);
-    return 0;
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `keybroker ${pkg.version}`;
+}
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: keybroker <command> [options]      keybroker <command> --help for its options
+
+commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+  ${'help'.padEnd(width)}  keybroker help [command]: this text, or a command's
+
+options: --version, --help
+
+exit codes (every command):
+  0  success; for explain and similar: allowed
+  1  configuration or runtime error (the message names the file, line and what to fix)
+  2  usage: unknown command or option, missing or refused argument
+  3  denied
+  4  the request names a destination or identity the configuration does not know`;
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    io[name === undefined ? 'err' : 'out'](overview());
+    return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const config = values.config;
-  if (!command || !config) {
-    console.error(USAGE);
-    return 2;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.out(version());
+    return EXIT.ok;
   }
-  switch (command) {
-    case 'serve':
-      await serve(config);
-      return -1;
-    case 'validate':
-      return validate(config, (line) => console.log(line));
-    case 'explain': {
-      const { identity, destination, method, path } = values;
-      if (!identity || !destination || !method || !path) {
-        console.error(USAGE);
-        return 2;
-      }
-      const record = await explain(config, { identity, destination, method, path });
-      console.log(formatExplanation(record));
-      return record.decision === 'allow' ? 0 : 3;
+  if (name === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) {
+      io.out(overview());
+      return EXIT.ok;
     }
-    default:
-      console.error(`unknown command "${command}"\n${USAGE}`);
-      return 2;
+    const command = COMMANDS.find((c) => c.name === topic);
+    if (!command) return unknownCommand(topic, io);
+    io.out(command.help);
+    return EXIT.ok;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) return unknownCommand(name, io);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(command.help);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`keybroker ${command.name}: ${error.message}\n${command.help.split('\n')[0]}\n(keybroker help ${command.name} for more)`);
+      return EXIT.usage;
+    }
+    throw error;
   }
 }
 
-main(process.argv.slice(2)).then(
+function unknownCommand(name: string, io: Io): number {
+  io.err(`keybroker: unknown command "${name}"${didYouMean(name, [...COMMANDS.map((c) => c.name), 'help'])}\n\n${overview()}`);
+  return EXIT.usage;
+}
+
+/** The message for an error a person can act on; anything else keeps its own message. */
+export function describeError(error: unknown): string {
+  if (error instanceof ConfigError || error instanceof ListenError) return error.message;
+  if (error instanceof KeyFileMissingError) return `keybroker: ${error.message}${demoKeysHint(error.file)}`;
+  return `keybroker: ${(error as Error)?.message ?? String(error)}`;
+}
+
+const io: Io = { out: (line) => console.log(line), err: (line) => console.error(line) };
+main(process.argv.slice(2), io).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof ListenError) {
-      console.error(error.message);
-    } else {
-      console.error(`keybroker: ${(error as Error)?.message ?? String(error)}`);
-    }
-    process.exitCode = 1;
+    console.error(describeError(error));
+    process.exitCode = EXIT.error;
   },
 );

@@ -1,6 +1,7 @@
+/** `keybroker serve`: serve Check until SIGTERM/SIGINT; SIGHUP reloads the configuration. */
 import { startKeybroker } from '../server/start.ts';
+import { parseOptions, required, type Command } from './command.ts';
 
-/** `keybroker serve -c FILE`: serve until SIGTERM/SIGINT; SIGHUP reloads the configuration. */
 export async function serve(configFile: string): Promise<void> {
   const broker = await startKeybroker({ configFile });
   process.on('SIGHUP', () => void broker.watcher.reload());
@@ -17,3 +18,28 @@ export async function serve(configFile: string): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'serve Envoy\'s ext_authz Check (and gRPC health) from a configuration file',
+  help: `usage: keybroker serve -c FILE
+
+Serves envoy.service.auth.v3.Authorization/Check and grpc.health.v1 on the configured
+listen address (a Unix socket, loopback, or mTLS with an allowlist of callers). Logs go
+to stdout as JSON lines, one decision line per Check; keys and tokens never appear.
+
+signals: SIGTERM / SIGINT drain in-flight checks and exit 0; SIGHUP reloads the
+configuration (a file that does not validate whole is refused; the last good one stays).
+
+options:
+  -c, --config FILE   the configuration file
+  -h, --help          this text
+
+exit codes: 0 stopped by a signal, 1 configuration error or address in use, 2 usage`,
+  async run(args) {
+    const values = parseOptions(args, { config: { type: 'string', short: 'c' } });
+    required(values, 'config');
+    await serve(values.config);
+    return -1;
+  },
+};

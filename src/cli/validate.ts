@@ -1,14 +1,58 @@
+/** `keybroker validate`: everything `serve` checks before it binds. */
 import { loadConfigFile } from '../config/load.ts';
+import { ConfigError } from '../config/errors.ts';
 import { buildRuntime } from '../pipeline/runtime.ts';
 import { parseListen } from '../server/listen.ts';
+import { EXIT, parseOptions, required, type Command } from './command.ts';
 
-/** `keybroker validate -c FILE`: everything `serve` checks before it binds. Returns the exit code. */
-export function validate(configFile: string, out: (line: string) => void): number {
+export interface Validation {
+  readonly file: string;
+  readonly policyVersion: string;
+  readonly rules: number;
+  readonly destinations: number;
+}
+
+/** Throws ConfigError (or a key store / listen error) when the file would not serve. */
+export function validate(configFile: string): Validation {
   const { config } = loadConfigFile(configFile);
   parseListen(config.listen);
   const runtime = buildRuntime(config);
   runtime.keys.close();
   runtime.tokens.close();
-  out(`${configFile}: valid (policy ${runtime.policy.version}, ${runtime.policy.ruleCount} rules, ${runtime.destinations.size} destinations)`);
-  return 0;
+  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size };
 }
+
+export const validateCommand: Command = {
+  name: 'validate',
+  summary: 'check a configuration file as serve would, without serving',
+  help: `usage: keybroker validate -c FILE [--json]
+
+Loads the file, its schema, its policy, its key store and its trust bundles exactly as
+serve does before it binds. Problems name the file, the line and the path inside the
+document, with what was expected (and "did you mean" for a misspelt key).
+
+options:
+  -c, --config FILE   the configuration file
+  --json              {"file","valid","policyVersion","rules","destinations"} or
+                      {"file","valid":false,"problems":[{"path","line","message"}]}
+  -h, --help          this text
+
+exit codes: 0 valid, 1 invalid, 2 usage`,
+  async run(args, io) {
+    const values = parseOptions(args, { config: { type: 'string', short: 'c' }, json: { type: 'boolean', default: false } });
+    required(values, 'config');
+    if (!values.json) {
+      const v = validate(values.config);
+      io.out(`${v.file}: valid (policy ${v.policyVersion}, ${v.rules} rules, ${v.destinations} destinations)`);
+      return EXIT.ok;
+    }
+    try {
+      io.out(JSON.stringify({ ...validate(values.config), valid: true }));
+      return EXIT.ok;
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [{ path: '', message: (error as Error).message }];
+      io.out(JSON.stringify({ file: values.config, valid: false, problems }));
+      return EXIT.error;
+    }
+  },
+};

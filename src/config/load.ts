@@ -7,6 +7,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { configSchema, type BundleSourceConfig, type Config } from './schema.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
+import { knownKeysAt } from './known-keys.ts';
+import { didYouMean } from '../lib/suggest.ts';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -46,12 +48,18 @@ export function parseConfigText(text: string, file: string, baseDir: string): Co
       (issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path]).map((path) => ({
         path: formatPath(path),
         line: lineOf(doc, lines, path),
-        message: issue.code === 'unrecognized_keys' ? `unknown key "${String(path.at(-1))}"; check its spelling (unknown keys are refused so that a typo never widens access)` : issue.message,
+        message: issue.code === 'unrecognized_keys' ? unknownKeyMessage(path) : issue.message,
       })),
     );
     throw new ConfigError(file, problems);
   }
   return anchorPaths(parsed.data, baseDir);
+}
+
+function unknownKeyMessage(path: readonly PropertyKey[]): string {
+  const key = String(path.at(-1));
+  const suggestion = didYouMean(key, knownKeysAt(configSchema, path.slice(0, -1)));
+  return `unknown key "${key}"${suggestion || '; check its spelling'} (unknown keys are refused so that a typo never widens access)`;
 }
 
 /** The line of the deepest node on `path` that exists in the document. */

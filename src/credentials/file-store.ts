@@ -52,8 +52,26 @@ export class FileKeyStore implements KeyStore {
   }
 }
 
+/** The key file does not exist (a start or a first explain before it was created). */
+export class KeyFileMissingError extends Error {
+  override readonly name = 'KeyFileMissingError';
+  readonly code = 'ERR_KEY_FILE_MISSING';
+  readonly file: string;
+
+  constructor(file: string) {
+    super(`key file ${file} does not exist; create it with mode 0600, one "key/path: value" line per key`);
+    this.file = file;
+  }
+}
+
 export function readKeyFile(file: string): Map<string, Secret> {
-  const stat = statSync(file);
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KeyFileMissingError(file);
+    throw error;
+  }
   if ((stat.mode & 0o077) !== 0) {
     throw new Error(`key file ${file} is readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
   }

@@ -3,6 +3,7 @@
  * config allows. The Check handler is thin: parse, run the pipeline, respond.
  */
 import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect, createServer as createNetServer } from 'node:net';
 import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
@@ -13,7 +14,7 @@ import { toCheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
 import { isPromise } from '../lib/maybe-async.ts';
 import { callerAllowlist, type CallerCheck } from './callers.ts';
-import { grpcTarget, type ListenAddress } from './listen.ts';
+import { grpcTarget, ListenError, type ListenAddress } from './listen.ts';
 
 export interface RunningServer {
   /** What the server is bound to: `unix:///path` or `host:port` with the real port. */
@@ -101,19 +102,55 @@ async function bind(server: Server, listen: ListenAddress): Promise<number> {
       true,
     );
   }
-  if (listen.kind === 'unix') removeStaleSocket(listen.path);
+  // Probe first: grpc-js would log and report only "No address added out of total 1 resolved".
+  if (listen.kind === 'tcp' && listen.port !== 0 && (await tcpBindError(listen.host, listen.port)) === 'EADDRINUSE') {
+    throw new ListenError(addressInUse(listen));
+  }
+  if (listen.kind === 'unix') {
+    // A socket another keybroker still serves is not stale: refuse rather than steal it.
+    if (await socketAnswers(listen.path)) throw new ListenError(addressInUse(listen));
+    removeStaleSocket(listen.path);
+  }
   // The socket is created with the process umask: narrow it so the file is never, even
   // briefly, reachable by other users; then set the documented mode.
   const umask = listen.kind === 'unix' ? process.umask(0o117) : undefined;
   try {
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(grpcTarget(listen), credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
-    );
+    ).catch(async (error: unknown) => {
+      // grpc-js says only "No address added out of total 1 resolved": find out why.
+      const code = listen.kind === 'tcp' ? await tcpBindError(listen.host, listen.port) : undefined;
+      if (code === 'EADDRINUSE') throw new ListenError(addressInUse(listen));
+      throw new ListenError(`cannot listen on ${grpcTarget(listen)}: ${code ?? (error as Error).message}`);
+    });
     if (listen.kind === 'unix') chmodSync(listen.path, 0o660);
     return port;
   } finally {
     if (umask !== undefined) process.umask(umask);
   }
+}
+
+function addressInUse(listen: ListenAddress): string {
+  return `cannot listen on ${grpcTarget(listen)}: the address is in use, by another keybroker (an earlier \`npm start\`?) or another program; stop it, or change listen in the configuration`;
+}
+
+function tcpBindError(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function removeStaleSocket(path: string): void {
