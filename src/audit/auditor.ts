@@ -1,4 +1,4 @@
-import type { DecisionRecord } from '../pipeline/types.ts';
+import type { DecisionRecord } from '../model/check.ts';
 
 /** Receives every decision record. Must not throw and must not block. */
 export interface Auditor {

@@ -5,7 +5,7 @@
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { DecisionRecord } from '../pipeline/types.ts';
+import type { DecisionRecord } from '../model/check.ts';
 import type { Auditor } from './auditor.ts';
 
 /** The audit record's attributes; documented in docs/audit-record.md. */
@@ -74,5 +74,7 @@ export function attributesOf(record: DecisionRecord): Attributes {
     [ATTR.errorType, record.status >= 500 ? record.reason : undefined],
   ];
   for (const [name, value] of optional) if (value !== undefined) attributes[name] = value;
+  // A phase's own facts never overwrite the record's fields above.
+  if (record.attributes) for (const [name, value] of Object.entries(record.attributes)) attributes[name] ??= value;
   return attributes;
 }

@@ -5,8 +5,8 @@
 import { pino } from 'pino';
 import { loadConfigFile } from '../config/load.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { buildRuntime, openKeyStore } from '../pipeline/runtime.ts';
-import type { DecisionRecord, Destination } from '../pipeline/types.ts';
+import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
+import type { DecisionRecord, Destination } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
@@ -63,8 +63,7 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
     });
     return record as DecisionRecord;
   } finally {
-    runtime.keys.close();
-    runtime.tokens.close();
+    releaseRuntime(runtime);
   }
 }
 

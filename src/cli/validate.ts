@@ -1,7 +1,7 @@
 /** `keybroker validate`: everything `serve` checks before it binds. */
 import { loadConfigFile } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
-import { buildRuntime } from '../pipeline/runtime.ts';
+import { buildRuntime, releaseRuntime } from '../pipeline/runtime.ts';
 import { parseListen } from '../server/listen.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 
@@ -17,8 +17,7 @@ export function validate(configFile: string): Validation {
   const { config } = loadConfigFile(configFile);
   parseListen(config.listen);
   const runtime = buildRuntime(config);
-  runtime.keys.close();
-  runtime.tokens.close();
+  releaseRuntime(runtime);
   return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size };
 }
 

@@ -2,12 +2,9 @@
  * How a key is put on the upstream request. Each provider reads its key from its own
  * header; the template turns a key into that one header.
  */
-export interface Injection {
-  /** Lower-case header name. */
-  readonly header: string;
-  readonly prefix: string;
-  readonly suffix: string;
-}
+import type { Injection } from '../model/check.ts';
+
+export type { Injection };
 
 const TEMPLATES = {
   openai: { header: 'authorization', prefix: 'Bearer ', suffix: '' },

@@ -4,7 +4,7 @@
  * marks the facts malformed so the pipeline denies — it never throws.
  */
 import { randomUUID } from 'node:crypto';
-import type { RequestFacts } from '../pipeline/types.ts';
+import type { RequestFacts } from '../model/check.ts';
 import type { CheckRequestView, HttpView } from './codec.ts';
 
 export const LIMITS = {

@@ -11,14 +11,13 @@
  * envoy/service/auth/v3/external_auth.proto and the types it uses.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { Secret } from '../credentials/secret.ts';
-import type { DecisionRecord, Destination, Outcome } from '../pipeline/types.ts';
+import type { Credential, DecisionRecord, Destination, Outcome, ResponseHeader } from '../model/check.ts';
 import { lenFieldSize, ProtoWriter, stringFieldSize, varintSize } from '../lib/proto-writer.ts';
 
 /** The response as a client decodes it (keepCase); what the tests read back. */
 export interface CheckResponseMessage {
   status: { code: number; message?: string };
-  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] };
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[]; response_headers_to_add?: HeaderValueOption[] };
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
   dynamic_metadata: { fields: Record<string, { stringValue: string }> };
 }
@@ -30,7 +29,7 @@ interface HeaderValueOption {
 
 // envoy.service.auth.v3.CheckResponse, OkHttpResponse, DeniedHttpResponse
 const RESPONSE = { status: 1, denied: 2, ok: 3, dynamicMetadata: 4 } as const;
-const OK = { headers: 2, headersToRemove: 5 } as const;
+const OK = { headers: 2, headersToRemove: 5, responseHeadersToAdd: 6 } as const;
 const DENIED = { status: 1, headers: 2, body: 3 } as const;
 // google.rpc.Status, envoy.type.v3.HttpStatus: `code` is field 1 of both.
 const CODE = 1;
@@ -56,35 +55,51 @@ const METADATA: ReadonlyArray<readonly [string, keyof DecisionRecord]> = [
 ];
 
 /** Encoded status + ok_response, per destination and key; dropped with either. */
-const allowedHeads = new WeakMap<Destination, WeakMap<Secret, Buffer>>();
+const allowedHeads = new WeakMap<Destination, WeakMap<Credential, Buffer>>();
 
 export function toCheckResponse(outcome: Outcome): Buffer {
-  const head = outcome.allow ? allowedHead(outcome.destination, outcome.secret) : deniedHead(outcome.denial.status, outcome.record.decisionId, outcome.denial.reason);
+  const head = !outcome.allow
+    ? deniedHead(outcome.denial.status, outcome.record.decisionId, outcome.denial.reason)
+    : outcome.responseHeaders
+      ? encodeAllowedHead(outcome.destination, outcome.secret, outcome.responseHeaders)
+      : allowedHead(outcome.destination, outcome.secret);
   const metadataBytes = metadataSize(outcome.record);
   const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
   writeMetadata(writer, outcome.record);
   return writer.finish();
 }
 
-function allowedHead(destination: Destination, secret: Secret): Buffer {
+function allowedHead(destination: Destination, secret: Credential): Buffer {
   let bySecret = allowedHeads.get(destination);
   if (!bySecret) allowedHeads.set(destination, (bySecret = new WeakMap()));
   let head = bySecret.get(secret);
   if (!head) {
-    const { injection, stripHeaders } = destination;
-    const header = { key: injection.header, value: injection.prefix + secret.reveal() + injection.suffix };
-    const okBytes = lenFieldSize(headerOptionSize(header)) + stripHeaders.reduce((sum, name) => sum + stringFieldSize(name), 0);
-    const statusBytes = 1 + varintSize(GrpcStatus.OK);
-    const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
-      .lenField(RESPONSE.status, statusBytes)
-      .varintField(CODE, GrpcStatus.OK)
-      .lenField(RESPONSE.ok, okBytes);
-    writeHeaderOption(writer, OK.headers, header);
-    for (const name of stripHeaders) writer.stringField(OK.headersToRemove, name);
-    head = writer.finish();
+    head = encodeAllowedHead(destination, secret, []);
     bySecret.set(secret, head);
   }
   return head;
+}
+
+/**
+ * Status + ok_response. Headers for the agent's response (a phase's, e.g. a remaining
+ * budget) vary per request, so a head that carries them is not cached.
+ */
+function encodeAllowedHead(destination: Destination, secret: Credential, responseHeaders: readonly ResponseHeader[]): Buffer {
+  const { injection, stripHeaders } = destination;
+  const header = { key: injection.header, value: injection.prefix + secret.reveal() + injection.suffix };
+  const okBytes =
+    lenFieldSize(headerOptionSize(header)) +
+    stripHeaders.reduce((sum, name) => sum + stringFieldSize(name), 0) +
+    responseHeaders.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0);
+  const statusBytes = 1 + varintSize(GrpcStatus.OK);
+  const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
+    .lenField(RESPONSE.status, statusBytes)
+    .varintField(CODE, GrpcStatus.OK)
+    .lenField(RESPONSE.ok, okBytes);
+  writeHeaderOption(writer, OK.headers, header);
+  for (const name of stripHeaders) writer.stringField(OK.headersToRemove, name);
+  for (const h of responseHeaders) writeHeaderOption(writer, OK.responseHeadersToAdd, h);
+  return writer.finish();
 }
 
 function deniedHead(httpStatus: number, decisionId: string, reason: string): Buffer {

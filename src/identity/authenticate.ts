@@ -5,7 +5,7 @@
  * natural person.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Person, Principal, RequestFacts } from '../pipeline/types.ts';
+import type { Person, Principal, RequestFacts } from '../model/check.ts';
 import { findIdentityToken } from './find-token.ts';
 import type { TokenVerifier } from './verifier.ts';
 import { then, type MaybePromise } from '../lib/maybe-async.ts';

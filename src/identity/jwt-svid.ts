@@ -4,7 +4,7 @@
  * is required, and the lifetime is bounded.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Principal } from '../pipeline/types.ts';
+import type { Principal } from '../model/check.ts';
 import type { JwtBundle } from './bundle.ts';
 import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';

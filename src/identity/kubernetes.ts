@@ -5,7 +5,7 @@
  */
 import type { JWTPayload } from 'jose';
 import { Denial } from '../lib/denial.ts';
-import type { Principal } from '../pipeline/types.ts';
+import type { Principal } from '../model/check.ts';
 import type { JwtBundle } from './bundle.ts';
 import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';

@@ -3,7 +3,7 @@
  * against the issuer's keys. Any failure is `person_invalid`; the detail says why.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Person } from '../pipeline/types.ts';
+import type { Person } from '../model/check.ts';
 import type { JwtBundle } from './bundle.ts';
 import { checkTokenTime, readUnverified } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';

@@ -5,7 +5,7 @@
  * key leaves the bundle.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Person, Principal } from '../pipeline/types.ts';
+import type { Person, Principal } from '../model/check.ts';
 import type { JwtBundle } from './bundle.ts';
 import { verifyJwtSvid, type TrustDomainTokens, type VerifiedToken } from './jwt-svid.ts';
 import { verifyKubernetesToken, type KubernetesIssuer } from './kubernetes.ts';

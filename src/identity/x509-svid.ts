@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { Denial } from '../lib/denial.ts';
-import type { Principal } from '../pipeline/types.ts';
+import type { Principal } from '../model/check.ts';
 import { parseSpiffeId, SpiffeIdError } from './spiffe-id.ts';
 
 export function principalFromMtls(principal: string, certificatePem: string, trustDomains: ReadonlySet<string>): Principal {

@@ -2,7 +2,7 @@
  * What the audit record keeps of the body's facts: the names OpenTelemetry's GenAI and
  * MCP conventions ask for, and nothing a prompt, message or argument value could reach.
  */
-import type { DecisionRecord } from '../pipeline/types.ts';
+import type { DecisionRecord } from '../model/check.ts';
 import type { BodyFacts } from './types.ts';
 
 const PROVIDERS = { openai: 'openai', anthropic: 'anthropic' } as const;

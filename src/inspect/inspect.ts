@@ -3,19 +3,14 @@
  * whose rules never look at the body never has it parsed. The answer (facts or the
  * `body_unreadable` denial) is kept, so every rule that asks gets the same one.
  */
-import type { RequestFacts } from '../pipeline/types.ts';
+import type { RequestFacts } from '../model/check.ts';
 import { anthropicFacts } from './anthropic.ts';
 import { mcpFacts } from './mcp.ts';
 import { openaiFacts } from './openai.ts';
 import { readJsonBody } from './read-body.ts';
-import type { Api, BodyFacts } from './types.ts';
+import type { Api, BodyFacts, LazyBody } from '../model/body.ts';
 
-export interface Inspection {
-  /** The body's facts; throws the `body_unreadable` Denial when it cannot be read. */
-  facts(): BodyFacts;
-  /** The facts if something already asked for them (for the audit record). */
-  readonly read: BodyFacts | undefined;
-}
+export type Inspection = LazyBody;
 
 export function inspectBody(request: Pick<RequestFacts, 'body' | 'headers'>, api: Api, upstreamPath: string): BodyFacts {
   const json = readJsonBody(request);
@@ -29,7 +24,8 @@ export function inspectBody(request: Pick<RequestFacts, 'body' | 'headers'>, api
   }
 }
 
-export function lazyInspection(request: Pick<RequestFacts, 'body' | 'headers'>, api: Api, upstreamPath: string): Inspection {
+/** `onRead` sees the facts once, when something first asks for them (the audit record). */
+export function lazyInspection(request: Pick<RequestFacts, 'body' | 'headers'>, api: Api, upstreamPath: string, onRead?: (facts: BodyFacts) => void): Inspection {
   let facts: BodyFacts | undefined;
   let failure: unknown;
   return {
@@ -37,11 +33,13 @@ export function lazyInspection(request: Pick<RequestFacts, 'body' | 'headers'>, 
       if (facts) return facts;
       if (failure) throw failure;
       try {
-        return (facts = inspectBody(request, api, upstreamPath));
+        facts = inspectBody(request, api, upstreamPath);
       } catch (error) {
         failure = error;
         throw error;
       }
+      onRead?.(facts);
+      return facts;
     },
     get read() {
       return facts;

@@ -8,7 +8,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { Denial } from '../lib/denial.ts';
-import type { RequestFacts } from '../pipeline/types.ts';
+import type { RequestFacts } from '../model/check.ts';
 import { parseStrictJson } from './parse-json.ts';
 
 /**

@@ -3,41 +3,10 @@
  * every API family, so policy compares them without knowing which API it reads.
  */
 
-/** The API a destination speaks, which says how its request bodies are read. */
-export type Api = 'openai' | 'anthropic' | 'mcp';
+export type { Api, BodyFacts, NameFact } from '../model/body.ts';
+import type { Api, NameFact } from '../model/body.ts';
 
 export const APIS = ['openai', 'anthropic', 'mcp'] as const satisfies readonly Api[];
-
-/**
- * A name read from the body (model, tool, MCP method). `null`: present but not a name
- * keybroker can compare safely (not a string, ambiguous, odd characters): grants refuse
- * it and deny rules that list names catch it.
- */
-export type NameFact = string | null;
-
-export interface BodyFacts {
-  readonly api: Api;
-  /** OpenTelemetry `gen_ai.operation.name` (`chat`, `embeddings`, `execute_tool`, …). */
-  readonly operation?: string;
-  /** `model`, when the body names one; `undefined` when it names none. */
-  readonly model?: NameFact;
-  /** Why `model` is `null`, for the decision's detail (names only, never values). */
-  readonly modelProblem?: string;
-  /** Whether the response would stream: any `stream` other than absent, `false` or `null`. */
-  readonly stream: boolean;
-  /**
-   * The output token bound the request asks for (the largest of the fields it sets);
-   * `undefined` when it sets none, `Infinity` when one is not a non-negative integer.
-   */
-  readonly maxOutputTokens?: number;
-  /** Tools the request names: offered to the model (OpenAI, Anthropic) or called (MCP). */
-  readonly tools: readonly NameFact[];
-  /** MCP: the JSON-RPC method; `undefined` for a JSON-RPC response (no method). */
-  readonly mcpMethod?: NameFact;
-  /** MCP `tools/call`: the tool called, and its arguments (never logged). */
-  readonly toolName?: NameFact;
-  readonly toolArguments?: Readonly<Record<string, unknown>>;
-}
 
 /** A name keybroker compares: ASCII letters, digits and a few separators, bounded. */
 const PLAIN_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;

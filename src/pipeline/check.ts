@@ -1,35 +1,80 @@
 /**
- * The Check pipeline, wired in this one place:
- *   facts → authenticate → route → authorize → credential → outcome, audited once.
- * Every phase signals "no" by throwing a Denial; anything else thrown is a bug and is
- * also a denial (invariant 3).
+ * The Check pipeline, wired in this one place. The phases, in order:
+ *
+ *   authenticate → route → inspect → authorize → limit → credential
+ *
+ * then the outcome, audited once. Every phase signals "no" by throwing (or rejecting
+ * with) a Denial; anything else thrown is a bug and is also a denial (invariant 3).
+ * To add a phase: write it in its own folder against `model/phase.ts`, put it in
+ * PHASES below, and give it its config sub-schema (docs/pipeline.md).
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Denial } from '../lib/denial.ts';
-import { authenticate } from '../identity/authenticate.ts';
-import { resolveDestination } from '../route/resolve.ts';
-import { evaluate } from '../policy/evaluate.ts';
-import { lazyInspection } from '../inspect/inspect.ts';
-import { recordBodyFacts } from '../inspect/audit-fields.ts';
-import { KeyUnavailableError } from '../credentials/store.ts';
+import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
 import type { Auditor } from '../audit/auditor.ts';
+import type { DecisionRecord, Outcome, RequestFacts } from '../model/check.ts';
+import { need, newContext, type CheckContext, type Phase, type StatefulPhase } from '../model/phase.ts';
+import type { Config } from '../config/schema.ts';
+import { authenticatePhase } from '../identity/phase.ts';
+import { routePhase } from '../route/phase.ts';
+import { inspectPhase } from '../inspect/phase.ts';
+import { authorizePhase } from '../policy/phase.ts';
+import { limitPhase } from '../limit/phase.ts';
+import { credentialPhase } from '../credentials/phase.ts';
 import type { Runtime } from './runtime.ts';
-import type { DecisionRecord, Outcome, RequestFacts } from './types.ts';
-import type { Secret } from '../credentials/secret.ts';
-import { isPromise, then, type MaybePromise } from '../lib/maybe-async.ts';
+
+/** A phase bound to where its settings live in the runtime in force. */
+export interface Step {
+  readonly name: string;
+  run(ctx: CheckContext, runtime: Runtime): MaybePromise<void>;
+  /** For a phase with state of its own: how the runtime builds and releases it. */
+  readonly state?: {
+    prepare(config: Config, previous: unknown): unknown;
+    close(state: unknown): void;
+  };
+}
+
+/** A phase whose settings are one of the runtime's parts (policy, destinations, keys). */
+function step<S>(phase: Phase<S>, settings: (runtime: Runtime) => S): Step {
+  return { name: phase.name, run: (ctx, runtime) => phase.run(ctx, settings(runtime)) };
+}
+
+/** A phase that builds its own state from the configuration; the runtime keeps it by name. */
+export function stateful<S>(phase: StatefulPhase<S>): Step {
+  return {
+    name: phase.name,
+    run: (ctx, runtime) => phase.run(ctx, runtime.phaseStates.get(phase.name) as S),
+    state: {
+      prepare: (config, previous) => phase.prepare(config, previous as S | undefined),
+      close: (state) => phase.close?.(state as S),
+    },
+  };
+}
+
+export const PHASES: readonly Step[] = [
+  step(authenticatePhase, (runtime) => runtime),
+  step(routePhase, (runtime) => runtime.destinations),
+  step(inspectPhase, () => undefined),
+  step(authorizePhase, (runtime) => runtime.policy),
+  step(limitPhase, () => undefined),
+  step(credentialPhase, (runtime) => runtime.keys),
+];
 
 export interface CheckDeps {
   /** The runtime in force; read once per request so a reload never splits a decision. */
   readonly runtime: () => Runtime;
   readonly audit: Auditor;
   readonly log: Logger;
+  /** The phases to run (tests); default PHASES. */
+  readonly phases?: readonly Step[];
 }
 
 /** Synchronous when nothing has to wait: a cached or absent token, an in-memory key. */
 export type Check = (facts: RequestFacts) => MaybePromise<Outcome>;
 
 export function createCheck(deps: CheckDeps): Check {
+  const phases = deps.phases ?? PHASES;
   return function check(facts) {
     const started = performance.now();
     const runtime = deps.runtime();
@@ -49,6 +94,7 @@ export function createCheck(deps: CheckDeps): Check {
       const tracestate = facts.headers.get('tracestate');
       record.traceContext = tracestate ? { traceparent, tracestate } : { traceparent };
     }
+    const ctx = newContext(facts, record);
     const finish = (outcome: Outcome): Outcome => {
       record.durationMs = performance.now() - started;
       deps.audit.record(record);
@@ -62,70 +108,39 @@ export function createCheck(deps: CheckDeps): Check {
       record.detail = denial.message;
       return finish({ allow: false, record, denial });
     };
+    const allow = (): Outcome => finish(allowed(ctx));
     try {
-      const outcome = decide(facts, runtime, record);
-      return isPromise(outcome) ? outcome.then(finish, deny) : finish(outcome);
+      if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
+      const ran = runPhases(phases, 0, ctx, runtime);
+      return isPromise(ran) ? ran.then(allow).catch(deny) : allow();
     } catch (error) {
       return deny(error);
     }
   };
 }
 
-/** The phases proper; fills `record` as it learns. Throws (or rejects) to deny. */
-function decide(facts: RequestFacts, runtime: Runtime, record: DecisionRecord): MaybePromise<Outcome> {
-  if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
-  return then(authenticate(facts, runtime), ({ principal, person }) => {
-    record.identity = principal.id;
-    record.proof = principal.proof;
-    if (person) {
-      record.person = person.sub;
-      if (person.email) record.personEmail = person.email;
-    }
-
-    const { destination, upstreamPath } = resolveDestination(facts, runtime.destinations);
-    record.destination = destination.name;
-    record.upstream = destination.upstream;
-    record.classification = destination.classification;
-
-    const inspection = destination.api ? lazyInspection(facts, destination.api, upstreamPath) : undefined;
-    const result = evaluate(runtime.policy, {
-      identity: principal.id,
-      destination: destination.name,
-      method: facts.method,
-      path: upstreamPath,
-      person,
-      body: inspection?.facts,
-    });
-    if (inspection?.read) recordBodyFacts(record, inspection.read);
-    record.rule = result.rule;
-    if (!result.allow) throw new Denial(result.reason, denialDetail(result));
-
-    return then(fetchKey(runtime, destination.keyRef), (secret): Outcome => {
-      record.keyId = secret.id;
-      record.decision = 'allow';
-      record.reason = 'allowed';
-      record.status = 200;
-      return { allow: true, record, secret, destination };
-    });
-  });
-}
-
-function denialDetail(result: { rule?: string | undefined; detail?: string }): string | undefined {
-  if (!result.rule) return undefined;
-  return result.detail ? `rule "${result.rule}": ${result.detail}` : `rule "${result.rule}"`;
-}
-
-function fetchKey(runtime: Runtime, ref: string): MaybePromise<Secret> {
-  const unavailable = (error: unknown): never => {
-    if (error instanceof KeyUnavailableError) throw new Denial('key_unavailable', error.message);
-    throw error;
-  };
-  try {
-    const secret = runtime.keys.get(ref);
-    return isPromise(secret) ? secret.catch(unavailable) : secret;
-  } catch (error) {
-    return unavailable(error);
+/**
+ * Runs the phases from `index` on, synchronously until one has to wait. This loop is
+ * the one place that sees every phase boundary (where a per-Check deadline would be
+ * checked).
+ */
+function runPhases(phases: readonly Step[], index: number, ctx: CheckContext, runtime: Runtime): MaybePromise<void> {
+  for (let i = index; i < phases.length; i++) {
+    const ran = (phases[i] as Step).run(ctx, runtime);
+    if (isPromise(ran)) return ran.then(() => runPhases(phases, i + 1, ctx, runtime));
   }
+  return undefined;
+}
+
+/** Every phase passed: the allowed answer, which needs a destination and its key. */
+function allowed(ctx: CheckContext): Outcome {
+  const destination = need(ctx.destination, 'the destination');
+  const secret = need(ctx.secret, 'the key');
+  const record = ctx.record;
+  record.decision = 'allow';
+  record.reason = 'allowed';
+  record.status = 200;
+  return ctx.responseHeaders ? { allow: true, record, secret, destination, responseHeaders: ctx.responseHeaders } : { allow: true, record, secret, destination };
 }
 
 function asDenial(error: unknown, log: Logger, decisionId: string): Denial {

@@ -18,7 +18,8 @@ import { TokenVerifier } from '../identity/verifier.ts';
 import type { TrustDomainTokens } from '../identity/jwt-svid.ts';
 import type { KubernetesIssuer } from '../identity/kubernetes.ts';
 import type { PersonIssuer } from '../identity/person.ts';
-import type { Destination } from './types.ts';
+import type { Destination } from '../model/check.ts';
+import { PHASES, type Step } from './check.ts';
 
 export interface Runtime {
   readonly config: Config;
@@ -29,6 +30,8 @@ export interface Runtime {
   readonly teams: TeamIndex;
   readonly keys: KeyStore;
   readonly tokens: TokenVerifier;
+  /** The state of each phase that keeps its own (pipeline/check.ts `stateful`), by name. */
+  readonly phaseStates: ReadonlyMap<string, unknown>;
 }
 
 export interface RuntimeParts {
@@ -36,6 +39,10 @@ export interface RuntimeParts {
   /** Carried over from the previous runtime when its configuration did not change. */
   readonly keys?: KeyStore;
   readonly tokens?: TokenVerifier;
+  /** The runtime being replaced: stateful phases may carry their state over from it. */
+  readonly previous?: Runtime;
+  /** The phases whose state to prepare (tests); default the pipeline's. */
+  readonly phases?: readonly Step[];
 }
 
 export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtime {
@@ -57,15 +64,62 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
     });
   }
   const policy = compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });
-  return {
-    config,
-    trustDomains: new Set(Object.keys(config.trust)),
-    destinations,
-    policy,
-    teams: compileTeams(config.teams),
-    keys: openKeysOrRelease(config, options, tokens),
-    tokens,
-  };
+  const phaseStates = preparePhases(config, options, tokens);
+  try {
+    return {
+      config,
+      trustDomains: new Set(Object.keys(config.trust)),
+      destinations,
+      policy,
+      teams: compileTeams(config.teams),
+      keys: openKeysOrRelease(config, options, tokens),
+      tokens,
+      phaseStates,
+    };
+  } catch (error) {
+    closePhaseStates(options.phases ?? PHASES, phaseStates, options.previous);
+    throw error;
+  }
+}
+
+/** Each stateful phase's state for `config`; if one cannot be built, those built so far are released. */
+function preparePhases(config: Config, options: RuntimeParts, tokens: TokenVerifier): Map<string, unknown> {
+  const phases = options.phases ?? PHASES;
+  const states = new Map<string, unknown>();
+  try {
+    for (const phase of phases) {
+      if (phase.state) states.set(phase.name, phase.state.prepare(config, options.previous?.phaseStates.get(phase.name)));
+    }
+    return states;
+  } catch (error) {
+    closePhaseStates(phases, states, options.previous);
+    if (!options.tokens) tokens.close();
+    throw error;
+  }
+}
+
+/** Releases `retired`'s phase states that `successor` did not carry over. */
+export function retirePhaseStates(retired: Runtime, successor: Runtime | undefined, phases: readonly Step[] = PHASES): void {
+  closePhaseStates(phases, retired.phaseStates, successor);
+}
+
+function closePhaseStates(phases: readonly Step[], states: ReadonlyMap<string, unknown>, keep: Runtime | undefined): void {
+  for (const phase of phases) {
+    const state = states.get(phase.name);
+    if (!phase.state || state === undefined || keep?.phaseStates.get(phase.name) === state) continue;
+    try {
+      phase.state.close(state);
+    } catch {
+      // Releasing is best effort: a close that fails must not mask why the runtime went.
+    }
+  }
+}
+
+/** Releases everything a runtime opened (validate, explain, shutdown). */
+export function releaseRuntime(runtime: Runtime): void {
+  runtime.keys.close();
+  runtime.tokens.close();
+  retirePhaseStates(runtime, undefined);
 }
 
 /** Opens the key store; if that fails, closes a token verifier built for this runtime alone. */

@@ -7,7 +7,7 @@
  * names exactly; deny rules ignore case, so an upstream that folds case cannot be used
  * to step around one.
  */
-import type { BodyFacts, NameFact } from '../inspect/types.ts';
+import type { BodyFacts, NameFact } from '../model/body.ts';
 
 export interface ArgumentConstraintSpec {
   readonly equals?: string | number | boolean | undefined;

@@ -4,7 +4,7 @@
  */
 import type { CompiledPolicy, CompiledRule } from './compile.ts';
 import { denyBodyMatch, grantBodyFailure, type BodyFailure, type BodyReason } from './body-conditions.ts';
-import type { BodyFacts } from '../inspect/types.ts';
+import type { BodyFacts } from '../model/body.ts';
 import { Denial } from '../lib/denial.ts';
 
 export interface PolicyInput {

@@ -5,7 +5,7 @@
  * must agree with that route or the request is denied.
  */
 import { Denial } from '../lib/denial.ts';
-import type { Destination, RequestFacts } from '../pipeline/types.ts';
+import type { Destination, RequestFacts } from '../model/check.ts';
 
 export interface Routed {
   readonly destination: Destination;

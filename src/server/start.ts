@@ -14,7 +14,7 @@ import { metricsAuditor } from '../audit/metrics.ts';
 import { spanAuditor } from '../audit/span.ts';
 import { setupTelemetry, type Telemetry } from '../audit/telemetry.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { buildRuntime, identityConfig, type Runtime } from '../pipeline/runtime.ts';
+import { buildRuntime, identityConfig, releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
 import { parseListen } from './listen.ts';
 import { startServer } from './grpc.ts';
 
@@ -51,7 +51,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     }
     const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
     const sameIdentity = canonicalJson(identityConfig(next)) === canonicalJson(identityConfig(current.config));
-    const built = buildRuntime(next, { log, ...(sameKeys ? { keys: current.keys } : {}), ...(sameIdentity ? { tokens: current.tokens } : {}) });
+    const built = buildRuntime(next, { log, previous: current, ...(sameKeys ? { keys: current.keys } : {}), ...(sameIdentity ? { tokens: current.tokens } : {}) });
     if (!sameIdentity) {
       // New bundles must hold keys before they decide anything: a URL source that cannot
       // be read rejects the reload rather than swapping in an empty trust store.
@@ -60,6 +60,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       if (empty.length > 0) {
         if (!sameKeys) built.keys.close();
         built.tokens.close();
+        retirePhaseStates(built, current);
         throw new Error(`could not load ${empty.join(', ')}`);
       }
     }
@@ -68,6 +69,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     current = built;
     if (!sameKeys) previous.keys.close();
     if (!sameIdentity) previous.tokens.close();
+    retirePhaseStates(previous, current);
   };
 
   const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
@@ -92,8 +94,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       watcher.close();
       await server.shutdown(graceMs);
       await telemetry.shutdown();
-      current.keys.close();
-      current.tokens.close();
+      releaseRuntime(current);
       audit.flush?.();
       log.info('keybroker stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));

@@ -13,7 +13,7 @@ import { createCheck } from '../../src/pipeline/check.ts';
 import { buildRuntime } from '../../src/pipeline/runtime.ts';
 import { startServer } from '../../src/server/grpc.ts';
 import { CHECK_PATH } from '../../src/envoy/codec.ts';
-import type { DecisionRecord } from '../../src/pipeline/types.ts';
+import type { DecisionRecord } from '../../src/model/check.ts';
 import { authorizationClient, baseConfig, callCheck, startTestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { Capture } from '../helpers/capture.ts';

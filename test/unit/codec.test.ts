@@ -12,7 +12,7 @@ import { ProtoDecodeError } from '../../src/lib/proto-reader.ts';
 import { ProtoWriter } from '../../src/lib/proto-writer.ts';
 import { Secret } from '../../src/credentials/secret.ts';
 import { Denial } from '../../src/lib/denial.ts';
-import type { DecisionRecord, Destination } from '../../src/pipeline/types.ts';
+import type { DecisionRecord, Destination } from '../../src/model/check.ts';
 import { envoyCheckRequest, type CheckRequestMessage } from '../helpers/envoy-request.ts';
 import { CANARY_KEY } from '../helpers/canary.ts';
 

@@ -1,12 +1,11 @@
 /**
  * The plain values that flow between the Check phases. Nothing here knows about gRPC
- * or Envoy's protos: `envoy/request.ts` produces RequestFacts, `envoy/response.ts`
- * consumes an Outcome.
+ * or Envoy's protos (`envoy/request.ts` produces RequestFacts, `envoy/response.ts`
+ * consumes an Outcome), and no phase owns this module: phases import it, it imports
+ * no phase.
  */
-import type { Injection } from '../credentials/templates.ts';
-import type { Secret } from '../credentials/secret.ts';
-import type { Denial } from '../lib/denial.ts';
-import type { Api } from '../inspect/types.ts';
+import type { Denial, Reason } from '../lib/denial.ts';
+import type { Api } from './body.ts';
 
 export interface RequestFacts {
   /** Envoy's `x-request-id`, or one generated here: the decision id. */
@@ -49,6 +48,14 @@ export interface Person {
   readonly groups: readonly string[];
 }
 
+/** How a key is put on the upstream request: one header, the key between a prefix and a suffix. */
+export interface Injection {
+  /** Lower-case header name. */
+  readonly header: string;
+  readonly prefix: string;
+  readonly suffix: string;
+}
+
 export interface Destination {
   readonly name: string;
   readonly upstream: string;
@@ -63,17 +70,34 @@ export interface Destination {
   readonly api?: Api;
 }
 
+/**
+ * A provider key as the pipeline carries it: an identifier that is safe to record, and
+ * the value, reachable only through `reveal()` (credentials/secret.ts implements it).
+ */
+export interface Credential {
+  /** `store:path#version`. */
+  readonly id: string;
+  reveal(): string;
+}
+
+/** The grant that allowed, as the authorize phase leaves it for the later phases. */
 export interface PolicyDecision {
-  readonly allow: boolean;
-  /** The rule that decided, if one did. */
-  readonly rule?: string;
+  readonly allow: true;
+  readonly rule: string;
+}
+
+/** A header keybroker adds to the answer the agent receives (not to the upstream request). */
+export interface ResponseHeader {
+  /** Lower-case header name. */
+  readonly key: string;
+  readonly value: string;
 }
 
 /** One decision's audit record (invariant 7). Carries a key id, never a key. */
 export interface DecisionRecord {
   decisionId: string;
   decision: 'allow' | 'deny';
-  reason: string;
+  reason: Reason | 'allowed';
   status: number;
   method: string;
   authority: string;
@@ -96,6 +120,12 @@ export interface DecisionRecord {
   tool?: string;
   /** Operator-facing explanation of a denial; never a secret. */
   detail?: string;
+  /**
+   * Facts a phase adds without the audit knowing the phase, named as the span
+   * attributes they become (`keybroker.<phase>.<fact>`); the decision log carries them
+   * under `attributes`. Identifiers and counts only: never a key, token or header value.
+   */
+  attributes?: Record<string, string | number | boolean>;
   durationMs: number;
   /** W3C trace context the request arrived with, so the audit span joins Envoy's trace. */
   traceContext?: { traceparent: string; tracestate?: string };
@@ -105,8 +135,10 @@ export type Outcome =
   | {
       readonly allow: true;
       readonly record: DecisionRecord;
-      readonly secret: Secret;
+      readonly secret: Credential;
       /** Where the key goes (its injection) and which agent headers are stripped. */
       readonly destination: Destination;
+      /** Headers for the agent's response (e.g. remaining budget); absent when none. */
+      readonly responseHeaders?: readonly ResponseHeader[];
     }
   | { readonly allow: false; readonly record: DecisionRecord; readonly denial: Denial };

@@ -1,0 +1,18 @@
+/**
+ * The inspect phase: for a destination that declares its api, the request body's facts
+ * (model, tool, …), read lazily — parsed only if a rule asks, at most once — and recorded
+ * in the decision when they were read.
+ */
+import { need, type Phase } from '../model/phase.ts';
+import { recordBodyFacts } from './audit-fields.ts';
+import { lazyInspection } from './inspect.ts';
+
+export const inspectPhase: Phase<undefined> = {
+  name: 'inspect',
+  run(ctx) {
+    const api = need(ctx.destination, 'the destination').api;
+    if (!api) return;
+    const record = ctx.record;
+    ctx.body = lazyInspection(ctx.facts, api, need(ctx.upstreamPath, 'the upstream path'), (facts) => recordBodyFacts(record, facts));
+  },
+};
