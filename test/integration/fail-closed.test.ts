@@ -17,6 +17,7 @@ import type { DecisionRecord } from '../../src/model/check.ts';
 import { authorizationClient, baseConfig, callCheck, startTestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { Capture } from '../helpers/capture.ts';
+import { runCli } from '../helpers/process.ts';
 
 describe('fail closed', () => {
   it('turns an exception thrown inside the pipeline into a denial, audited once', async () => {
@@ -97,6 +98,40 @@ describe('reloads never open the gate', () => {
       expect(deniedBody(await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/research/quarantined' }))).reason).to.equal('denied_by_rule');
       expect(t.logs.text()).to.include('configuration reload rejected');
       expect(t.logs.text()).to.include('policy[0].typo_effect: unknown key');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('refuses a reload that validate refuses — listen on 0.0.0.0 without mTLS — with the policy change it carried', async () => {
+    const t = await startTestBroker();
+    try {
+      const intern = { principal: 'spiffe://example.org/ns/interns/intern' };
+      const opened = baseConfig();
+      opened['listen'] = '0.0.0.0:9191';
+      (opened['policy'] as unknown[]).push({ id: 'interns', identities: ['spiffe://example.org/ns/interns/*'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'] });
+      t.writeConfig(opened);
+      const validated = runCli(['validate', '-c', t.configFile]);
+      expect(validated.code, validated.stdout).to.not.equal(0);
+      expect(validated.stderr).to.include('refusing to serve Check on non-loopback address "0.0.0.0:9191" without mTLS');
+      expect(await t.broker.watcher.reload()).to.equal(false);
+      expect(t.logs.text()).to.include('refusing to serve Check on non-loopback address \\"0.0.0.0:9191\\" without mTLS');
+      expect(deniedBody(await t.check(envoyCheckRequest(intern))).reason).to.equal('no_matching_grant');
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('refuses a reload that changes a setting read only at start, and says to restart', async () => {
+    const t = await startTestBroker();
+    try {
+      const moved = baseConfig();
+      moved['listen'] = `unix://${join(t.dir, 'elsewhere.sock')}`;
+      moved['policy'] = [];
+      t.writeConfig(moved);
+      expect(await t.broker.watcher.reload()).to.equal(false);
+      expect(t.logs.text()).to.include('listen changed: it takes effect only at start; restart keybroker to apply this file');
+      expect((await t.check(envoyCheckRequest())).status.code).to.equal(0);
     } finally {
       await t.stop();
     }
