@@ -48,7 +48,7 @@ export function parseConfigText(text: string, file: string, baseDir: string): Co
       (issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path]).map((path) => ({
         path: formatPath(path),
         line: lineOf(doc, lines, path),
-        message: issue.code === 'unrecognized_keys' ? unknownKeyMessage(path) : issue.message,
+        message: issue.code === 'unrecognized_keys' ? unknownKeyMessage(path) : messageOf(issue),
       })),
     );
     throw new ConfigError(file, problems);
@@ -60,6 +60,12 @@ function unknownKeyMessage(path: readonly PropertyKey[]): string {
   const key = String(path.at(-1));
   const suggestion = didYouMean(key, knownKeysAt(configSchema, path.slice(0, -1)));
   return `unknown key "${key}"${suggestion || '; check its spelling'} (unknown keys are refused so that a typo never widens access)`;
+}
+
+/** A record key's issue says only "Invalid key in record"; what the key should be is inside it. */
+function messageOf(issue: { code: string; message: string; issues?: ReadonlyArray<{ message: string }> }): string {
+  const inner = issue.code === 'invalid_key' ? issue.issues?.[0]?.message : undefined;
+  return inner ? `invalid name: ${inner}` : issue.message;
 }
 
 /** The line of the deepest node on `path` that exists in the document. */
