@@ -92,7 +92,13 @@ function anchorPaths(config: Config, baseDir: string): Config {
     'file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b;
   const trust = Object.fromEntries(Object.entries(config.trust).map(([name, td]) => [name, td.bundle ? { ...td, bundle: bundle(td.bundle) } : td]));
   const issuers = config.issuers.map((issuer) => ({ ...issuer, jwks: bundle(issuer.jwks) }));
-  return { ...config, listen: listenAnchored, keys, trust, issuers };
+  const destinations = Object.fromEntries(
+    Object.entries(config.destinations).map(([name, d]) => {
+      const inject = d.inject;
+      return [name, typeof inject === 'object' && 'oauth2' in inject && inject.oauth2.ca ? { ...d, inject: { oauth2: { ...inject.oauth2, ca: at(inject.oauth2.ca) } } } : d];
+    }),
+  );
+  return { ...config, listen: listenAnchored, keys, trust, issuers, destinations };
 }
 
 function anchorKeys(keys: Config['keys'], at: (p: string) => string): Config['keys'] {

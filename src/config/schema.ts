@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { parseDuration } from './duration.ts';
 import { isLoopback } from '../lib/loopback.ts';
-import { TEMPLATE_NAMES } from '../credentials/templates.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
+import { injection, keyRef } from './schema/inject.ts';
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -135,10 +135,6 @@ const tokens = z.strictObject({
   fetchTimeout: duration.default(5000),
 });
 
-const keyRef = z
-  .string()
-  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*(@[1-9][0-9]*)?$/, 'expected a key path such as "openai/prod" (Vault: "openai/prod@7" pins a version)');
-
 const vaultAddress = z.url({ protocol: /^https?$/ }).refine((address) => {
   const url = new URL(address);
   return url.protocol === 'https:' || isLoopback(url.hostname.replace(/^\[|\]$/g, ''));
@@ -174,14 +170,6 @@ const keys = z.discriminatedUnion('store', [
   }),
 ]);
 
-const injection = z.union([
-  z.enum(TEMPLATE_NAMES),
-  z.strictObject({
-    header: headerName,
-    value: z.string().refine((v) => v.split('${key}').length === 2, 'must contain "${key}" exactly once'),
-  }),
-]);
-
 const destination = z.strictObject({
   upstream: hostName,
   /** Extra `:authority` values the agent may use for this destination (the gateway's own host). */
@@ -201,6 +189,8 @@ const rule = z.strictObject({
   destinations: z.array(nonEmpty).min(1),
   methods: z.array(method).min(1).optional(),
   paths: z.array(pathPattern).min(1).optional(),
+  /** The key this grant's callers get, instead of the destination's (credentials/obtain.ts). */
+  key: keyRef.optional(),
   /** Require a verified natural person, optionally in one of these groups. */
   person: z.strictObject({ required: z.literal(true), groups: z.array(nonEmpty).min(1).optional() }).optional(),
   ...bodyConditions,
@@ -261,6 +251,9 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['policy', index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
       }
     });
+    if (Object.keys(config.teams).length === 0) {
+      for (const [name, d] of Object.entries(config.destinations)) if (d.key.includes('{team}')) ctx.addIssue({ code: 'custom', path: ['destinations', name, 'key'], message: 'the key is chosen by {team}, but no teams: are configured' });
+    }
     for (const [team, patterns] of Object.entries(config.teams)) {
       if (!/^[a-z0-9][a-z0-9_-]*$/.test(team)) ctx.addIssue({ code: 'custom', path: ['teams', team], message: 'expected a team name of lowercase letters, digits, "-" and "_"' });
       patterns.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['teams', team, i], ctx));
@@ -269,6 +262,7 @@ export const configSchema = z
     config.policy.forEach((r, index) => {
       if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['policy', index, 'id'], message: `rule id "${r.id}" is used twice` });
       seen.add(r.id);
+      if (r.key && r.effect === 'deny') ctx.addIssue({ code: 'custom', path: ['policy', index, 'key'], message: 'a deny rule injects nothing: key: belongs on a grant' });
       if (r.effect === 'allow') {
         if (!r.methods) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its methods (use ["*"] for any)' });
         if (!r.paths) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its paths (use ["/*"] for any)' });

@@ -1,8 +1,10 @@
 /**
- * Keys from environment variables: `openai/prod` is read from `<prefix>OPENAI_PROD`.
- * Read once at start; the environment of a running process does not change.
+ * Keys from environment variables: `openai/prod` is read from `<prefix>OPENAI_PROD`, and
+ * its fields, if it has any, from `<prefix>OPENAI_PROD__<FIELD>` (`${key.sid}` from
+ * `…__SID`; field names are lower-cased). Read once per key; the environment of a
+ * running process does not change.
  */
-import { checkKeyValue, Secret } from './secret.ts';
+import { isProblem, readSecretValue, Secret, type SecretValue } from './secret.ts';
 import { KeyUnavailableError, type KeyStore } from './store.ts';
 
 export class EnvKeyStore implements KeyStore {
@@ -20,9 +22,8 @@ export class EnvKeyStore implements KeyStore {
     let entry = this.#keys.get(ref);
     if (entry === undefined) {
       const variable = envVariableFor(this.#prefix, ref);
-      const value = this.#env[variable];
-      const problem = value === undefined ? 'is not set' : checkKeyValue(value);
-      entry = problem ? `environment variable ${variable} ${problem}` : new Secret('env', ref, value as string);
+      const value = readEnvSecret(this.#env, variable);
+      entry = isProblem(value) ? value.problem : new Secret('env', ref, value);
       this.#keys.set(ref, entry);
     }
     if (typeof entry === 'string') throw new KeyUnavailableError(ref, entry);
@@ -30,6 +31,23 @@ export class EnvKeyStore implements KeyStore {
   }
 
   close(): void {}
+}
+
+function readEnvSecret(env: NodeJS.ProcessEnv, variable: string): SecretValue | { problem: string } {
+  const value = env[variable];
+  const fieldPrefix = `${variable}__`;
+  const fields: Record<string, string | undefined> = {};
+  for (const [name, fieldValue] of Object.entries(env)) {
+    if (name.startsWith(fieldPrefix)) fields[name.slice(fieldPrefix.length).toLowerCase()] = fieldValue;
+  }
+  if (Object.keys(fields).length === 0) {
+    if (value === undefined) return { problem: `environment variable ${variable} is not set` };
+    const single = readSecretValue(value);
+    return isProblem(single) ? { problem: `environment variable ${variable} ${single.problem}` } : single;
+  }
+  if (value !== undefined) return { problem: `environment variables ${variable} and ${fieldPrefix}* are both set: a key has one value or fields, not both` };
+  const read = readSecretValue(fields);
+  return isProblem(read) ? { problem: `environment variables ${fieldPrefix}*: ${read.problem}` } : read;
 }
 
 export function envVariableFor(prefix: string, ref: string): string {

@@ -1,12 +1,13 @@
 /**
- * Keys from a YAML file of `key-path: value`. The file must be private to its owner
+ * Keys from a YAML file of `key-path: value`, where a value may also be a mapping of
+ * fields (`twilio/prod: { sid: …, secret: … }`). The file must be private to its owner
  * (0600 or stricter): a key file readable by group or others is refused. The file is
  * watched; a changed file that fails to load leaves the last good keys in force.
  */
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { parse } from 'yaml';
 import type { Logger } from 'pino';
-import { checkKeyValue, Secret } from './secret.ts';
+import { isProblem, readSecretValue, Secret } from './secret.ts';
 import { KeyUnavailableError, type KeyStore } from './store.ts';
 
 const KEY_PATH = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
@@ -88,9 +89,9 @@ export function readKeyFile(file: string): Map<string, Secret> {
   const keys = new Map<string, Secret>();
   for (const [path, value] of Object.entries(doc)) {
     if (!KEY_PATH.test(path)) throw new Error(`key file ${file}: "${path}" is not a key path such as "openai/prod"`);
-    const problem = checkKeyValue(value);
-    if (problem) throw new Error(`key file ${file}: the value of "${path}" ${problem}`);
-    keys.set(path, new Secret('file', path, value as string));
+    const secret = readSecretValue(value);
+    if (isProblem(secret)) throw new Error(`key file ${file}: the value of "${path}" ${secret.problem}`);
+    keys.set(path, new Secret('file', path, secret));
   }
   return keys;
 }

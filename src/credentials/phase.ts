@@ -1,27 +1,37 @@
-/** The credential phase: the key for the destination, from the key store (cached). */
+/**
+ * The credential phase: which key this caller gets for this destination (the matching
+ * grant's `key:`, else the destination's, `{team}` filled from the caller's team), the
+ * key from the store, an OAuth2 access token when the destination exchanges its key for
+ * one, and what that puts on the request (credentials/obtain.ts). Any of it unavailable
+ * is a `key_unavailable` denial, never another key.
+ */
 import { Denial } from '../lib/denial.ts';
 import { isPromise } from '../lib/maybe-async.ts';
 import type { CheckContext, Phase } from '../model/phase.ts';
 import { need } from '../model/phase.ts';
-import { KeyUnavailableError, type KeyStore } from './store.ts';
-import type { Secret } from './secret.ts';
+import { KeyUnavailableError } from './store.ts';
+import { obtainCredential, type CredentialSources, type Obtained } from './obtain.ts';
 
-export const credentialPhase: Phase<KeyStore> = {
+export const credentialPhase: Phase<CredentialSources> = {
   name: 'credential',
-  run(ctx, keys) {
-    const ref = need(ctx.destination, 'the destination').keyRef;
+  run(ctx, sources) {
+    const destination = need(ctx.destination, 'the destination');
+    const rule = need(ctx.policy, 'the policy decision').rule;
+    const identity = need(ctx.principal, 'the principal').id;
+    const target = { name: destination.name, injection: destination.injection, key: sources.ruleKeys.get(rule) ?? destination.key, clientSecret: destination.clientSecret };
     try {
-      const secret = keys.get(ref);
-      if (isPromise(secret)) return secret.then((s) => hold(ctx, s), unavailable);
-      hold(ctx, secret);
+      const obtained = obtainCredential(sources, target, identity);
+      if (isPromise(obtained)) return obtained.then((o) => hold(ctx, o), unavailable);
+      hold(ctx, obtained);
     } catch (error) {
       unavailable(error);
     }
   },
 };
 
-function hold(ctx: CheckContext, secret: Secret): void {
+function hold(ctx: CheckContext, { secret, injected }: Obtained): void {
   ctx.secret = secret;
+  ctx.injected = injected;
   ctx.record.keyId = secret.id;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Headers through which an agent may present a credential of its own. All are removed
- * from every allowed request (invariant 5) — except the one keybroker injects into,
- * because Envoy applies removals after sets and would strip the injected key.
+ * from every allowed request (invariant 5) — except those keybroker injects into,
+ * because Envoy applies removals after sets and would strip the injected key. Headers
+ * keybroker injects are set with append=false, so the agent's copy of those is replaced.
  */
 export const AGENT_CREDENTIAL_HEADERS = [
   'authorization',
@@ -11,8 +12,8 @@ export const AGENT_CREDENTIAL_HEADERS = [
   'x-goog-api-key',
 ] as const;
 
-export function headersToStrip(injectedHeader: string, extra: readonly string[] = []): string[] {
+export function headersToStrip(injectedHeaders: readonly string[], extra: readonly string[] = []): string[] {
   const all = new Set<string>([...AGENT_CREDENTIAL_HEADERS, ...extra]);
-  all.delete(injectedHeader);
+  for (const header of injectedHeaders) all.delete(header);
   return [...all];
 }

@@ -1,24 +1,76 @@
 /**
- * How a key is put on the upstream request. Each provider reads its key from its own
- * header; the template turns a key into that one header.
+ * How a key is put on the upstream request: the `inject:` shapes of a destination,
+ * compiled once per runtime into header and query-parameter setters. The provider names
+ * (openai, anthropic, azure-openai, google) are shorthands for the shapes their APIs
+ * read.
+ *
+ *   bearer                             authorization: Bearer <key>
+ *   { bearer: "${key.token}" }         the same, from a field
+ *   { header: x-api-key, value: "Token ${key}" }   any header, text around the key
+ *   { header: x-api-key, prefix: "Token " }        the same, spelt as prefix/suffix
+ *   { headers: { x-id: "${key.id}", x-secret: "${key.secret}" } }   several at once
+ *   { basic: { username: "${key.sid}", password: "${key.secret}" } } HTTP Basic, base64 here
+ *   { query: key }  or  { query: { name: key, value: "${key}" } }    a query parameter
+ *   { oauth2: { tokenUrl, clientId, … } }   a client-credentials access token, as Bearer
  */
-import type { Injection } from '../model/check.ts';
+import { parseTemplate, isTemplateProblem, renderTemplate, type Template } from './template.ts';
+import type { Credential, Injection, OAuth2Settings } from '../model/check.ts';
 
 export type { Injection };
 
-const TEMPLATES = {
-  openai: { header: 'authorization', prefix: 'Bearer ', suffix: '' },
-  anthropic: { header: 'x-api-key', prefix: '', suffix: '' },
-  'azure-openai': { header: 'api-key', prefix: '', suffix: '' },
-  google: { header: 'x-goog-api-key', prefix: '', suffix: '' },
-} as const satisfies Record<string, Injection>;
+const PROVIDERS = {
+  openai: { bearer: '${key}' },
+  anthropic: { header: 'x-api-key', value: '${key}' },
+  'azure-openai': { header: 'api-key', value: '${key}' },
+  google: { header: 'x-goog-api-key', value: '${key}' },
+} as const;
 
-export type TemplateName = keyof typeof TEMPLATES;
-export const TEMPLATE_NAMES = Object.keys(TEMPLATES) as [TemplateName, ...TemplateName[]];
+export type TemplateName = keyof typeof PROVIDERS | 'bearer';
+export const TEMPLATE_NAMES = ['openai', 'anthropic', 'azure-openai', 'google', 'bearer'] as const satisfies readonly TemplateName[];
 
-/** A template name, or a generic `{header, value}` where `value` holds `${key}` once. */
-export function injectionFor(spec: TemplateName | { header: string; value: string }): Injection {
-  if (typeof spec === 'string') return TEMPLATES[spec];
-  const [prefix = '', suffix = ''] = spec.value.split('${key}');
-  return { header: spec.header, prefix, suffix };
+/** `inject:` as the config schema accepts it. */
+export type InjectSpec =
+  | TemplateName
+  | { readonly bearer: string }
+  | { readonly header: string; readonly value?: string | undefined; readonly prefix?: string | undefined; readonly suffix?: string | undefined }
+  | { readonly headers: Readonly<Record<string, string>> }
+  | { readonly basic: { readonly username: string; readonly password: string } }
+  | { readonly query: string | { readonly name: string; readonly value: string } }
+  | { readonly oauth2: OAuth2Settings };
+
+export function injectionFor(spec: InjectSpec): Injection {
+  if (typeof spec === 'string') return injectionFor(spec === 'bearer' ? { bearer: '${key}' } : PROVIDERS[spec]);
+  if ('bearer' in spec) return headers([['authorization', `Bearer ${spec.bearer}`]]);
+  if ('header' in spec) return headers([[spec.header, spec.value ?? `${spec.prefix ?? ''}\${key}${spec.suffix ?? ''}`]]);
+  if ('headers' in spec) return headers(Object.entries(spec.headers));
+  if ('basic' in spec) {
+    const username = compile(spec.basic.username);
+    const password = compile(spec.basic.password);
+    const render = (secret: Credential) => `Basic ${Buffer.from(`${renderTemplate(username, secret)}:${renderTemplate(password, secret)}`).toString('base64')}`;
+    return { headers: [{ name: 'authorization', render }], query: [] };
+  }
+  if ('query' in spec) {
+    const { name, value } = typeof spec.query === 'string' ? { name: spec.query, value: '${key}' } : spec.query;
+    const template = compile(value);
+    // Envoy puts the value into the query string as given: encode it here.
+    return { headers: [], query: [{ name, render: (secret) => encodeURIComponent(renderTemplate(template, secret)) }] };
+  }
+  return { ...headers([['authorization', 'Bearer ${key}']]), oauth2: spec.oauth2 };
+}
+
+function headers(entries: ReadonlyArray<readonly [string, string]>): Injection {
+  return {
+    headers: entries.map(([name, text]) => {
+      const template = compile(text);
+      return { name, render: (secret: Credential) => renderTemplate(template, secret) };
+    }),
+    query: [],
+  };
+}
+
+/** The config schema has checked every template; a failure here is a bug. */
+function compile(text: string): Template {
+  const parsed = parseTemplate(text);
+  if (isTemplateProblem(parsed)) throw new Error(`invalid template: ${parsed.problem}`);
+  return parsed;
 }

@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { checkKeyValue, Secret } from './secret.ts';
+import { isProblem, readSecretValue, Secret } from './secret.ts';
 import { KeyUnavailableError, type KeyStore } from './store.ts';
 import { VaultApi, VaultMalformedError, VaultStatusError } from './vault-api.ts';
 import { BoundedRequestError } from '../lib/bounded-request.ts';
@@ -184,14 +184,14 @@ export class VaultKeyStore implements KeyStore {
       if (!data?.data || data.metadata?.destroyed === true || isPast(data.metadata?.deletion_time)) {
         throw new KeyGoneError(`no live version at ${where}${pinned ? ` (version ${pinned})` : ''}: it is deleted or destroyed`);
       }
-      const value = data.data[this.#settings.field];
-      if (value === undefined) throw new VaultReadError(`the secret at ${where} has no field "${this.#settings.field}"`);
-      const problem = checkKeyValue(value);
-      if (problem) throw new VaultReadError(`field "${this.#settings.field}" of ${where} ${problem}`);
+      // Every string field is kept (`${key.sid}`, `key: path#field`); the configured field,
+      // when present, is also the secret's single value (`${key}`).
+      const value = readSecretValue(Object.fromEntries(Object.entries(data.data).filter(([, v]) => typeof v === 'string')));
+      if (isProblem(value)) throw new VaultReadError(`the secret at ${where} ${value.problem}`);
       const version = Number(data.metadata?.version ?? 0);
       const createdTime = String(data.metadata?.created_time ?? '');
-      const same = cached && cached.version === version && cached.createdTime === createdTime && cached.secret.reveal() === value;
-      const secret = same ? cached.secret : new Secret('vault', where, value as string, String(version));
+      const same = cached && cached.version === version && cached.createdTime === createdTime && cached.secret.holds(value);
+      const secret = same ? cached.secret : new Secret('vault', where, value, { version: String(version), primary: this.#settings.field });
       if (cached && !same) {
         const replaced = cached.version === version;
         this.#log?.info({ key: secret.id, previous: cached.secret.id }, replaced ? 'key replaced in Vault under the same version number' : 'key rotated in Vault');

@@ -5,19 +5,25 @@
  * Both carry the decision's identifiers as dynamic metadata for Envoy's access log.
  *
  * Encoded here rather than by a generic codec because the answer is mostly constant:
- * the status and header mutations of an allowed Check depend only on the destination
- * and the key, so they are encoded once per (destination, key version) and kept beside
+ * the status, header mutations and query parameters of an allowed Check depend only on
+ * the destination and the key, so they are encoded once per (destination, key version) and kept beside
  * the key; per request only the dynamic metadata is written. Field numbers are those of
  * envoy/service/auth/v3/external_auth.proto and the types it uses.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { Credential, DecisionRecord, Destination, Outcome, ResponseHeader } from '../model/check.ts';
+import type { DecisionRecord, Destination, Injected, Outcome, ResponseHeader } from '../model/check.ts';
 import { lenFieldSize, ProtoWriter, stringFieldSize, varintSize } from '../lib/proto-writer.ts';
 
 /** The response as a client decodes it (keepCase); what the tests read back. */
 export interface CheckResponseMessage {
   status: { code: number; message?: string };
-  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[]; response_headers_to_add?: HeaderValueOption[] };
+  ok_response?: {
+    headers: HeaderValueOption[];
+    headers_to_remove: string[];
+    response_headers_to_add?: HeaderValueOption[];
+    query_parameters_to_set?: Array<{ key: string; value: string }>;
+    query_parameters_to_remove?: string[];
+  };
   denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
   dynamic_metadata: { fields: Record<string, { stringValue: string }> };
 }
@@ -29,7 +35,7 @@ interface HeaderValueOption {
 
 // envoy.service.auth.v3.CheckResponse, OkHttpResponse, DeniedHttpResponse
 const RESPONSE = { status: 1, denied: 2, ok: 3, dynamicMetadata: 4 } as const;
-const OK = { headers: 2, headersToRemove: 5, responseHeadersToAdd: 6 } as const;
+const OK = { headers: 2, headersToRemove: 5, responseHeadersToAdd: 6, queryParametersToSet: 7 } as const;
 const DENIED = { status: 1, headers: 2, body: 3 } as const;
 // google.rpc.Status, envoy.type.v3.HttpStatus: `code` is field 1 of both.
 const CODE = 1;
@@ -37,6 +43,8 @@ const CODE = 1;
 const OPTION = { header: 1, append: 2 } as const;
 const BOOL_VALUE = 1; // google.protobuf.BoolValue { bool value = 1 }
 const HEADER = { key: 1, value: 2 } as const;
+// envoy.config.core.v3.QueryParameter { key = 1; value = 2 }
+const QUERY_PARAMETER = { key: 1, value: 2 } as const;
 // google.protobuf.Struct { map<string, Value> fields = 1 }, map entry { key = 1; value = 2 }, Value { string_value = 3 }
 const STRUCT_FIELDS = 1;
 const ENTRY = { key: 1, value: 2 } as const;
@@ -54,28 +62,28 @@ const METADATA: ReadonlyArray<readonly [string, keyof DecisionRecord]> = [
   ['policy_version', 'policyVersion'],
 ];
 
-/** Encoded status + ok_response, per destination and key; dropped with either. */
-const allowedHeads = new WeakMap<Destination, WeakMap<Credential, Buffer>>();
+/** Encoded status + ok_response, per destination and injected credential (so key version); dropped with either. */
+const allowedHeads = new WeakMap<Destination, WeakMap<Injected, Buffer>>();
 
 export function toCheckResponse(outcome: Outcome): Buffer {
   const head = !outcome.allow
     ? deniedHead(outcome.denial.status, outcome.record.decisionId, outcome.denial.reason)
     : outcome.responseHeaders
-      ? encodeAllowedHead(outcome.destination, outcome.secret, outcome.responseHeaders)
-      : allowedHead(outcome.destination, outcome.secret);
+      ? encodeAllowedHead(outcome.destination, outcome.injected, outcome.responseHeaders)
+      : allowedHead(outcome.destination, outcome.injected);
   const metadataBytes = metadataSize(outcome.record);
   const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
   writeMetadata(writer, outcome.record);
   return writer.finish();
 }
 
-function allowedHead(destination: Destination, secret: Credential): Buffer {
-  let bySecret = allowedHeads.get(destination);
-  if (!bySecret) allowedHeads.set(destination, (bySecret = new WeakMap()));
-  let head = bySecret.get(secret);
+function allowedHead(destination: Destination, injected: Injected): Buffer {
+  let byInjected = allowedHeads.get(destination);
+  if (!byInjected) allowedHeads.set(destination, (byInjected = new WeakMap()));
+  let head = byInjected.get(injected);
   if (!head) {
-    head = encodeAllowedHead(destination, secret, []);
-    bySecret.set(secret, head);
+    head = encodeAllowedHead(destination, injected, []);
+    byInjected.set(injected, head);
   }
   return head;
 }
@@ -84,21 +92,28 @@ function allowedHead(destination: Destination, secret: Credential): Buffer {
  * Status + ok_response. Headers for the agent's response (a phase's, e.g. a remaining
  * budget) vary per request, so a head that carries them is not cached.
  */
-function encodeAllowedHead(destination: Destination, secret: Credential, responseHeaders: readonly ResponseHeader[]): Buffer {
-  const { injection, stripHeaders } = destination;
-  const header = { key: injection.header, value: injection.prefix + secret.reveal() + injection.suffix };
+function encodeAllowedHead(destination: Destination, injected: Injected, responseHeaders: readonly ResponseHeader[]): Buffer {
+  const headers = injected.headers.map(([key, value]) => ({ key, value }));
+  const query = injected.query.map(([key, value]) => ({ key, value }));
+  const { stripHeaders } = destination;
   const okBytes =
-    lenFieldSize(headerOptionSize(header)) +
+    headers.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0) +
     stripHeaders.reduce((sum, name) => sum + stringFieldSize(name), 0) +
-    responseHeaders.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0);
+    responseHeaders.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0) +
+    query.reduce((sum, parameter) => sum + lenFieldSize(pairSize(parameter)), 0);
   const statusBytes = 1 + varintSize(GrpcStatus.OK);
   const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
     .lenField(RESPONSE.status, statusBytes)
     .varintField(CODE, GrpcStatus.OK)
     .lenField(RESPONSE.ok, okBytes);
-  writeHeaderOption(writer, OK.headers, header);
+  for (const h of headers) writeHeaderOption(writer, OK.headers, h);
   for (const name of stripHeaders) writer.stringField(OK.headersToRemove, name);
   for (const h of responseHeaders) writeHeaderOption(writer, OK.responseHeadersToAdd, h);
+  // Set, not removed-and-added: Envoy overwrites the agent's own copy of the parameter, and
+  // applies removals after sets, so removing the same name would drop keybroker's.
+  for (const parameter of query) {
+    writer.lenField(OK.queryParametersToSet, pairSize(parameter)).stringField(QUERY_PARAMETER.key, parameter.key).stringField(QUERY_PARAMETER.value, parameter.value);
+  }
   return writer.finish();
 }
 
@@ -125,7 +140,12 @@ function deniedHead(httpStatus: number, decisionId: string, reason: string): Buf
  * in the status code) are written rather than left implicit, so every decoder shows them.
  */
 function headerOptionSize(header: { key: string; value: string }): number {
-  return lenFieldSize(stringFieldSize(header.key) + stringFieldSize(header.value)) + lenFieldSize(APPEND_FALSE_BYTES);
+  return lenFieldSize(pairSize(header)) + lenFieldSize(APPEND_FALSE_BYTES);
+}
+
+/** HeaderValue and QueryParameter alike: `key = 1; value = 2`. */
+function pairSize(pair: { key: string; value: string }): number {
+  return stringFieldSize(pair.key) + stringFieldSize(pair.value);
 }
 
 const APPEND_FALSE_BYTES = 2; // BoolValue { value (1) = false }: a tag and a zero
@@ -133,7 +153,7 @@ const APPEND_FALSE_BYTES = 2; // BoolValue { value (1) = false }: a tag and a ze
 function writeHeaderOption(writer: ProtoWriter, field: number, header: { key: string; value: string }): void {
   writer
     .lenField(field, headerOptionSize(header))
-    .lenField(OPTION.header, stringFieldSize(header.key) + stringFieldSize(header.value))
+    .lenField(OPTION.header, pairSize(header))
     .stringField(HEADER.key, header.key)
     .stringField(HEADER.value, header.value)
     .lenField(OPTION.append, APPEND_FALSE_BYTES)

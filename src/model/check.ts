@@ -48,12 +48,52 @@ export interface Person {
   readonly groups: readonly string[];
 }
 
-/** How a key is put on the upstream request: one header, the key between a prefix and a suffix. */
+/**
+ * How a key is put on the upstream request: header and query-parameter setters,
+ * compiled from a destination's `inject:` (credentials/templates.ts).
+ */
 export interface Injection {
-  /** Lower-case header name. */
-  readonly header: string;
-  readonly prefix: string;
-  readonly suffix: string;
+  readonly headers: readonly Setter[];
+  readonly query: readonly Setter[];
+  /** The key is a client secret to exchange for an access token first, which `headers` carry. */
+  readonly oauth2?: OAuth2Settings;
+}
+
+export interface Setter {
+  /** Header name (lower-case) or query parameter name. */
+  readonly name: string;
+  /** Throws KeyUnavailableError when the key lacks a value or field this needs. */
+  render(secret: Credential): string;
+}
+
+/** OAuth2 client credentials (RFC 6749 §4.4), as `inject: { oauth2 }` configures them. */
+export interface OAuth2Settings {
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  /** The client secret's key reference; default: the destination's `key`. */
+  readonly clientSecret?: string | undefined;
+  readonly auth: 'client_secret_basic' | 'client_secret_post';
+  readonly scopes: readonly string[];
+  readonly audience?: string | undefined;
+  /** CA certificate file (PEM) to verify the token endpoint with, instead of the system's. */
+  readonly ca?: string | undefined;
+  /** Bound on one token request, in ms. */
+  readonly timeout: number;
+}
+
+/**
+ * A key reference, parsed (credentials/key-ref.ts): `openai/prod`, `openai/prod@7`,
+ * `stripe/prod#secret_key` (one field), `openai/{team}` (the caller's team's key).
+ */
+export interface KeyRef {
+  /** As configured: what records and errors name. */
+  readonly text: string;
+  /** Whether `{team}` must be filled in from the caller's team. */
+  readonly perTeam: boolean;
+  /** The reference the key store resolves (`path` or `path@version`), `{team}` unfilled. */
+  readonly store: string;
+  /** The field of the secret that is `${key}`, if one is named. */
+  readonly field: string | undefined;
 }
 
 export interface Destination {
@@ -62,7 +102,11 @@ export interface Destination {
   readonly authorities: readonly string[];
   readonly routePrefix: string;
   readonly injection: Injection;
+  /** The key reference as configured. */
   readonly keyRef: string;
+  readonly key: KeyRef;
+  /** OAuth2: the client secret's reference, when it is not `key`. */
+  readonly clientSecret?: KeyRef | undefined;
   readonly classification: string;
   /** Agent credential and identity headers removed from every allowed request. */
   readonly stripHeaders: readonly string[];
@@ -78,6 +122,17 @@ export interface Credential {
   /** `store:path#version`. */
   readonly id: string;
   reveal(): string;
+  /** One named field of a secret with fields (`${key.sid}`). */
+  field(name: string): string;
+}
+
+/**
+ * What an allowed answer puts on the upstream request, rendered from a destination's
+ * injection and one key version (credentials/injected.ts): built once, reused.
+ */
+export interface Injected {
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
+  readonly query: ReadonlyArray<readonly [name: string, value: string]>;
 }
 
 /** The grant that allowed, as the authorize phase leaves it for the later phases. */
@@ -135,8 +190,11 @@ export type Outcome =
   | {
       readonly allow: true;
       readonly record: DecisionRecord;
+      /** The key (for OAuth2, the access token) whose id the record carries. */
       readonly secret: Credential;
-      /** Where the key goes (its injection) and which agent headers are stripped. */
+      /** What goes on the upstream request: headers and query parameters. */
+      readonly injected: Injected;
+      /** Which agent headers are stripped. */
       readonly destination: Destination;
       /** Headers for the agent's response (e.g. remaining budget); absent when none. */
       readonly responseHeaders?: readonly ResponseHeader[];

@@ -6,7 +6,7 @@
  */
 import type { MaybePromise } from '../lib/maybe-async.ts';
 import type { Config } from '../config/schema.ts';
-import type { Credential, DecisionRecord, Destination, Person, PolicyDecision, Principal, RequestFacts, ResponseHeader } from './check.ts';
+import type { Credential, DecisionRecord, Injected, Destination, Person, PolicyDecision, Principal, RequestFacts, ResponseHeader } from './check.ts';
 import type { LazyBody } from './body.ts';
 
 /**
@@ -31,6 +31,8 @@ export interface CheckContext {
   policy: PolicyDecision | undefined;
   /** credential */
   secret: Credential | undefined;
+  /** What the key puts on the upstream request. */
+  injected: Injected | undefined;
   /** Headers for the agent's response on allow; a phase appends with `addResponseHeader`. */
   responseHeaders: ResponseHeader[] | undefined;
 }
@@ -64,7 +66,7 @@ export interface StatefulPhase<State> extends Phase<State> {
 }
 
 export function newContext(facts: RequestFacts, record: DecisionRecord): CheckContext {
-  return { facts, record, principal: undefined, person: undefined, destination: undefined, upstreamPath: undefined, body: undefined, policy: undefined, secret: undefined, responseHeaders: undefined };
+  return { facts, record, principal: undefined, person: undefined, destination: undefined, upstreamPath: undefined, body: undefined, policy: undefined, secret: undefined, injected: undefined, responseHeaders: undefined };
 }
 
 export function addResponseHeader(ctx: CheckContext, key: string, value: string): void {

@@ -58,7 +58,7 @@ export const PHASES: readonly Step[] = [
   step(inspectPhase, () => undefined),
   step(authorizePhase, (runtime) => runtime.policy),
   step(limitPhase, () => undefined),
-  step(credentialPhase, (runtime) => runtime.keys),
+  step(credentialPhase, (runtime) => runtime.credentials),
 ];
 
 export interface CheckDeps {
@@ -136,11 +136,12 @@ function runPhases(phases: readonly Step[], index: number, ctx: CheckContext, ru
 function allowed(ctx: CheckContext): Outcome {
   const destination = need(ctx.destination, 'the destination');
   const secret = need(ctx.secret, 'the key');
+  const injected = need(ctx.injected, 'the injected credential');
   const record = ctx.record;
   record.decision = 'allow';
   record.reason = 'allowed';
   record.status = 200;
-  return ctx.responseHeaders ? { allow: true, record, secret, destination, responseHeaders: ctx.responseHeaders } : { allow: true, record, secret, destination };
+  return ctx.responseHeaders ? { allow: true, record, secret, injected, destination, responseHeaders: ctx.responseHeaders } : { allow: true, record, secret, injected, destination };
 }
 
 function asDenial(error: unknown, log: Logger, decisionId: string): Denial {

@@ -6,9 +6,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.ts';
-import { compileTeams, type TeamIndex } from '../policy/teams.ts';
+import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
 import { injectionFor } from '../credentials/templates.ts';
 import { headersToStrip } from '../credentials/strip.ts';
+import { parseKeyRef, storeRefFor } from '../credentials/key-ref.ts';
+import { OAuth2Tokens } from '../credentials/oauth2.ts';
+import type { CredentialSources } from '../credentials/obtain.ts';
 import { FileKeyStore } from '../credentials/file-store.ts';
 import { EnvKeyStore } from '../credentials/env-store.ts';
 import { VaultKeyStore } from '../credentials/vault-store.ts';
@@ -18,7 +21,7 @@ import { TokenVerifier } from '../identity/verifier.ts';
 import type { TrustDomainTokens } from '../identity/jwt-svid.ts';
 import type { KubernetesIssuer } from '../identity/kubernetes.ts';
 import type { PersonIssuer } from '../identity/person.ts';
-import type { Destination } from '../model/check.ts';
+import type { Destination, KeyRef } from '../model/check.ts';
 import { PHASES, type Step } from './check.ts';
 
 export interface Runtime {
@@ -29,6 +32,8 @@ export interface Runtime {
   /** `teamsOf(runtime.teams, identity)`: the teams an identity belongs to. */
   readonly teams: TeamIndex;
   readonly keys: KeyStore;
+  /** What the credential phase reads: keys, OAuth2 tokens, teams, grants' own keys. */
+  readonly credentials: CredentialSources;
   readonly tokens: TokenVerifier;
   /** The state of each phase that keeps its own (pipeline/check.ts `stateful`), by name. */
   readonly phaseStates: ReadonlyMap<string, unknown>;
@@ -51,6 +56,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
   const destinations = new Map<string, Destination>();
   for (const [name, d] of Object.entries(config.destinations)) {
     const injection = injectionFor(d.inject);
+    const clientSecret = typeof d.inject === 'object' && 'oauth2' in d.inject ? d.inject.oauth2.clientSecret : undefined;
     destinations.set(name, {
       name,
       upstream: d.upstream,
@@ -58,21 +64,30 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       routePrefix: d.routePrefix ?? '',
       injection,
       keyRef: d.key,
+      key: parseKeyRef(d.key),
+      clientSecret: clientSecret === undefined ? undefined : parseKeyRef(clientSecret),
       classification: d.classification,
-      stripHeaders: headersToStrip(injection.header, tokenHeaders),
+      stripHeaders: headersToStrip(injection.headers.map((h) => h.name), tokenHeaders),
       ...(d.api ? { api: d.api } : {}),
     });
   }
   const policy = compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });
+  const ruleKeys = new Map<string, KeyRef>();
+  for (const r of config.policy) if (r.key) ruleKeys.set(r.id, parseKeyRef(r.key));
+  const teams = compileTeams(config.teams);
   const phaseStates = preparePhases(config, options, tokens);
   try {
+    const keys = openKeysOrRelease(config, options, tokens);
+    // One token cache for the process: its entries are keyed by everything that makes a token.
+    const oauth2 = options.previous?.credentials.oauth2 ?? new OAuth2Tokens(options.log ? { log: options.log } : {});
     return {
       config,
       trustDomains: new Set(Object.keys(config.trust)),
       destinations,
       policy,
-      teams: compileTeams(config.teams),
-      keys: openKeysOrRelease(config, options, tokens),
+      teams,
+      keys,
+      credentials: { keys, oauth2, ruleKeys, teamsOf: (identity) => teamsOf(teams, identity) },
       tokens,
       phaseStates,
     };
@@ -118,6 +133,7 @@ function closePhaseStates(phases: readonly Step[], states: ReadonlyMap<string, u
 /** Releases everything a runtime opened (validate, explain, shutdown). */
 export function releaseRuntime(runtime: Runtime): void {
   runtime.keys.close();
+  runtime.credentials.oauth2.close();
   runtime.tokens.close();
   retirePhaseStates(runtime, undefined);
 }
@@ -131,6 +147,22 @@ function openKeysOrRelease(config: Config, options: RuntimeParts, tokens: TokenV
     if (!options.tokens) tokens.close();
     throw error;
   }
+}
+
+/** Every store reference the configuration can ask for (each team's, for `{team}`), to warm. */
+export function keysToWarm(runtime: Runtime): string[] {
+  const refs = new Set<string>();
+  const add = (ref: KeyRef | undefined) => {
+    if (!ref) return;
+    if (!ref.perTeam) refs.add(ref.store);
+    else for (const team of runtime.teams.names) refs.add(storeRefFor(ref, team));
+  };
+  for (const d of runtime.destinations.values()) {
+    add(d.key);
+    add(d.clientSecret);
+  }
+  for (const ref of runtime.credentials.ruleKeys.values()) add(ref);
+  return [...refs];
 }
 
 /** The parts of a configuration that the token verifier is built from. */

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { canonicalJson } from '../lib/canonical-json.ts';
-import { identityConfig, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
+import { identityConfig, keysToWarm, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
 import type { KeyStore } from '../credentials/store.ts';
 import { isPromise } from '../lib/maybe-async.ts';
 import { prepareRuntime } from './prepare-runtime.ts';
@@ -55,7 +55,7 @@ export async function reloadRuntime(current: Runtime, next: Config, log: Logger)
     // Warm before the swap: every key the running configuration serves, the new one must
     // serve too (read now, or carried within its staleness bound), or the reload would
     // turn working routes into 503s — an unreachable Vault, say.
-    const refs = [...new Set([...built.destinations.values()].map((d) => d.keyRef))];
+    const refs = keysToWarm(built);
     await built.keys.warm?.(refs);
     const lost = refs.filter((ref) => servesNow(current.keys, ref) && !servesNow(built.keys, ref));
     if (lost.length > 0) throw new ReloadRefusedError(`the new ${built.keys.kind} key store could not provide ${lost.map((r) => `"${r}"`).join(', ')}, which the running configuration serves`);

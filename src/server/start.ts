@@ -13,7 +13,7 @@ import { metricsAuditor } from '../audit/metrics.ts';
 import { spanAuditor } from '../audit/span.ts';
 import { setupTelemetry, type Telemetry } from '../audit/telemetry.ts';
 import { createCheck } from '../pipeline/check.ts';
-import { releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
+import { keysToWarm, releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
 import { prepareRuntime } from './prepare-runtime.ts';
 import { reloadRuntime } from './reload-runtime.ts';
 import { startServer } from './grpc.ts';
@@ -64,7 +64,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   const audit = allAuditors(sinks);
   const check = createCheck({ runtime: () => current, audit, log });
   await current.tokens.ready();
-  await current.keys.warm?.([...current.destinations.values()].map((d) => d.keyRef));
+  await current.keys.warm?.(keysToWarm(current));
   const server = await startServer(listen, check, log);
 
   return {

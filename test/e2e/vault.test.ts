@@ -107,7 +107,7 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     await vault.writeSecret('elsewhere/openai', { value: CANARY_KEY });
     const cases: Array<[string, Parameters<typeof broker>[1], string]> = [
       ['fail', { key: 'fail/missing' }, 'no secret at secret/fail/missing'],
-      ['fail', { key: 'fail/openai' }, 'the secret at secret/fail/openai has no field "value"'],
+      ['fail', { key: 'fail/openai' }, 'key "secret/fail/openai" is unavailable: it has no field "value" (its fields: other)'],
       ['fail', { key: 'elsewhere/openai' }, 'permission denied at secret/elsewhere/openai'],
     ];
     for (const [prefix, options, message] of cases) {
@@ -116,7 +116,7 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
       expect(response.ok_response, message).to.equal(undefined);
       expect(response.denied_response?.status.code).to.equal(503);
       expect(deniedBody(response).reason).to.equal('key_unavailable');
-      expect(t.logs.lines().some((l) => String(l['err'] ?? '').includes(message)), message).to.equal(true);
+      expect(t.logs.lines().some((l) => String(l['err'] ?? (l['decision'] as { detail?: string } | undefined)?.detail ?? '').includes(message)), message).to.equal(true);
       expectNoCanary(JSON.stringify(response), 'the denial');
     }
   });

@@ -11,10 +11,13 @@ import { authorizationService } from '../../src/envoy/proto.ts';
 import { ProtoDecodeError } from '../../src/lib/proto-reader.ts';
 import { ProtoWriter } from '../../src/lib/proto-writer.ts';
 import { Secret } from '../../src/credentials/secret.ts';
+import { injectionFor, type InjectSpec } from '../../src/credentials/templates.ts';
+import { injectedFor } from '../../src/credentials/injected.ts';
+import { parseKeyRef } from '../../src/credentials/key-ref.ts';
 import { Denial } from '../../src/lib/denial.ts';
 import type { DecisionRecord, Destination } from '../../src/model/check.ts';
 import { envoyCheckRequest, type CheckRequestMessage } from '../helpers/envoy-request.ts';
-import { CANARY_KEY } from '../helpers/canary.ts';
+import { CANARY_FIELD_SECRET, CANARY_KEY, CANARY_SID } from '../helpers/canary.ts';
 
 const method = authorizationService()['Check']!;
 const encode = (message: CheckRequestMessage | Record<string, unknown>): Buffer => method.requestSerialize(message);
@@ -135,11 +138,14 @@ describe('CheckResponse encoding', () => {
     upstream: 'api.openai.com',
     authorities: ['gateway.local'],
     routePrefix: '/openai',
-    injection: { header: 'authorization', prefix: 'Bearer ', suffix: '' },
+    injection: injectionFor('openai'),
     keyRef: 'openai/prod',
+    key: parseKeyRef('openai/prod'),
     classification: 'internal',
     stripHeaders: ['x-api-key', 'api-key'],
   };
+  const allow = (secret: Secret, on: Destination = destination, fields: Partial<DecisionRecord> = {}) =>
+    decodeResponse(toCheckResponse({ allow: true, record: record(fields), secret, injected: injectedFor(on.injection, secret), destination: on }));
   const record = (fields: Partial<DecisionRecord>): DecisionRecord => ({
     decisionId: 'd-1',
     decision: 'allow',
@@ -155,7 +161,7 @@ describe('CheckResponse encoding', () => {
   it('encodes an allowed answer a generic decoder reads back whole', () => {
     const secret = new Secret('file', 'openai/prod', CANARY_KEY);
     const allowed = record({ identity: 'spiffe://example.org/agent', destination: 'openai', rule: 'règle-é', keyId: secret.id, policyVersion: 'v1' });
-    const response = decodeResponse(toCheckResponse({ allow: true, record: allowed, secret, destination }));
+    const response = allow(secret, destination, allowed);
     expect(response.status).to.deep.equal({ code: 0 });
     expect(response.denied_response).to.equal(undefined);
     expect(response.ok_response!.headers).to.deep.equal([{ header: { key: 'authorization', value: `Bearer ${CANARY_KEY}` }, append: { value: false } }]);
@@ -167,10 +173,46 @@ describe('CheckResponse encoding', () => {
   it('writes the rotated key, not a cached one, once the key changes', () => {
     const before = new Secret('file', 'openai/prod', 'sk-before');
     const after = new Secret('file', 'openai/prod', 'sk-after');
-    const valueOf = (secret: Secret) => decodeResponse(toCheckResponse({ allow: true, record: record({}), secret, destination })).ok_response!.headers[0]!.header.value;
+    const valueOf = (secret: Secret) => allow(secret).ok_response!.headers[0]!.header.value;
     expect(valueOf(before)).to.equal('Bearer sk-before');
     expect(valueOf(after)).to.equal('Bearer sk-after');
     expect(valueOf(before)).to.equal('Bearer sk-before');
+  });
+
+  it('encodes every injection shape a generic decoder reads back: headers set, removed, query parameters set', () => {
+    const fields = new Secret('file', 'twilio/prod', new Map([['sid', CANARY_SID], ['secret', CANARY_FIELD_SECRET]]));
+    const single = new Secret('file', 'maps/prod', 'k+y/=&?#');
+    const on = (inject: InjectSpec, stripHeaders = ['x-api-key']): Destination => ({ ...destination, injection: injectionFor(inject), stripHeaders });
+    const set = (response: CheckResponseMessage) => (response.ok_response!.headers ?? []).map((h) => [h.header.key, h.header.value, h.append.value]);
+    const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+    expect(set(allow(fields, on({ basic: { username: '${key.sid}', password: '${key.secret}' } })))).to.deep.equal([['authorization', basic(CANARY_SID, CANARY_FIELD_SECRET), false]]);
+    expect(set(allow(fields.select('sid'), on({ basic: { username: '${key}', password: '' } })))).to.deep.equal([['authorization', basic(CANARY_SID, ''), false]]);
+    expect(set(allow(fields, on({ headers: { 'x-account': '${key.sid}', 'x-secret': 'S ${key.secret}', 'x-version': '2024-06' } })))).to.deep.equal([
+      ['x-account', CANARY_SID, false],
+      ['x-secret', `S ${CANARY_FIELD_SECRET}`, false],
+      ['x-version', '2024-06', false],
+    ]);
+    expect(set(allow(single, on({ header: 'x-token', prefix: 'Token ', suffix: ';v=1' })))).to.deep.equal([['x-token', 'Token k+y/=&?#;v=1', false]]);
+    for (const [name, header, value] of [['anthropic', 'x-api-key', 'k+y/=&?#'], ['azure-openai', 'api-key', 'k+y/=&?#'], ['google', 'x-goog-api-key', 'k+y/=&?#'], ['bearer', 'authorization', 'Bearer k+y/=&?#']] as const) {
+      expect(set(allow(single, on(name))), name).to.deep.equal([[header, value, false]]);
+    }
+
+    // A query parameter is set (Envoy overwrites the agent's copy), its value encoded for the query string.
+    const query = allow(single, on({ query: 'key' }, ['authorization', 'x-api-key']));
+    expect(query.ok_response!.headers ?? []).to.deep.equal([]);
+    expect(query.ok_response!.query_parameters_to_set).to.deep.equal([{ key: 'key', value: 'k%2By%2F%3D%26%3F%23' }]);
+    expect(query.ok_response!.headers_to_remove).to.deep.equal(['authorization', 'x-api-key']);
+  });
+
+  it('keeps one encoded head per (destination, key version), built once', () => {
+    const secret = new Secret('file', 'openai/prod', CANARY_KEY);
+    const injected = injectedFor(destination.injection, secret);
+    expect(injectedFor(destination.injection, secret)).to.equal(injected);
+    const bytes = (i = injected, d = destination) => toCheckResponse({ allow: true, record: record({}), secret, injected: i, destination: d });
+    expect(bytes().equals(bytes())).to.equal(true);
+    const other = { ...destination, stripHeaders: ['api-key'] };
+    expect(decodeResponse(bytes(injected, other)).ok_response!.headers_to_remove).to.deep.equal(['api-key']);
   });
 
   it('encodes denials with the gRPC code Envoy maps, the HTTP status and a JSON body', () => {

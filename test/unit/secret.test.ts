@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { Secret, checkKeyValue } from '../../src/credentials/secret.ts';
 import { readKeyFile } from '../../src/credentials/file-store.ts';
 import { EnvKeyStore, envVariableFor } from '../../src/credentials/env-store.ts';
-import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { CANARY_FIELD_SECRET, CANARY_KEY, CANARY_SID, expectNoCanary } from '../helpers/canary.ts';
 import { Capture } from '../helpers/capture.ts';
 
 describe('Secret', () => {
@@ -76,5 +76,50 @@ describe('env key store', () => {
     expect(store.get('openai/prod').reveal()).to.equal(CANARY_KEY);
     expect(store.get('openai/prod').id).to.match(/^env:openai\/prod#/);
     expect(() => store.get('anthropic/prod')).to.throw(/KB_ANTHROPIC_PROD is not set/);
+  });
+});
+
+describe('secrets with fields', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keybroker-fields-'));
+  const fields = new Map([['sid', CANARY_SID], ['secret', CANARY_FIELD_SECRET]]);
+
+  it('reveals a field only through field(), and select() is one object per field with its own id', () => {
+    const secret = new Secret('file', 'twilio/prod', fields);
+    expect(secret.field('sid')).to.equal(CANARY_SID);
+    expect(() => secret.reveal()).to.throw(/has fields \(sid, secret\) and no single value/);
+    expect(() => secret.field('nope')).to.throw(/no field "nope" \(its fields: sid, secret\)/);
+    const sid = secret.select('sid');
+    expect(secret.select('sid')).to.equal(sid);
+    expect(sid.reveal()).to.equal(CANARY_SID);
+    expect(sid.id).to.match(/^file:twilio\/prod\[sid\]#[0-9a-f]{12}$/);
+    expect(sid.id.endsWith(secret.id.slice(secret.id.indexOf('#')))).to.equal(true);
+    for (const text of [String(secret), JSON.stringify({ secret, sid }), inspect({ secret, sid })]) expectNoCanary(text, 'a rendering of a secret with fields');
+  });
+
+  it('reads a mapping from the key file, checking every field', () => {
+    const file = join(dir, 'keys.yaml');
+    writeFileSync(file, `twilio/prod: { sid: ${CANARY_SID}, secret: ${CANARY_FIELD_SECRET} }\n`);
+    chmodSync(file, 0o600);
+    expect(readKeyFile(file).get('twilio/prod')?.select('secret').reveal()).to.equal(CANARY_FIELD_SECRET);
+    writeFileSync(file, `twilio/prod: { sid: "${CANARY_SID}\\n", secret: x }\n`);
+    expect(() => readKeyFile(file)).to.throw(/the value of "twilio\/prod" field "sid" may contain only printable ASCII/);
+    writeFileSync(file, `twilio/prod: {}\n`);
+    expect(() => readKeyFile(file)).to.throw(/has no fields/);
+  });
+
+  it('reads fields from <VARIABLE>__<FIELD> in the environment', () => {
+    const store = new EnvKeyStore('KB_', { KB_TWILIO_PROD__SID: CANARY_SID, KB_TWILIO_PROD__SECRET: CANARY_FIELD_SECRET, KB_BOTH: 'x', KB_BOTH__A: 'y' });
+    expect(store.get('twilio/prod').field('sid')).to.equal(CANARY_SID);
+    expect(store.get('twilio/prod').field('secret')).to.equal(CANARY_FIELD_SECRET);
+    expect(() => store.get('both')).to.throw(/KB_BOTH and KB_BOTH__\* are both set/);
+  });
+
+  it('keeps every string field of a Vault-style record, the configured one as the value', () => {
+    const secret = new Secret('vault', 'secret/twilio/prod', new Map([['value', CANARY_KEY], ...fields]), { version: '3', primary: 'value' });
+    expect(secret.reveal()).to.equal(CANARY_KEY);
+    expect(secret.field('sid')).to.equal(CANARY_SID);
+    expect(secret.id).to.equal('vault:secret/twilio/prod#3');
+    const withoutPrimary = new Secret('vault', 'secret/x', fields, { version: '1', primary: 'value' });
+    expect(() => withoutPrimary.reveal()).to.throw(/no field "value" \(its fields: sid, secret\)/);
   });
 });
