@@ -1,7 +1,7 @@
 /**
  * A fake provider API: HTTPS under its own CA, recording exactly what it receives (raw
  * header list, so duplicates show), answering JSON, or a server-sent-event stream on
- * requests that accept `text/event-stream`. A stand-in for api.openai.com and
+ * requests that accept `text/event-stream` or ask for `"stream": true`. A stand-in for api.openai.com and
  * api.anthropic.com, which cannot be reached here; the tests and `npm run demo` use it.
  */
 import { createServer, type Server } from 'node:https';
@@ -40,7 +40,7 @@ export async function startFakeProvider(name: string, certificate: Pick<Issued, 
       for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!]);
       const request: Received = { method: req.method ?? '', path: req.url ?? '', headers, body: Buffer.concat(chunks).toString() };
       received.push(request);
-      if (req.headers.accept === 'text/event-stream') {
+      if (req.headers.accept === 'text/event-stream' || /"stream"\s*:\s*true/.test(request.body)) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         let i = 0;
         const timer = setInterval(() => {

@@ -88,8 +88,11 @@ export function validateEnvoyConfig(configFile: string): string {
   return execFileSync(requireEnvoy(), ['--mode', 'validate', '-c', configFile, '--use-dynamic-base-id'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Template values that point both provider clusters at local fake providers under `caFile`. */
-export function fakeProviderValues(caFile: string, openaiPort: number, anthropicPort: number): Record<string, string | number> {
+/**
+ * Template values that point the provider clusters at local fake providers under `caFile`;
+ * the MCP cluster at `mcpPort` when given (else at a port nothing listens on).
+ */
+export function fakeProviderValues(caFile: string, openaiPort: number, anthropicPort: number, mcpPort = 9): Record<string, string | number> {
   return {
     PROVIDER_CA: caFile,
     OPENAI_HOST: 'api.openai.com',
@@ -100,5 +103,9 @@ export function fakeProviderValues(caFile: string, openaiPort: number, anthropic
     ANTHROPIC_DISCOVERY: 'STATIC',
     ANTHROPIC_ADDRESS: '127.0.0.1',
     ANTHROPIC_PORT: anthropicPort,
+    MCP_HOST: 'mcp.example.org',
+    MCP_DISCOVERY: 'STATIC',
+    MCP_ADDRESS: '127.0.0.1',
+    MCP_PORT: mcpPort,
   };
 }
