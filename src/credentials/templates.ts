@@ -15,6 +15,7 @@
  */
 import { parseTemplate, isTemplateProblem, renderTemplate, type Template } from './template.ts';
 import type { Credential, Injection, OAuth2Settings } from '../model/check.ts';
+import { KeyUnavailableError } from './store.ts';
 
 export type { Injection };
 
@@ -52,8 +53,7 @@ export function injectionFor(spec: InjectSpec): Injection {
   if ('query' in spec) {
     const { name, value } = typeof spec.query === 'string' ? { name: spec.query, value: '${key}' } : spec.query;
     const template = compile(value);
-    // Envoy puts the value into the query string as given: encode it here.
-    return { headers: [], query: [{ name, render: (secret) => encodeURIComponent(renderTemplate(template, secret)) }] };
+    return { headers: [], query: [{ name, render: (secret) => queryValue(name, renderTemplate(template, secret), secret) }] };
   }
   return { ...headers([['authorization', 'Bearer ${key}']]), oauth2: spec.oauth2 };
 }
@@ -66,6 +66,21 @@ function headers(entries: ReadonlyArray<readonly [string, string]>): Injection {
     }),
     query: [],
   };
+}
+
+/**
+ * Envoy (validate_mutations) accepts a query parameter value only if nothing in it would
+ * need percent-encoding — ALPHA, DIGIT and "*-._" — and inserts it as given; an encoded
+ * value ("%2B") is refused as well. A key with any other character cannot travel in a
+ * query string through Envoy: unavailable, saying why, rather than an Envoy 500.
+ */
+export const QUERY_SAFE = /^[A-Za-z0-9*._-]*$/;
+
+function queryValue(name: string, value: string, secret: Credential): string {
+  if (!QUERY_SAFE.test(value)) {
+    throw new KeyUnavailableError(secret.id, `its value has characters Envoy does not accept unencoded in the query parameter "${name}" (only letters, digits and "*-._"); inject it in a header instead`);
+  }
+  return value;
 }
 
 /** The config schema has checked every template; a failure here is a bug. */

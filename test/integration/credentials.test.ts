@@ -43,6 +43,7 @@ describe('credential shapes, keys per team, OAuth2', function () {
         destination('stripe', { basic: { username: '${key}', password: '' } }, 'stripe/prod#secret_key'),
         destination('twilio', { basic: { username: '${key.sid}', password: '${key.secret}' } }, 'twilio/prod'),
         destination('maps', { query: 'key' }, 'google/maps'),
+        destination('odd', { query: 'key' }, 'google/odd'),
         destination('pair', { headers: { 'x-client-id': '${key.sid}', 'x-client-secret': '${key.secret}', 'x-api-version': '2' } }, 'twilio/prod'),
         destination('anthropic', 'anthropic', 'anthropic/prod'),
         destination('azure', 'azure-openai', 'openai/research'),
@@ -54,7 +55,7 @@ describe('credential shapes, keys per team, OAuth2', function () {
       policy: [
         grant('writers-special', ['openai'], { identities: [WRITER], key: 'openai/writers-special' }),
         grant('loner-explicit', ['openai'], { identities: [LONER], key: 'openai/shared' }),
-        grant('everyone', ['bearer', 'header', 'stripe', 'twilio', 'maps', 'pair', 'anthropic', 'azure', 'gemini', 'openai', 'missingfield', 'saas', 'saas-burst', 'saas-down']),
+        grant('everyone', ['bearer', 'header', 'stripe', 'twilio', 'maps', 'pair', 'anthropic', 'azure', 'gemini', 'openai', 'missingfield', 'odd', 'saas', 'saas-burst', 'saas-down']),
       ],
     };
     const keys = stringify({
@@ -64,7 +65,8 @@ describe('credential shapes, keys per team, OAuth2', function () {
       'anthropic/prod': CANARY_ANTHROPIC_KEY,
       'stripe/prod': { secret_key: CANARY_FIELD_SECRET, publishable_key: 'pk_test_public' },
       'twilio/prod': { sid: CANARY_SID, secret: CANARY_FIELD_SECRET },
-      'google/maps': `${CANARY_KEY}+/=`,
+      'google/maps': `${CANARY_KEY}_x.y*z`,
+      'google/odd': `${CANARY_KEY}+/=`,
       'saas/client-secret': CANARY_CLIENT_SECRET,
     });
     t = await startTestBroker({ config, keys });
@@ -130,13 +132,17 @@ describe('credential shapes, keys per team, OAuth2', function () {
     expect(a.keyId).to.match(/^file:twilio\/prod#[0-9a-f]{12}$/);
   });
 
-  it('query: sets the parameter (overwriting the agent\'s), encoded, and strips every credential header', async () => {
+  it('query: sets the parameter (overwriting the agent\'s) and strips every credential header', async () => {
     const a = await allowed('maps', { path: `/v1/things?key=${CANARY_AGENT_TOKEN}&q=x`, headers: agentCredentials });
     expect(a.set).to.deep.equal({});
-    expect(a.query).to.deep.equal({ key: encodeURIComponent(`${CANARY_KEY}+/=`) });
+    expect(a.query).to.deep.equal({ key: `${CANARY_KEY}_x.y*z` });
     // Envoy applies removals after sets: removing "key" too would remove keybroker's own.
     expect(a.queryRemoved).to.deep.equal([]);
     expect(a.removed).to.include.members(['authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'proxy-authorization']);
+  });
+
+  it('query: a key Envoy would refuse in a query string is key_unavailable, saying why', async () => {
+    expect(await unavailable('odd')).to.match(/characters Envoy does not accept unencoded in the query parameter "key"/);
   });
 
   it('several headers at once, each from its own field, with a constant beside them', async () => {

@@ -198,10 +198,12 @@ describe('CheckResponse encoding', () => {
       expect(set(allow(single, on(name))), name).to.deep.equal([[header, value, false]]);
     }
 
-    // A query parameter is set (Envoy overwrites the agent's copy), its value encoded for the query string.
-    const query = allow(single, on({ query: 'key' }, ['authorization', 'x-api-key']));
+    // A query parameter is set (Envoy overwrites the agent's copy); Envoy takes only values that need no encoding.
+    const query = allow(new Secret('file', 'maps/prod', 'AIza_k.y-z*'), on({ query: 'key' }, ['authorization', 'x-api-key']));
     expect(query.ok_response!.headers ?? []).to.deep.equal([]);
-    expect(query.ok_response!.query_parameters_to_set).to.deep.equal([{ key: 'key', value: 'k%2By%2F%3D%26%3F%23' }]);
+    expect(query.ok_response!.query_parameters_to_set).to.deep.equal([{ key: 'key', value: 'AIza_k.y-z*' }]);
+    expect(query.ok_response!.query_parameters_to_remove ?? []).to.deep.equal([]);
+    expect(() => allow(single, on({ query: 'key' }))).to.throw(/Envoy does not accept unencoded in the query parameter "key"/);
     expect(query.ok_response!.headers_to_remove).to.deep.equal(['authorization', 'x-api-key']);
   });
 

@@ -63,6 +63,7 @@ describe('inject: and key: configuration', () => {
       [{ basic: { username: 'me', password: 'pw' } }, /username or password must carry/],
       [{ basic: { username: '${key}' } }, /inject\.basic\.password/],
       [{ query: 'bad name' }, /inject\.query: expected a query parameter name/],
+      [{ query: { name: 'key', value: 'v=${key}' } }, /inject\.query\.value: may contain, besides \$\{key\}, only letters/],
       [{ oauth2: { tokenUrl: 'http://login.example/token', clientId: 'kb' } }, /inject\.oauth2\.tokenUrl: .*https \(plain http only on loopback\)/],
       [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', scope: ['x'] } }, /unknown key\(s\) "scope" for inject\.oauth2/],
       [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', auth: 'private_key_jwt' } }, /inject\.oauth2\.auth/],

@@ -3,7 +3,7 @@
  * on the upstream request, and which key. Shapes and their meaning: credentials/templates.ts.
  */
 import { z } from 'zod';
-import { TEMPLATE_NAMES, type InjectSpec } from '../../credentials/templates.ts';
+import { QUERY_SAFE, TEMPLATE_NAMES, type InjectSpec } from '../../credentials/templates.ts';
 import { hasPlaceholder, isTemplateProblem, parseTemplate } from '../../credentials/template.ts';
 import { KEY_REF } from '../../credentials/key-ref.ts';
 import { isLoopback } from '../../lib/loopback.ts';
@@ -31,7 +31,9 @@ const template = (needsKey: boolean) =>
 /** Literal text around the key: no placeholder of its own. */
 const affix = z.string().regex(/^[\x20-\x7e]*$/, 'may contain only printable ASCII characters and spaces').refine((t) => !t.includes('${'), 'is literal text: the key goes between prefix and suffix');
 
-const queryName = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'expected a query parameter name of letters, digits, ".", "_", "~" and "-"');
+// What Envoy takes unencoded in a query string (see QUERY_SAFE in credentials/templates.ts).
+const queryName = z.string().regex(/^[A-Za-z0-9*._-]{1,128}$/, 'expected a query parameter name of letters, digits, "*", ".", "_" and "-"');
+const queryValue = template(true).refine((t) => QUERY_SAFE.test(t.replace(/\$\{[^}]*\}/g, '')), 'may contain, besides ${key}, only letters, digits, "*", ".", "_" and "-": Envoy refuses anything else in a query parameter');
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -70,7 +72,7 @@ const shapes = {
   basic: z
     .strictObject({ basic: z.strictObject({ username: template(false), password: template(false) }) })
     .refine((s) => `${s.basic.username}${s.basic.password}`.includes('${key'), 'username or password must carry ${key} or ${key.<field>}'),
-  query: z.strictObject({ query: z.union([queryName, z.strictObject({ name: queryName, value: template(true) })]) }),
+  query: z.strictObject({ query: z.union([queryName, z.strictObject({ name: queryName, value: queryValue })]) }),
   oauth2: z.strictObject({ oauth2 }),
 } as const;
 
