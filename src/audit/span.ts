@@ -1,11 +1,15 @@
 /**
  * The audit record as an OpenTelemetry span: one `keybroker.check` SERVER span per
- * decision, continuing Envoy's trace when the request carries W3C `traceparent`.
+ * decision. Its parent is Envoy's own span when Envoy sent trace context with the Check
+ * (gRPC metadata, which an agent cannot write); the trace context the agent's request
+ * carried is a link, for correlation — it can neither place the record in a trace of the
+ * agent's choosing nor, through its sampled flag, keep it from being exported (the
+ * tracer samples every span: telemetry.ts).
  * Attributes carry identifiers only — the key id, never the key; no token, no header value.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import type { DecisionRecord } from '../model/check.ts';
+import type { DecisionRecord, TraceContext } from '../model/check.ts';
 import type { Auditor } from './auditor.ts';
 
 /** The audit record's attributes; documented in docs/audit-record.md. */
@@ -32,7 +36,7 @@ export const ATTR = {
 } as const;
 
 const propagator = new W3CTraceContextPropagator();
-const getter: TextMapGetter<DecisionRecord['traceContext']> = {
+const getter: TextMapGetter<TraceContext | undefined> = {
   keys: (carrier) => Object.keys(carrier ?? {}),
   get: (carrier, key) => (key === 'traceparent' ? carrier?.traceparent : key === 'tracestate' ? carrier?.tracestate : undefined),
 };
@@ -42,11 +46,19 @@ export function spanAuditor(tracer: Tracer): Auditor {
     record(record) {
       const parent = record.traceContext ? propagator.extract(ROOT_CONTEXT, record.traceContext, getter) : ROOT_CONTEXT;
       const end = Date.now();
-      const span = tracer.startSpan('keybroker.check', { kind: SpanKind.SERVER, startTime: end - record.durationMs, attributes: attributesOf(record) }, parent);
+      const links = callerLink(record.callerTraceContext);
+      const span = tracer.startSpan('keybroker.check', { kind: SpanKind.SERVER, startTime: end - record.durationMs, attributes: attributesOf(record), ...(links ? { links } : {}) }, parent);
       if (record.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: record.reason });
       span.end(end);
     },
   };
+}
+
+/** The agent's trace context as a link, when it parses; its sampled flag plays no part. */
+function callerLink(context: TraceContext | undefined): Link[] | undefined {
+  if (!context) return undefined;
+  const spanContext = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, context, getter));
+  return spanContext ? [{ context: spanContext, attributes: { 'keybroker.link': 'caller' } }] : undefined;
 }
 
 export function attributesOf(record: DecisionRecord): Attributes {

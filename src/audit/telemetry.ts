@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
@@ -42,7 +42,10 @@ export async function setupTelemetry(config: TelemetryConfig, log: Logger, env: 
       { maxQueue: config.traces.queueSize, maxBatch: config.traces.batchSize, flushEveryMs: config.traces.flushInterval, exportTimeoutMs: config.traces.exportTimeout },
       log,
     );
-    tracerProvider = new TracerProvider({ resource, spanProcessors: [queue] });
+    // Every decision is recorded: no parent's sampled flag (Envoy's or an agent's), no
+    // ratio, no environment variable decides that (invariant 9). The queue counts what
+    // it cannot export.
+    tracerProvider = new TracerProvider({ resource, sampler: new AlwaysOnSampler(), spanProcessors: [queue] });
   }
 
   let prometheus: PrometheusExporter | undefined;

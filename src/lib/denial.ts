@@ -39,6 +39,8 @@ export const REASONS = {
   argument_not_allowed: { status: 403, error: 'a tool argument is outside what is allowed' },
   key_unavailable: { status: 503, error: 'the credential for this destination is unavailable' },
   internal_error: { status: 500, error: 'the request could not be authorized' },
+  deadline_exceeded: { status: 504, error: 'the request could not be authorized in time' },
+  cancelled: { status: 503, error: 'the authorization was abandoned by the gateway' },
 } as const satisfies Record<string, { status: number; error: string }>;
 
 export type Reason = keyof typeof REASONS;

@@ -182,8 +182,32 @@ export interface DecisionRecord {
    */
   attributes?: Record<string, string | number | boolean>;
   durationMs: number;
-  /** W3C trace context the request arrived with, so the audit span joins Envoy's trace. */
-  traceContext?: { traceparent: string; tracestate?: string };
+  /** Envoy's own trace context for this Check (gRPC metadata): the audit span's parent. */
+  traceContext?: TraceContext;
+  /**
+   * The trace context the agent's request carried (its `traceparent` header): kept for
+   * correlation as a span link, never as the parent and never deciding whether the
+   * record is exported (invariant 9).
+   */
+  callerTraceContext?: TraceContext;
+}
+
+/** W3C trace context, as sent. */
+export interface TraceContext {
+  readonly traceparent: string;
+  readonly tracestate?: string;
+}
+
+/**
+ * What the transport knows of one Check call beside the request: by when it must be
+ * answered, how a cancellation reaches it, and the caller's (Envoy's) own trace context.
+ */
+export interface CallContext {
+  /** `performance.now()` by which the answer must be ready; Infinity when unbounded. */
+  readonly answerBy: number;
+  /** Runs `listener` if the caller abandons the call first. */
+  readonly onCancel?: (listener: () => void) => void;
+  readonly traceContext?: TraceContext;
 }
 
 export type Outcome =

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { Denial } from '../lib/denial.ts';
 import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { DecisionRecord, Outcome, RequestFacts } from '../model/check.ts';
+import type { CallContext, DecisionRecord, Outcome, RequestFacts } from '../model/check.ts';
 import { need, newContext, type CheckContext, type Phase, type StatefulPhase } from '../model/phase.ts';
 import type { Config } from '../config/schema.ts';
 import { authenticatePhase } from '../identity/phase.ts';
@@ -70,12 +70,19 @@ export interface CheckDeps {
   readonly phases?: readonly Step[];
 }
 
-/** Synchronous when nothing has to wait: a cached or absent token, an in-memory key. */
-export type Check = (facts: RequestFacts) => MaybePromise<Outcome>;
+/**
+ * Synchronous when nothing has to wait: a cached or absent token, an in-memory key.
+ * `call` bounds it (invariant 10): an answer not ready by `call.answerBy`, or a call the
+ * caller cancels, is a recorded `deadline_exceeded` / `cancelled` denial — never an allow
+ * the audit believes and Envoy dropped.
+ */
+export type Check = (facts: RequestFacts, call?: CallContext) => MaybePromise<Outcome>;
+
+const UNBOUNDED: CallContext = { answerBy: Infinity };
 
 export function createCheck(deps: CheckDeps): Check {
   const phases = deps.phases ?? PHASES;
-  return function check(facts) {
+  return function check(facts, call = UNBOUNDED) {
     const started = performance.now();
     const runtime = deps.runtime();
     const record: DecisionRecord = {
@@ -89,34 +96,60 @@ export function createCheck(deps: CheckDeps): Check {
       policyVersion: runtime.policy.version,
       durationMs: 0,
     };
+    if (call.traceContext) record.traceContext = call.traceContext;
     const traceparent = facts.headers.get('traceparent');
     if (traceparent) {
       const tracestate = facts.headers.get('tracestate');
-      record.traceContext = tracestate ? { traceparent, tracestate } : { traceparent };
+      record.callerTraceContext = tracestate ? { traceparent, tracestate } : { traceparent };
     }
     const ctx = newContext(facts, record);
+    let done: Outcome | undefined;
     const finish = (outcome: Outcome): Outcome => {
-      record.durationMs = performance.now() - started;
-      deps.audit.record(record);
+      done = outcome;
+      outcome.record.durationMs = performance.now() - started;
+      deps.audit.record(outcome.record);
       return outcome;
     };
     const deny = (error: unknown): Outcome => {
+      if (done) return done;
       const denial = asDenial(error, deps.log, facts.decisionId);
-      record.decision = 'deny';
-      record.reason = denial.reason;
-      record.status = denial.status;
-      record.detail = denial.message;
-      return finish({ allow: false, record, denial });
+      // Past the bound, phases still running may write to `record`: the audit gets its own.
+      const denied = denial.reason === 'deadline_exceeded' || denial.reason === 'cancelled' ? { ...record } : record;
+      denied.decision = 'deny';
+      denied.reason = denial.reason;
+      denied.status = denial.status;
+      denied.detail = denial.message;
+      return finish({ allow: false, record: denied, denial });
     };
-    const allow = (): Outcome => finish(allowed(ctx));
+    const allow = (): Outcome => {
+      if (done) return done;
+      // Ready too late to reach Envoy in time: Envoy has answered on its own, so must the audit.
+      if (performance.now() > call.answerBy) return deny(new Denial('deadline_exceeded', `the answer was ready ${Math.round(performance.now() - started)} ms after the Check began, past its deadline`));
+      return finish(allowed(ctx));
+    };
     try {
       if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
       const ran = runPhases(phases, 0, ctx, runtime);
-      return isPromise(ran) ? ran.then(allow).catch(deny) : allow();
+      return isPromise(ran) ? bounded(ran, call, started).then(allow, deny) : allow();
     } catch (error) {
       return deny(error);
     }
   };
+}
+
+/**
+ * `ran`, or a denial when the call's deadline passes or the caller cancels first. What
+ * was waited on goes on in the background (a shared key read, a bundle refresh), bounded
+ * by its own timeout; this Check no longer waits for it.
+ */
+function bounded(ran: Promise<void>, call: CallContext, started: number): Promise<void> {
+  const left = call.answerBy - performance.now();
+  if (left === Infinity && !call.onCancel) return ran;
+  return new Promise<void>((resolve, reject) => {
+    const timer = left === Infinity ? undefined : setTimeout(() => reject(new Denial('deadline_exceeded', `not decided within ${Math.round(call.answerBy - started)} ms, the Check's deadline`)), Math.max(0, left));
+    call.onCancel?.(() => reject(new Denial('cancelled', 'the caller cancelled the Check before it was decided')));
+    ran.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
 }
 
 /**

@@ -12,6 +12,8 @@ import { authorizationServerDefinition, type CheckRequestView } from '../envoy/c
 import { parseCheckRequest } from '../envoy/request.ts';
 import { toCheckResponse } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
+import type { CallContext } from '../model/check.ts';
+import { performance } from 'node:perf_hooks';
 import { isPromise } from '../lib/maybe-async.ts';
 import { callerAllowlist, type CallerCheck } from './callers.ts';
 import { grpcTarget, ListenError, type ListenAddress } from './listen.ts';
@@ -84,13 +86,33 @@ function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | unde
       callback({ code: GrpcStatus.INTERNAL, details: 'authorization failed' });
     };
     try {
-      const outcome = check(facts);
+      const outcome = check(facts, callContext(call));
       if (isPromise(outcome)) outcome.then((o) => callback(null, toCheckResponse(o))).catch(failed);
       else callback(null, toCheckResponse(outcome));
     } catch (error) {
       failed(error);
     }
   };
+}
+
+/** Without a gRPC deadline (Envoy always sends one: its ext_authz timeout), a Check still ends. */
+export const UNBOUNDED_CHECK_MS = 5000;
+
+/**
+ * The call's bound and Envoy's trace context, for the pipeline. The answer must be
+ * ready a little before the gRPC deadline — 10% of the budget, at most 50 ms — so that
+ * an allow is on the wire while Envoy still waits for it, not after it gave up.
+ */
+function callContext(call: ServerUnaryCall<CheckRequestView, Buffer>): CallContext {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  const budget = Number.isFinite(at) ? at - Date.now() : UNBOUNDED_CHECK_MS;
+  const answerBy = performance.now() + budget - Math.min(50, budget / 10);
+  const traceparent = call.metadata.get('traceparent')[0];
+  const onCancel = (listener: () => void) => void call.once('cancelled', listener);
+  if (typeof traceparent !== 'string') return { answerBy, onCancel };
+  const tracestate = call.metadata.get('tracestate')[0];
+  return { answerBy, onCancel, traceContext: typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent } };
 }
 
 async function bind(server: Server, listen: ListenAddress): Promise<number> {

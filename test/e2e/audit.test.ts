@@ -46,7 +46,7 @@ describe('the audit record in a real Jaeger', function () {
     await jaeger?.stop();
   });
 
-  it('records an allowed decision as one SERVER span with exactly the audit attributes, continuing the traceparent', async () => {
+  it('records an allowed decision as one SERVER span with exactly the audit attributes, linking the agent\'s traceparent', async () => {
     const traceId = randomBytes(16).toString('hex');
     const parentId = randomBytes(8).toString('hex');
     const response = await t.check(
@@ -57,8 +57,8 @@ describe('the audit record in a real Jaeger', function () {
     expect(more).to.have.length(0);
     expect(span, 'span in Jaeger').to.not.equal(undefined);
     expect(span!.operationName).to.equal('keybroker.check');
-    expect(span!.traceID).to.equal(traceId);
-    expect(span!.references).to.deep.include({ refType: 'CHILD_OF', traceID: traceId, spanID: parentId });
+    expect(span!.traceID, 'the agent does not choose the trace the record lands in').to.not.equal(traceId);
+    expect(span!.references).to.deep.equal([{ refType: 'FOLLOWS_FROM', traceID: traceId, spanID: parentId }]);
     expect(span!.tags.find((x) => x.key === 'span.kind')?.value).to.equal('server');
     const tags = tagsOf(span!);
     expect(tags).to.deep.equal({
@@ -76,6 +76,21 @@ describe('the audit record in a real Jaeger', function () {
       [ATTR.keyId]: tags[ATTR.keyId],
     });
     expect(tags[ATTR.keyId]).to.match(/^file:openai\/prod#[0-9a-f]{12}$/);
+  });
+
+  it('exports the record whatever the sampled flags say: the agent\'s (00) and Envoy\'s own (00)', async () => {
+    const agentTrace = randomBytes(16).toString('hex');
+    const envoyTrace = randomBytes(16).toString('hex');
+    const envoySpan = randomBytes(8).toString('hex');
+    await t.check(envoyCheckRequest({ requestId: 'audit-unsampled-agent', headers: { traceparent: `00-${agentTrace}-${randomBytes(8).toString('hex')}-00` } }));
+    await t.check(envoyCheckRequest({ requestId: 'audit-unsampled-envoy', headers: { traceparent: `00-${agentTrace}-${randomBytes(8).toString('hex')}-00` } }), {
+      metadata: { traceparent: `00-${envoyTrace}-${envoySpan}-00` },
+    });
+    expect(await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-unsampled-agent' }), 'agent says not sampled').to.have.length(1);
+    const [underEnvoy, ...more] = await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-unsampled-envoy' });
+    expect(more).to.have.length(0);
+    expect(underEnvoy!.traceID, 'continues Envoy\'s trace, from the Check\'s gRPC metadata').to.equal(envoyTrace);
+    expect(underEnvoy!.references).to.deep.include({ refType: 'CHILD_OF', traceID: envoyTrace, spanID: envoySpan });
   });
 
   it('records a denial, and an internal failure with status ERROR', async () => {

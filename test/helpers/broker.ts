@@ -54,7 +54,7 @@ export interface TestBroker {
   readonly dir: string;
   readonly configFile: string;
   readonly logs: Capture;
-  check(request: CheckRequestMessage): Promise<CheckResponseMessage>;
+  check(request: CheckRequestMessage, options?: CallOptions): Promise<CheckResponseMessage>;
   /** Writes a new config (for reload tests). */
   writeConfig(config: Record<string, unknown>): void;
   stop(): Promise<void>;
@@ -88,7 +88,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     dir,
     configFile,
     logs,
-    check: (request) => callCheck(client, request),
+    check: (request, callOptions) => callCheck(client, request, callOptions),
     writeConfig,
     async stop() {
       client.close();
@@ -102,12 +102,20 @@ export function authorizationClient(address: string, channelCredentials?: Channe
   return new Ctor(address, channelCredentials ?? grpcCredentials.createInsecure(), options);
 }
 
-export function callCheck(client: Client, request: CheckRequestMessage): Promise<CheckResponseMessage> {
+/** Per call: gRPC metadata (Envoy's trace context, say) and the deadline (default 5 s). */
+export interface CallOptions {
+  readonly metadata?: Record<string, string>;
+  readonly deadlineMs?: number;
+}
+
+export function callCheck(client: Client, request: CheckRequestMessage, options: CallOptions = {}): Promise<CheckResponseMessage> {
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
   return new Promise((resolve, reject) => {
     (client as unknown as Record<string, (r: unknown, m: Metadata, o: object, cb: (e: ServiceError | null, r: CheckResponseMessage) => void) => void>)['Check']!(
       request,
-      new Metadata(),
-      { deadline: Date.now() + 5000 },
+      metadata,
+      { deadline: Date.now() + (options.deadlineMs ?? 5000) },
       (error, response) => (error ? reject(error) : resolve(response)),
     );
   });

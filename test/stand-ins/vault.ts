@@ -8,6 +8,7 @@
  *              never fires)
  *   malformed  200 with a body that is not JSON
  *   sealed     503 {"errors":["Vault is sealed"]} to everything
+ *   slow       the right answer, whole, after `slowMs`
  *   ok         answers properly
  *
  * With `tls`, it serves HTTPS with that certificate (an untrusted one, for the TLS tests).
@@ -17,7 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
-export type VaultFault = 'ok' | 'drip' | 'malformed' | 'sealed';
+export type VaultFault = 'ok' | 'drip' | 'malformed' | 'sealed' | 'slow';
 
 export interface FaultyVault {
   readonly address: string;
@@ -28,7 +29,7 @@ export interface FaultyVault {
   close(): Promise<void>;
 }
 
-export async function startFaultyVault(keys: Record<string, string>, options: { dripMs?: number; tls?: { certFile: string; keyFile: string } } = {}): Promise<FaultyVault> {
+export async function startFaultyVault(keys: Record<string, string>, options: { dripMs?: number; slowMs?: number; tls?: { certFile: string; keyFile: string } } = {}): Promise<FaultyVault> {
   const token = 'stand-in-token';
   const created = new Date().toISOString();
   const timers = new Set<NodeJS.Timeout>();
@@ -39,7 +40,7 @@ export async function startFaultyVault(keys: Record<string, string>, options: { 
     requests: [],
     close: () =>
       new Promise((resolve) => {
-        for (const t of timers) clearInterval(t);
+        for (const t of timers) clearTimeout(t);
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -66,8 +67,17 @@ export async function startFaultyVault(keys: Record<string, string>, options: { 
       timers.add(timer);
       return;
     }
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(text);
+    const answer = () => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(text);
+    };
+    if (state.fault !== 'slow') return answer();
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      answer();
+    }, options.slowMs ?? 2000);
+    timers.add(timer);
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://vault').pathname.replace(/^\/v1\//, '');
