@@ -17,5 +17,6 @@ describe('npm run bench (smoke)', function () {
     expect(out).to.match(/the hop adds -?[\d.]+ ms at p50/);
     expect(out).to.match(/the floor: adds -?[\d.]+ ms at p50/);
     expect(out).to.match(/spans exported [1-9]\d*, dropped \d+/);
+    expect(out).to.match(/\| \(g\) \(a\) with an OAuth2 access token, warm +\| \d+ .*token requests 1\b/);
   });
 });
