@@ -18,6 +18,12 @@ export interface CheckContext {
   readonly facts: RequestFacts;
   /** The audit record; every phase adds the fields it is the source of. */
   readonly record: DecisionRecord;
+  /**
+   * `performance.now()` by which the Check must be answered (Infinity: unbounded). The
+   * pipeline enforces it; a phase that waits on something may end its own wait a little
+   * earlier, to deny with the reason that names the cause.
+   */
+  readonly answerBy: number;
   /** authenticate */
   principal: Principal | undefined;
   person: Person | undefined;
@@ -65,8 +71,8 @@ export interface StatefulPhase<State> extends Phase<State> {
   close?(state: State): void;
 }
 
-export function newContext(facts: RequestFacts, record: DecisionRecord): CheckContext {
-  return { facts, record, principal: undefined, person: undefined, destination: undefined, upstreamPath: undefined, body: undefined, policy: undefined, secret: undefined, injected: undefined, responseHeaders: undefined };
+export function newContext(facts: RequestFacts, record: DecisionRecord, answerBy = Infinity): CheckContext {
+  return { facts, record, answerBy, principal: undefined, person: undefined, destination: undefined, upstreamPath: undefined, body: undefined, policy: undefined, secret: undefined, injected: undefined, responseHeaders: undefined };
 }
 
 export function addResponseHeader(ctx: CheckContext, key: string, value: string): void {

@@ -102,7 +102,7 @@ export function createCheck(deps: CheckDeps): Check {
       const tracestate = facts.headers.get('tracestate');
       record.callerTraceContext = tracestate ? { traceparent, tracestate } : { traceparent };
     }
-    const ctx = newContext(facts, record);
+    const ctx = newContext(facts, record, call.answerBy);
     let done: Outcome | undefined;
     const finish = (outcome: Outcome): Outcome => {
       done = outcome;

@@ -51,11 +51,12 @@ describe('credential shapes, keys per team, OAuth2', function () {
         destination('openai', 'openai', 'openai/{team}'),
         destination('missingfield', { basic: { username: '${key.nope}', password: '' } }, 'twilio/prod'),
         ...['saas', 'saas-burst', 'saas-down'].map((name) => destination(name, { oauth2: { tokenUrl: endpoint.url, clientId: 'keybroker', scopes: ['read'], timeout: '1s' } }, 'saas/client-secret')),
+        destination('saas-slow', { oauth2: { tokenUrl: endpoint.url, clientId: 'keybroker', scopes: ['slow'], timeout: '30s' } }, 'saas/client-secret'),
       ]),
       policy: [
         grant('writers-special', ['openai'], { identities: [WRITER], key: 'openai/writers-special' }),
         grant('loner-explicit', ['openai'], { identities: [LONER], key: 'openai/shared' }),
-        grant('everyone', ['bearer', 'header', 'stripe', 'twilio', 'maps', 'pair', 'anthropic', 'azure', 'gemini', 'openai', 'missingfield', 'odd', 'saas', 'saas-burst', 'saas-down']),
+        grant('everyone', ['bearer', 'header', 'stripe', 'twilio', 'maps', 'pair', 'anthropic', 'azure', 'gemini', 'openai', 'missingfield', 'odd', 'saas-slow', 'saas', 'saas-burst', 'saas-down']),
       ],
     };
     const keys = stringify({
@@ -79,8 +80,8 @@ describe('credential shapes, keys per team, OAuth2', function () {
     for (const r of responses) if (r.denied_response) expectNoCanary(JSON.stringify(r), 'a denial');
   });
 
-  const check = async (destination: string, shape: RequestShape = {}) => {
-    const response = await t.check(envoyCheckRequest({ destination, host: `${destination}.example`, path: '/v1/things', principal: RESEARCH, ...shape }));
+  const check = async (destination: string, shape: RequestShape = {}, options: { deadlineMs?: number } = {}) => {
+    const response = await t.check(envoyCheckRequest({ destination, host: `${destination}.example`, path: '/v1/things', principal: RESEARCH, ...shape }), options);
     responses.push(response);
     return response;
   };
@@ -213,6 +214,19 @@ describe('credential shapes, keys per team, OAuth2', function () {
       expect(all.every((r) => r.status.code === 0)).to.equal(true);
       expect(endpoint.requests.length - before).to.equal(1);
       expect(new Set(all.map((r) => r.ok_response!.headers[0]!.header.value)).size).to.equal(1);
+    });
+
+    it('ends a slow token request\'s wait by the Check\'s deadline: key_unavailable, in time', async () => {
+      endpoint.mode = 'hang';
+      try {
+        const started = Date.now();
+        const response = await check('saas-slow', { requestId: 'slow-token-1' }, { deadlineMs: 400 });
+        expect(Date.now() - started).to.be.below(1000);
+        expect(response.denied_response?.status.code).to.equal(503);
+        expect(deniedBody(response).reason).to.equal('key_unavailable');
+      } finally {
+        endpoint.mode = 'ok';
+      }
     });
 
     it('fails closed with key_unavailable while the token endpoint is down', async () => {
