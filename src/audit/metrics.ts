@@ -42,6 +42,22 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
     const keys = sources.runtime().keys;
     if (keys.staleness) result.observe(keys.staleness() / 1000, { store: keys.kind });
   });
+  // Replicas behind one Envoy must agree on policy: a replica whose reload failed (or that
+  // was not reloaded) shows here with another version.
+  // The SDK keeps reporting a series it saw once, so versions replaced read 0 (the last
+  // few are remembered; older ones keep their last value, 0).
+  const replaced: string[] = [];
+  let inForce: string | undefined;
+  meter.createObservableGauge('keybroker.policy.info', { description: 'The policy version in force (1) and those it replaced (0), by version' }).addCallback((result) => {
+    const version = sources.runtime().policy.version;
+    if (inForce !== undefined && inForce !== version) {
+      replaced.push(inForce);
+      if (replaced.length > 8) replaced.shift();
+    }
+    inForce = version;
+    for (const old of replaced) if (old !== version) result.observe(0, { policy_version: old });
+    result.observe(1, { policy_version: version });
+  });
   meter.createObservableCounter('keybroker.config.reloads', { description: 'Configuration reloads, by result' }).addCallback((result) => {
     const stats = sources.reloads();
     result.observe(stats.applied, { result: 'applied' });

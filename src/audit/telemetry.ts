@@ -15,6 +15,7 @@ import { OTLPTraceExporter as OtlpHttpExporter } from '@opentelemetry/exporter-t
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { AuditExportQueue } from './export-queue.ts';
+import { workerSlot } from '../lib/worker-slot.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -50,7 +51,7 @@ export async function setupTelemetry(config: TelemetryConfig, log: Logger, env: 
 
   let prometheus: PrometheusExporter | undefined;
   let metricsUrl: string | undefined;
-  const scrape = config.metrics.prometheus;
+  const scrape = metricsEndpoint(config.metrics.prometheus, env);
   if (scrape) {
     prometheus = await new Promise<PrometheusExporter>((resolve, reject) => {
       const reader: PrometheusExporter = new PrometheusExporter({ host: scrape.host, port: scrape.port, withoutScopeInfo: true }, (error) => (error ? reject(error) : resolve(reader)));
@@ -100,4 +101,13 @@ function traceExporter(traces: TelemetryConfig['traces'], env: NodeJS.ProcessEnv
     return new OtlpHttpExporter(url ? { url } : {});
   }
   throw new Error(`OTLP protocol "${protocol}" is not supported; use grpc or http/protobuf`);
+}
+
+/**
+ * Under `serve --workers`, each worker serves its own metrics: worker slot i on port + i
+ * (one scrape target per worker; a shared port would answer for a random worker).
+ */
+function metricsEndpoint(scrape: TelemetryConfig['metrics']['prometheus'], env: NodeJS.ProcessEnv) {
+  const slot = workerSlot(env);
+  return scrape && scrape.port !== 0 && slot > 0 ? { ...scrape, port: scrape.port + slot } : scrape;
 }

@@ -218,6 +218,14 @@ const telemetry = z.strictObject({
     .prefault({}),
 });
 
+/** How a replica leaves: SIGTERM reports NOT_SERVING, keeps serving `drainDelay` so load
+ * balancers (Envoy's health checks, Kubernetes endpoints) stop sending, then stops
+ * accepting and lets in-flight Checks finish for up to `grace`. */
+const shutdown = z.strictObject({
+  drainDelay: duration.default(3000),
+  grace: duration.default(10_000),
+});
+
 const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   decisions: z.boolean().default(true),
@@ -235,6 +243,7 @@ export const configSchema = z
     /** Named sets of identities, for keys and limits chosen per team (`policy/teams.ts`). */
     teams: z.record(z.string(), z.array(spiffeIdPattern).min(1)).default({}),
     log: log.default({ level: 'info', decisions: true }),
+    shutdown: shutdown.prefault({}),
     telemetry: telemetry.prefault({}),
   })
   .superRefine((config, ctx) => {

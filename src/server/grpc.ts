@@ -2,6 +2,7 @@
  * The gRPC server: Envoy's Authorization service and gRPC health, on the address the
  * config allows. The Check handler is thin: parse, run the pipeline, respond.
  */
+import cluster from 'node:cluster';
 import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
@@ -21,8 +22,16 @@ import { grpcTarget, ListenError, type ListenAddress } from './listen.ts';
 export interface RunningServer {
   /** What the server is bound to: `unix:///path` or `host:port` with the real port. */
   readonly address: string;
-  /** Stop accepting, let in-flight calls finish (up to `graceMs`), then close. */
-  shutdown(graceMs?: number): Promise<void>;
+  /**
+   * Report NOT_SERVING, keep serving for `drainDelayMs` (so health-checking callers move
+   * away first), then stop accepting and let in-flight calls finish (up to `graceMs`).
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+export interface ShutdownOptions {
+  readonly drainDelayMs?: number;
+  readonly graceMs?: number;
 }
 
 /** Shared with the benchmark's baseline server, so the two differ only in what Check does. */
@@ -49,14 +58,18 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
 
   return {
     address,
-    shutdown(graceMs = 10_000) {
+    async shutdown({ drainDelayMs = 0, graceMs = 10_000 } = {}) {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
+      if (drainDelayMs > 0) {
+        log.info({ drainDelayMs }, 'reporting NOT_SERVING; still answering until the drain delay ends');
+        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      }
       return new Promise((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);
-          if (listen.kind === 'unix') removeStaleSocket(listen.path);
+          if (listen.kind === 'unix' && cluster.isPrimary) removeStaleSocket(listen.path);
           resolve();
         });
       });
@@ -124,18 +137,9 @@ async function bind(server: Server, listen: ListenAddress): Promise<number> {
       true,
     );
   }
-  // Probe first: grpc-js would log and report only "No address added out of total 1 resolved".
-  if (listen.kind === 'tcp' && listen.port !== 0 && (await tcpBindError(listen.host, listen.port)) === 'EADDRINUSE') {
-    throw new ListenError(addressInUse(listen));
-  }
-  if (listen.kind === 'unix') {
-    // A socket another keybroker still serves is not stale: refuse rather than steal it.
-    if (await socketAnswers(listen.path)) throw new ListenError(addressInUse(listen));
-    removeStaleSocket(listen.path);
-  }
-  // The socket is created with the process umask: narrow it so the file is never, even
-  // briefly, reachable by other users; then set the documented mode.
-  const umask = listen.kind === 'unix' ? process.umask(0o117) : undefined;
+  // Under `serve --workers`, the primary claimed the address (and created the one shared
+  // socket): a worker must neither probe, remove nor rely on its own umask.
+  const umask = cluster.isPrimary ? await claimAddress(listen) : undefined;
   try {
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(grpcTarget(listen), credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
@@ -150,6 +154,24 @@ async function bind(server: Server, listen: ListenAddress): Promise<number> {
   } finally {
     if (umask !== undefined) process.umask(umask);
   }
+}
+
+/**
+ * Makes the address ready for the one process that will own it: refuses an address in use
+ * (grpc-js would log and report only "No address added out of total 1 resolved"), clears
+ * a stale socket file and narrows the umask so a new socket is never, even briefly,
+ * reachable by other users (its documented mode is set after bind). Returns the previous
+ * umask for a Unix socket, to restore once bound.
+ */
+export async function claimAddress(listen: ListenAddress): Promise<number | undefined> {
+  if (listen.kind === 'tcp' && listen.port !== 0 && (await tcpBindError(listen.host, listen.port)) === 'EADDRINUSE') {
+    throw new ListenError(addressInUse(listen));
+  }
+  if (listen.kind !== 'unix') return undefined;
+  // A socket another keybroker still serves is not stale: refuse rather than steal it.
+  if (await socketAnswers(listen.path)) throw new ListenError(addressInUse(listen));
+  removeStaleSocket(listen.path);
+  return process.umask(0o117);
 }
 
 function addressInUse(listen: ListenAddress): string {
@@ -175,7 +197,7 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-function removeStaleSocket(path: string): void {
+export function removeStaleSocket(path: string): void {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {

@@ -16,7 +16,7 @@ import { createCheck } from '../pipeline/check.ts';
 import { keysToWarm, releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
 import { prepareRuntime } from './prepare-runtime.ts';
 import { reloadRuntime } from './reload-runtime.ts';
-import { startServer } from './grpc.ts';
+import { startServer, type ShutdownOptions } from './grpc.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -36,7 +36,7 @@ export interface Keybroker {
   runtime(): Runtime;
   readonly watcher: ConfigWatcher;
   readonly telemetry: Telemetry;
-  shutdown(graceMs?: number): Promise<void>;
+  shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
 export async function startKeybroker(options: StartOptions): Promise<Keybroker> {
@@ -73,9 +73,9 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     runtime: () => current,
     watcher,
     telemetry,
-    async shutdown(graceMs) {
+    async shutdown(options) {
       watcher.close();
-      await server.shutdown(graceMs);
+      await server.shutdown(options);
       await telemetry.shutdown();
       releaseRuntime(current);
       audit.flush?.();

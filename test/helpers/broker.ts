@@ -92,7 +92,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     writeConfig,
     async stop() {
       client.close();
-      await broker.shutdown(2000);
+      await broker.shutdown({ graceMs: 2000 });
     },
   };
 }

@@ -49,6 +49,21 @@ describe('metrics', () => {
     expect(value(text, 'keybroker_config_reloads_total{result="rejected"}')).to.equal(1);
   });
 
+  it('shows the policy version in force, so a replica left on an old policy stands out', async () => {
+    const version = () => /^keybroker_policy_info\{[^}]*policy_version="([^"]+)"[^}]*\} 1$/m.exec(text)?.[1];
+    let text = await scrape();
+    const before = version();
+    expect(before).to.equal(t.broker.runtime().policy.version);
+    const config: Record<string, unknown> = { ...baseConfig(), telemetry: { metrics: { prometheus: { port: Number(new URL(url).port) } } } };
+    (config['policy'] as unknown[]).push({ id: 'extra', identities: ['spiffe://example.org/ns/x/*'], destinations: ['openai'], methods: ['GET'], paths: ['/v1/models'] });
+    t.writeConfig(config);
+    await t.broker.watcher.reload();
+    text = await scrape();
+    expect(version()).to.equal(t.broker.runtime().policy.version).and.not.equal(before);
+    expect(text.match(/^keybroker_policy_info\{.*\} 1$/gm)).to.have.length(1);
+    expect(text).to.include(`policy_version="${before}"} 0`);
+  });
+
   it('refuses a metrics endpoint off loopback', async () => {
     const { parseConfigText } = await import('../../src/config/load.ts');
     const { stringify } = await import('yaml');
