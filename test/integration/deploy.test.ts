@@ -1,0 +1,122 @@
+/**
+ * deploy/kubernetes: every manifest validated against the Kubernetes OpenAPI schemas (and
+ * Istio's CRD schemas) that the `kubernetes-models` packages carry, offline; the Envoy
+ * config it renders passes `envoy --mode validate`; keybroker's config passes
+ * `keybroker validate`; the kustomizations name files that exist.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { parseAllDocuments, parse } from 'yaml';
+import { ROOT, runCli } from '../helpers/process.ts';
+import { validateEnvoyConfig } from '../helpers/envoy.ts';
+import { renderTemplate } from '../../envoy/render.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
+import { kubernetesEnvoyValues, SPIRE_TEMPLATE } from '../../deploy/kubernetes/render-envoy.ts';
+
+const DEPLOY = join(ROOT, 'deploy/kubernetes');
+
+interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata?: { name?: string };
+}
+
+/** The model class for an apiVersion/kind, from the schema packages (core, then Istio). */
+async function modelFor(apiVersion: string, kind: string): Promise<{ new (data: unknown): { validate(): void } }> {
+  const specifier = apiVersion.includes('.istio.io/') ? `@kubernetes-models/istio/${apiVersion}/${kind}` : `kubernetes-models/${apiVersion}/${kind}`;
+  let module: Record<string, { new (data: unknown): { validate(): void } }>;
+  try {
+    module = (await import(specifier)) as typeof module;
+  } catch {
+    throw new Error(`no schema for ${apiVersion} ${kind}: add a validator before shipping it`);
+  }
+  const model = module[kind];
+  if (!model) throw new Error(`no schema for ${apiVersion} ${kind}: add a validator before shipping it`);
+  return model;
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(entry.name) && entry.name !== 'kustomization.yaml' && entry.name !== 'keybroker.yaml' && entry.name !== 'envoy.yaml' ? [path] : [];
+  });
+}
+
+async function validateManifest(manifest: Manifest, where: string): Promise<void> {
+  const model = await modelFor(manifest.apiVersion, manifest.kind);
+  try {
+    new model(manifest).validate();
+  } catch (error) {
+    throw new Error(`${where}: ${manifest.kind} ${manifest.metadata?.name ?? ''}: ${(error as Error).message}`);
+  }
+}
+
+describe('deploy/kubernetes', function () {
+  this.timeout(60_000);
+  const files = yamlFiles(DEPLOY);
+
+  it('has the base, the agents policy and the mesh overlays', () => {
+    const names = files.map((f) => relative(DEPLOY, f));
+    expect(names).to.include.members(['base/deployment.yaml', 'base/poddisruptionbudget.yaml', 'base/networkpolicy.yaml', 'agents/egress-only-through-gateway.yaml']);
+  });
+
+  for (const file of files) {
+    it(`${relative(DEPLOY, file)} validates against its schemas`, async () => {
+      const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+      expect(docs.length).to.be.greaterThan(0);
+      for (const doc of docs) {
+        expect(doc.errors, `${file}: YAML errors`).to.have.length(0);
+        await validateManifest(doc.toJS() as Manifest, relative(ROOT, file));
+      }
+    });
+  }
+
+  it('rejects a manifest that breaks its schema (the check can fail)', async () => {
+    const deployment = parse(readFileSync(join(DEPLOY, 'base/deployment.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
+    deployment['spec']!['replicas'] = 'three';
+    await validateManifest(deployment as unknown as Manifest, 'mutated').then(
+      () => expect.fail('a string replica count was accepted'),
+      (error: Error) => expect(error.message).to.match(/replicas/),
+    );
+  });
+
+  it('kustomizations name only files that exist', () => {
+    for (const file of readdirSync(DEPLOY, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('kustomization.yaml'))) {
+      const kustomization = parse(readFileSync(join(DEPLOY, file), 'utf8')) as { resources?: string[]; configMapGenerator?: Array<{ files?: string[] }> };
+      for (const resource of kustomization.resources ?? []) expect(existsSync(join(DEPLOY, dirname(file), resource)), `${file}: ${resource}`).to.equal(true);
+      for (const generated of (kustomization.configMapGenerator ?? []).flatMap((g) => g.files ?? [])) {
+        // envoy.yaml is rendered by render-envoy.ts, not checked in.
+        if (generated !== 'envoy.yaml') expect(existsSync(join(DEPLOY, dirname(file), generated)), `${file}: ${generated}`).to.equal(true);
+      }
+    }
+  });
+
+  it('serves keybroker a configuration that validates', () => {
+    // The files it names are mounted in the pod; here they are stand-ins in a temp dir.
+    const dir = mkdtempSync(join(tmpdir(), 'keybroker-deploy-'));
+    try {
+      const ca = createCa('vault', dir).certFile;
+      const config = join(dir, 'keybroker.yaml');
+      writeFileSync(config, readFileSync(join(DEPLOY, 'base/keybroker.yaml'), 'utf8').replace('/etc/keybroker/vault-ca/ca.crt', ca));
+      const result = runCli(['validate', '-c', config]);
+      expect(result.code, result.stdout + result.stderr).to.equal(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('renders an Envoy configuration that Envoy accepts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybroker-deploy-'));
+    try {
+      const file = join(dir, 'envoy.yaml');
+      // /dev/stdout in the pod; the test's child process has a socket there, which Envoy cannot open.
+      writeFileSync(file, renderTemplate(readFileSync(SPIRE_TEMPLATE, 'utf8'), { ...kubernetesEnvoyValues('example.org'), ACCESS_LOG: join(dir, 'access.log') }));
+      expect(validateEnvoyConfig(file)).to.match(/configuration .* OK/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
