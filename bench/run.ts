@@ -121,9 +121,9 @@ interface Server {
   peakRssMb(): number;
 }
 
-async function startServer(kind: 'baseline' | string, name: string): Promise<Server> {
+async function startServer(kind: 'baseline' | string, name: string, workers = 1): Promise<Server> {
   const socket = join(dir, `${name}.sock`);
-  const args = kind === 'baseline' ? [join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [join(ROOT, 'src/cli/main.ts'), 'serve', '-c', kind];
+  const args = kind === 'baseline' ? [join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [join(ROOT, 'src/cli/main.ts'), 'serve', '-c', kind, '--workers', String(workers)];
   // The decision log stays on, as in production; its lines go to /dev/null.
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '4' } });
   const deadline = Date.now() + 15_000;
@@ -141,7 +141,8 @@ async function startServer(kind: 'baseline' | string, name: string): Promise<Ser
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
-        child.kill('SIGTERM');
+        // SIGINT: stop at once (SIGTERM would first wait out the drain delay).
+        child.kill('SIGINT');
       }),
   };
 }

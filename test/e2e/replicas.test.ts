@@ -50,7 +50,8 @@ describe('keybroker replicas behind real Envoy', function () {
     const configFile = join(dir, `replica-${index + 1}.yaml`);
     // Shorter than the default drain delay, still longer than one failed probe (1.5 s).
     writeFileSync(configFile, stringify({ ...baseConfig(), listen: `unix://${sockets[index]}`, shutdown: { drainDelay: '2s', grace: '5s' } }));
-    const replica = spawnCli(['serve', '-c', configFile]);
+    // One process per replica: killing it is losing the replica (workers have their own test).
+    const replica = spawnCli(['serve', '-c', configFile, '--workers', '1']);
     await replica.waitFor(/keybroker listening/, 60_000);
     replicas[index] = replica;
     return replica;
