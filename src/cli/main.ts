@@ -15,9 +15,10 @@ import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
 import { explainCommand } from './explain.ts';
 import { tokenCommand } from './token.ts';
+import { healthCommand } from './health.ts';
 
 /** The registry: one line per command, in the order `keybroker help` lists them. */
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, tokenCommand];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, tokenCommand, healthCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -130,11 +130,42 @@ describe('serve --workers', function () {
     }
   });
 
+  it('answers `keybroker health` with SERVING (exit 0)', () => {
+    const result = runCli(['health', '-c', configFile]);
+    expect(result.stdout.trim(), result.stderr).to.equal('SERVING');
+    expect(result.code).to.equal(0);
+  });
+
   it('drains every worker on SIGTERM, exits 0 and removes the socket', async () => {
     served.child.kill('SIGTERM');
     expect(await served.exited()).to.equal(0);
     expect(served.output()).to.match(/stopping workers/);
     expect((served.output().match(/keybroker stopped/g) ?? []).length).to.equal(2);
     expect(existsSync(socket)).to.equal(false);
+  });
+
+  it('reports NOT_SERVING during the drain delay after SIGTERM, still answering Check', async () => {
+    const single = join(dir, 'single.yaml');
+    const singleSocket = join(dir, 'single.sock');
+    writeFileSync(single, stringify({ ...baseConfig(), listen: `unix://${singleSocket}`, shutdown: { drainDelay: '20s', grace: '1s' } }));
+    const one = spawnCli(['serve', '-c', single, '--workers', '1']);
+    try {
+      await one.waitFor(/keybroker listening/, 60_000);
+      expect(runCli(['health', '-c', single]).code).to.equal(0);
+      one.child.kill('SIGTERM');
+      await one.waitFor(/reporting NOT_SERVING/, 20_000);
+      const result = runCli(['health', '-c', single]);
+      expect(result.stdout.trim()).to.equal('NOT_SERVING');
+      expect(result.code).to.equal(1);
+      const client = authorizationClient(`unix://${singleSocket}`);
+      try {
+        expect((await callCheck(client, envoyCheckRequest())).status?.code ?? 0).to.equal(0);
+      } finally {
+        client.close();
+      }
+    } finally {
+      one.child.kill('SIGKILL');
+      await one.exited();
+    }
   });
 });
