@@ -30,7 +30,12 @@ export const SSE_EVENTS = Array.from({ length: 20 }, (_, i) => `data: {"id":${i}
 /** What the provider answers with (JSON); by default `{provider, ok: true}`. */
 export type Responder = (request: Received) => unknown;
 
-export async function startFakeProvider(name: string, certificate: Pick<Issued, 'cert' | 'key'>, respond?: Responder): Promise<FakeProvider> {
+export async function startFakeProvider(
+  name: string,
+  certificate: Pick<Issued, 'cert' | 'key'>,
+  respond?: Responder,
+  listen: { host: string; port: number } = { host: '127.0.0.1', port: 0 },
+): Promise<FakeProvider> {
   const received: Received[] = [];
   const server: Server = createServer({ cert: certificate.cert, key: certificate.key }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -56,7 +61,7 @@ export async function startFakeProvider(name: string, certificate: Pick<Issued, 
       res.end(JSON.stringify(respond ? respond(request) : { provider: name, ok: true }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listen.port, listen.host, resolve));
   return {
     name,
     port: (server.address() as AddressInfo).port,
