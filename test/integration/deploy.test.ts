@@ -16,6 +16,9 @@ import { createCa } from '../../scripts/dev-pki.ts';
 import { kubernetesEnvoyValues, SPIRE_TEMPLATE } from '../../deploy/kubernetes/render-envoy.ts';
 
 const DEPLOY = join(ROOT, 'deploy/kubernetes');
+/** keybroker's own configuration files, kustomize's, and the rendered Envoy config. */
+const NOT_MANIFESTS = new Set(['kustomization.yaml', 'keybroker-config.yaml', 'envoy.yaml']);
+const KEYBROKER_CONFIGS = ['base/keybroker-config.yaml', 'istio/keybroker-config.yaml'];
 
 interface Manifest {
   readonly apiVersion: string;
@@ -41,7 +44,7 @@ function yamlFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return yamlFiles(path);
-    return /\.ya?ml$/.test(entry.name) && entry.name !== 'kustomization.yaml' && entry.name !== 'keybroker.yaml' && entry.name !== 'envoy.yaml' ? [path] : [];
+    return /\.ya?ml$/.test(entry.name) && !NOT_MANIFESTS.has(entry.name) ? [path] : [];
   });
 }
 
@@ -60,7 +63,15 @@ describe('deploy/kubernetes', function () {
 
   it('has the base, the agents policy and the mesh overlays', () => {
     const names = files.map((f) => relative(DEPLOY, f));
-    expect(names).to.include.members(['base/deployment.yaml', 'base/poddisruptionbudget.yaml', 'base/networkpolicy.yaml', 'agents/egress-only-through-gateway.yaml']);
+    expect(names).to.include.members([
+      'base/deployment.yaml',
+      'base/poddisruptionbudget.yaml',
+      'base/networkpolicy.yaml',
+      'agents/egress-only-through-gateway.yaml',
+      'istio/mesh-config.yaml',
+      'istio/authorization.yaml',
+      'istio/routes.yaml',
+    ]);
   });
 
   for (const file of files) {
@@ -87,26 +98,29 @@ describe('deploy/kubernetes', function () {
     for (const file of readdirSync(DEPLOY, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('kustomization.yaml'))) {
       const kustomization = parse(readFileSync(join(DEPLOY, file), 'utf8')) as { resources?: string[]; configMapGenerator?: Array<{ files?: string[] }> };
       for (const resource of kustomization.resources ?? []) expect(existsSync(join(DEPLOY, dirname(file), resource)), `${file}: ${resource}`).to.equal(true);
-      for (const generated of (kustomization.configMapGenerator ?? []).flatMap((g) => g.files ?? [])) {
+      // A generator's entry is FILE or KEY=FILE.
+      for (const generated of (kustomization.configMapGenerator ?? []).flatMap((g) => g.files ?? []).map((f) => f.slice(f.indexOf('=') + 1))) {
         // envoy.yaml is rendered by render-envoy.ts, not checked in.
         if (generated !== 'envoy.yaml') expect(existsSync(join(DEPLOY, dirname(file), generated)), `${file}: ${generated}`).to.equal(true);
       }
     }
   });
 
-  it('serves keybroker a configuration that validates', () => {
-    // The files it names are mounted in the pod; here they are stand-ins in a temp dir.
-    const dir = mkdtempSync(join(tmpdir(), 'keybroker-deploy-'));
-    try {
-      const ca = createCa('vault', dir).certFile;
-      const config = join(dir, 'keybroker.yaml');
-      writeFileSync(config, readFileSync(join(DEPLOY, 'base/keybroker.yaml'), 'utf8').replace('/etc/keybroker/vault-ca/ca.crt', ca));
-      const result = runCli(['validate', '-c', config]);
-      expect(result.code, result.stdout + result.stderr).to.equal(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  for (const file of KEYBROKER_CONFIGS) {
+    it(`serves keybroker a configuration that validates: ${file}`, () => {
+      // The files it names are mounted in the pod; here they are stand-ins in a temp dir.
+      const dir = mkdtempSync(join(tmpdir(), 'keybroker-deploy-'));
+      try {
+        const ca = createCa('vault', dir).certFile;
+        const config = join(dir, 'keybroker.yaml');
+        writeFileSync(config, readFileSync(join(DEPLOY, file), 'utf8').replace('/etc/keybroker/vault-ca/ca.crt', ca));
+        const result = runCli(['validate', '-c', config]);
+        expect(result.code, result.stdout + result.stderr).to.equal(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   it('renders an Envoy configuration that Envoy accepts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybroker-deploy-'));
