@@ -31,6 +31,11 @@ export function kubernetesEnvoyValues(trustDomain: string): Record<string, strin
     ANTHROPIC_DISCOVERY: 'LOGICAL_DNS',
     ANTHROPIC_ADDRESS: 'api.anthropic.com',
     ANTHROPIC_PORT: 443,
+    // An MCP tool server the gateway fronts; replace with yours.
+    MCP_HOST: 'mcp.example.org',
+    MCP_DISCOVERY: 'LOGICAL_DNS',
+    MCP_ADDRESS: 'mcp.example.org',
+    MCP_PORT: 443,
   };
 }
 

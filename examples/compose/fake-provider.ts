@@ -1,8 +1,8 @@
 /**
- * docker-compose's stand-in for api.openai.com (8443) and api.anthropic.com (8444), with
- * the certificates examples/compose/setup.ts made for those names, and a plain HTTP view
- * of what they received on 8080 (`GET /received`): credential headers shown by
- * fingerprint only, as keybroker's key ids are.
+ * docker-compose's stand-in for api.openai.com (8443), api.anthropic.com (8444) and an MCP
+ * server, mcp.example.org (8445), with the certificates examples/compose/setup.ts made for
+ * those names, and a plain HTTP view of what they received on 8080 (`GET /received`):
+ * credential headers shown by fingerprint only, as keybroker's key ids are.
  *
  *   node examples/compose/fake-provider.ts PKI_DIR
  */
@@ -36,6 +36,7 @@ const certificate = (name: string) => ({ cert: readFileSync(join(pki, `${name}.c
 const providers = [
   await startFakeProvider('openai', certificate('api.openai.com'), undefined, { host: '0.0.0.0', port: 8443 }),
   await startFakeProvider('anthropic', certificate('api.anthropic.com'), undefined, { host: '0.0.0.0', port: 8444 }),
+  await startFakeProvider('mcp', certificate('mcp.example.org'), undefined, { host: '0.0.0.0', port: 8445 }),
 ];
 createServer((req, res) => {
   if (req.url !== '/received') {
@@ -44,4 +45,4 @@ createServer((req, res) => {
   }
   res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(describeReceived(providers), null, 2)}\n`);
 }).listen(8080, '0.0.0.0');
-console.error('fake providers on 8443 (api.openai.com) and 8444 (api.anthropic.com); GET :8080/received');
+console.error('fake providers on 8443 (api.openai.com), 8444 (api.anthropic.com), 8445 (mcp.example.org); GET :8080/received');

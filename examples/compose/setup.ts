@@ -39,6 +39,10 @@ export function composeEnvoyValues(pki: string): Record<string, string | number>
     ANTHROPIC_DISCOVERY: 'STRICT_DNS',
     ANTHROPIC_ADDRESS: 'fake-provider',
     ANTHROPIC_PORT: 8444,
+    MCP_HOST: 'mcp.example.org',
+    MCP_DISCOVERY: 'STRICT_DNS',
+    MCP_ADDRESS: 'fake-provider',
+    MCP_PORT: 8445,
   };
 }
 
@@ -47,6 +51,7 @@ export function setup(pki: string, envoyDir: string, options: { chown: boolean }
   const providers = createCa('providers', pki);
   providers.issue('api.openai.com', { dns: ['api.openai.com'] });
   providers.issue('api.anthropic.com', { dns: ['api.anthropic.com'] });
+  providers.issue('mcp.example.org', { dns: ['mcp.example.org'] });
   for (const file of ['gateway.key']) {
     if (options.chown) chownSync(join(pki, file), ENVOY_UID, SOCKET_GID);
     chmodSync(join(pki, file), 0o400);
