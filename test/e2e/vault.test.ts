@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
-import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { CANARY_FIELD_SECRET, CANARY_KEY, CANARY_SID, expectNoCanary } from '../helpers/canary.ts';
 import { createAppRole, startOpenBao, startVault, type TestVault } from '../helpers/vault.ts';
 import type { VaultKeyStore } from '../../src/credentials/vault-store.ts';
 
@@ -36,7 +36,7 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     }
   });
 
-  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown>; on?: TestVault } = {}) {
+  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown>; on?: TestVault; inject?: unknown } = {}) {
     const on = options.on ?? vault;
     const role = await createAppRole(on, `kb-${prefix}`, { prefix, tokenTtl: options.tokenTtl ?? '1h', tokenMaxTtl: options.tokenMaxTtl ?? '2h' });
     secretId = role.secretId;
@@ -55,6 +55,7 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     };
     const destinations = config['destinations'] as Record<string, Record<string, unknown>>;
     destinations['openai']!['key'] = options.key ?? `${prefix}/openai`;
+    if (options.inject) destinations['openai']!['inject'] = options.inject;
     const t = await startTestBroker({ config });
     brokers.push(t);
     return t;
@@ -100,6 +101,26 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     const { value, keyId } = await injected(t);
     expect(value).to.equal(`Bearer ${CANARY_KEY}`);
     expect(keyId).to.equal('vault:secret/pinned/openai#1');
+  });
+
+  it('reads every field of a KV v2 secret: Basic from two fields, one field by key#field, a rotation of either', async () => {
+    await vault.writeSecret('fields/twilio', { sid: CANARY_SID, secret: CANARY_FIELD_SECRET });
+    const basic = await broker('fields', { key: 'fields/twilio', inject: { basic: { username: '${key.sid}', password: '${key.secret}' } } });
+    const first = await injected(basic);
+    expect(first.value).to.equal(`Basic ${Buffer.from(`${CANARY_SID}:${CANARY_FIELD_SECRET}`).toString('base64')}`);
+    expect(first.keyId).to.equal('vault:secret/fields/twilio#1');
+
+    const one = await broker('fields', { key: 'fields/twilio#sid', inject: 'bearer' });
+    const sid = await injected(one);
+    expect(sid.value).to.equal(`Bearer ${CANARY_SID}`);
+    expect(sid.keyId).to.equal('vault:secret/fields/twilio[sid]#1');
+
+    await vault.writeSecret('fields/twilio', { sid: CANARY_SID, secret: ROTATED });
+    await sleep(900);
+    const after = await injected(basic);
+    expect(after.value).to.equal(`Basic ${Buffer.from(`${CANARY_SID}:${ROTATED}`).toString('base64')}`);
+    expect(after.keyId).to.equal('vault:secret/fields/twilio#2');
+    expect((await injected(one)).keyId).to.equal('vault:secret/fields/twilio[sid]#2');
   });
 
   it('denies with 503 when the path is missing, the field is missing, or the policy refuses', async () => {
