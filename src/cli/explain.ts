@@ -12,6 +12,7 @@ import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
 import { demoKeysHint } from './demo-paths.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
+import { explainBody, type BodyOptions } from './explain-body.ts';
 
 export interface ExplainQuery {
   readonly identity: string;
@@ -23,7 +24,9 @@ export interface ExplainQuery {
    */
   readonly path: string;
   /** `:authority`; by default the URL's host, else the destination's upstream. */
-  readonly authority?: string;
+  readonly authority?: string | undefined;
+  /** The request body (`--body`, or described by `--model`, `--tool`, …). */
+  readonly body?: BodyOptions | undefined;
 }
 
 /** Reasons that mean "the request names something this configuration does not know". */
@@ -49,6 +52,7 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   try {
     const destination = runtime.destinations.get(query.destination);
     const { authority, path } = requestTarget(query, destination);
+    const body = query.body ? explainBody(query.body, destination?.api, query.destination) : undefined;
     let record: DecisionRecord | undefined;
     const check = createCheck({ runtime: () => runtime, audit: { record: (r) => (record = r) }, log: pino({ level: 'silent' }) });
     await check({
@@ -56,7 +60,9 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
       method: query.method.toUpperCase(),
       authority,
       path,
-      headers: new Map(),
+      // As Envoy sends a body it buffered whole: typed JSON, its length declared.
+      headers: body ? new Map([['content-type', 'application/json'], ['content-length', String(body.length)]]) : new Map(),
+      ...(body ? { body } : {}),
       sourcePrincipal: query.identity,
       sourceCertificate: '',
       contextExtensions: new Map([['destination', query.destination]]),
@@ -107,6 +113,9 @@ export function formatExplanation(record: DecisionRecord): string {
     ['identity', record.identity],
     ['destination', record.destination],
     ['path', record.path],
+    ['model', record.model],
+    ['mcp method', record.mcpMethod],
+    ['tool', record.tool],
     ['key id', record.keyId ?? '(none)'],
     ['detail', record.detail],
   ];
@@ -119,7 +128,8 @@ export function formatExplanation(record: DecisionRecord): string {
 export const explainCommand: Command = {
   name: 'explain',
   summary: 'what keybroker would decide for a described request (runs the real Check)',
-  help: `usage: keybroker explain -c FILE --identity SPIFFE_ID --destination NAME [--method POST] --path PATH [--authority HOST] [--json]
+  help: `usage: keybroker explain -c FILE --identity SPIFFE_ID --destination NAME [--method POST] --path PATH [--authority HOST]
+                        [--body FILE | --model NAME --tool NAME… --mcp-method METHOD --max-tokens N --stream] [--json]
 
 Runs the same pipeline as Check on a request described on the command line and prints
 the decision, its reason, the rule that decided, the policy version and the id of the key
@@ -133,6 +143,12 @@ options:
   --path PATH             the path as the agent sends it (/openai/v1/chat/completions),
                           a full URL, or the path after the route prefix (/v1/chat/completions)
   --authority HOST        the :authority (default: the URL's host, else the upstream)
+  --body FILE             the JSON request body, read as the inspect phase reads Envoy's
+  --model NAME            or a body described: the model asked for (OpenAI, Anthropic),
+  --tool NAME             a tool offered (repeatable) or, for MCP, the tool called,
+  --mcp-method METHOD     the MCP method (default tools/call with --tool),
+  --max-tokens N          the output token bound, and
+  --stream                a streamed response (docs/body-rules.md)
   --json                  print the decision record as JSON
   -h, --help              this text
 
@@ -145,12 +161,19 @@ exit codes: 0 allow, 3 deny, 4 unknown destination or identity, 2 usage, 1 confi
       method: { type: 'string', default: 'POST' },
       path: { type: 'string' },
       authority: { type: 'string' },
+      body: { type: 'string' },
+      model: { type: 'string' },
+      tool: { type: 'string', multiple: true },
+      'mcp-method': { type: 'string' },
+      'max-tokens': { type: 'string' },
+      stream: { type: 'boolean' },
       json: { type: 'boolean', default: false },
     });
     required(values, 'config', 'identity', 'destination', 'path');
     let record: DecisionRecord;
     try {
-      record = await explain(values.config, { ...values, method: values.method ?? 'POST' });
+      const body: BodyOptions = { body: values.body, model: values.model, tool: values.tool, mcpMethod: values['mcp-method'], maxTokens: values['max-tokens'], stream: values.stream };
+      record = await explain(values.config, { identity: values.identity, destination: values.destination, path: values.path, authority: values.authority, method: values.method ?? 'POST', body });
     } catch (error) {
       if (!(error instanceof UnknownDestinationError)) throw error;
       if (values.json) io.out(JSON.stringify({ decision: 'unknown', reason: 'destination_unknown', detail: error.message }));
