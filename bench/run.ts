@@ -61,7 +61,10 @@ const svid = createCa('bench', dir).issue('research', { uris: ['spiffe://bench.l
 const now = Math.floor(Date.now() / 1000);
 const warmToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setSubject('spiffe://bench.local/agent/research').setAudience('keybroker').setIssuedAt(now).setExpirationTime(now + 1800).sign(signing.privateKey);
 
-function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}): string {
+/** The research grant's body conditions, for the body-inspected scenario (g). */
+const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
+
+function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}, inspect = false): string {
   const policy = Array.from({ length: grants - 1 }, (_, i) => ({
     id: `filler-${i}`,
     identities: [`spiffe://bench.local/team-${i % 97}/agent-${i}`],
@@ -69,7 +72,7 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
     methods: ['POST'],
     paths: ['/v1/chat/completions'],
   }));
-  policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'] });
+  policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'], ...(inspect ? BODY_CONDITIONS : {}) });
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -77,7 +80,7 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
       listen: `unix://${join(dir, `${name}.sock`)}`,
       trust: { 'bench.local': { bundle: { file: join(dir, 'bundle.jwks') }, audiences: ['keybroker'], maxTokenLifetime: '1h' } },
       keys: { store: 'file', file: join(dir, 'keys.yaml') },
-      destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
+      destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod', ...(inspect ? { api: 'openai' } : {}) } },
       policy,
       ...extra,
     }),
@@ -86,7 +89,7 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
 }
 
 /** A CheckRequest as Envoy sends it, gRPC-framed (5-byte prefix), for h2load's -d. */
-function encodeRequest(name: string, shape: { principal?: string; certificate?: string; token?: string; path?: string }): string {
+function encodeRequest(name: string, shape: { principal?: string; certificate?: string; token?: string; path?: string; body?: Buffer }): string {
   const message = authorizationService()['Check']!.requestSerialize({
     attributes: {
       source: { principal: shape.principal ?? '', ...(shape.certificate ? { certificate: encodeURIComponent(shape.certificate) } : {}) },
@@ -97,7 +100,9 @@ function encodeRequest(name: string, shape: { principal?: string; certificate?: 
             ':method': 'POST', ':path': shape.path ?? '/openai/v1/chat/completions', ':authority': 'gateway.local', ':scheme': 'https',
             'content-type': 'application/json', 'user-agent': 'OpenAI/Python 1.54.0', 'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
             ...(shape.token ? { authorization: `Bearer ${shape.token}` } : {}),
+            ...(shape.body ? { 'content-length': String(shape.body.length), 'x-envoy-auth-partial-body': 'false' } : {}),
           },
+          ...(shape.body ? { raw_body: shape.body } : {}),
         },
       },
       context_extensions: { destination: 'openai' },
@@ -237,8 +242,23 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
 const mtlsRequest = encodeRequest('mtls', { principal: 'spiffe://bench.local/agent/research', certificate: svid.cert });
 const jwtRequest = encodeRequest('jwt', { token: warmToken });
 const deniedRequest = encodeRequest('denied', { principal: 'spiffe://bench.local/agent/intern' });
+// A 2 KB chat completion, as Envoy sends it on a route with with_request_body (raw_body).
+const chatBody = Buffer.from(
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    max_tokens: 512,
+    temperature: 0.2,
+    tools: [{ type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } }],
+    messages: [
+      { role: 'system', content: 'You are a careful research assistant. Answer from the documents given; say when they do not cover the question. '.repeat(4) },
+      { role: 'user', content: 'Summarise the attached notes on the migration plan, listing the risks and who owns each one. '.repeat(12) },
+    ],
+  }),
+);
+const bodyRequest = encodeRequest('mtls-body', { principal: 'spiffe://bench.local/agent/research', certificate: svid.cert, body: chatBody });
 
 const config10 = writeConfig('grants-10', 10);
+const configInspect = writeConfig('grants-10-inspect', 10, {}, true);
 const config1000 = writeConfig('grants-1000', 1000);
 const config10000 = writeConfig('grants-10000', 10_000);
 const configNoCache = writeConfig('no-token-cache', 10, { tokens: { cacheEntries: 0 } });
@@ -247,7 +267,7 @@ const configNoCache = writeConfig('no-token-cache', 10, { tokens: { cacheEntries
 {
   const server = await startServer(config10, 'grants-10');
   try {
-    for (const [name, file, allowed] of [['mTLS', mtlsRequest, true], ['JWT-SVID', jwtRequest, true], ['denied', deniedRequest, false]] as const) {
+    for (const [name, file, allowed] of [['mTLS', mtlsRequest, true], ['JWT-SVID', jwtRequest, true], ['denied', deniedRequest, false], ['mTLS with a body, no body rules', bodyRequest, true]] as const) {
       const { status, body } = await grpcStatusOf(server.socket, file);
       const response = authorizationService()['Check']!.responseDeserialize(body.subarray(5)) as { status?: { code?: number } };
       const decided = (response.status?.code ?? 0) === 0;
@@ -290,6 +310,27 @@ await measure('(d) denied', config10, deniedRequest, { baseline });
     await server.stop();
     await endpoint.close();
   }
+}
+
+// (h) the body read: (a) with a 2 KB chat body a grant's models/maxOutputTokens/tools
+// inspect, and the same body sent to a destination with no body rules (never parsed).
+{
+  const server = await startServer(configInspect, 'grants-10-inspect');
+  try {
+    const { status, body } = await grpcStatusOf(server.socket, bodyRequest);
+    const response = authorizationService()['Check']!.responseDeserialize(body.subarray(5)) as { status?: { code?: number } };
+    if (status !== '0' || (response.status?.code ?? 0) !== 0) throw new Error('(h): the body-inspected request is not allowed; the bench would measure the wrong thing');
+  } finally {
+    await server.stop();
+  }
+}
+for (const [scenario, config] of [[`(h) (a) + ${chatBody.length} B chat body, inspected`, configInspect], [`(h) (a) + ${chatBody.length} B body, no body rules`, config10]] as const) {
+  const row = await measure(scenario, config, bodyRequest, { baseline });
+  row.note = `${(aRow.rps / row.rps).toFixed(2)}× (a)'s time per Check${row.note ? `; ${row.note}` : ''}`;
+}
+if (!args.quick) {
+  await measure('(e) 1,000 grants', config1000, mtlsRequest, { baseline });
+  await measure('(e) 10,000 grants', config10000, mtlsRequest, { baseline });
 }
 
 const baselineRate = await measure('baseline at 2,000 rps', 'baseline', mtlsRequest, { rps: 2000 });
