@@ -16,7 +16,7 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fake-provider.ts';
 import { startFakeMcpServer, type FakeMcpServer } from '../helpers/fake-mcp-server.ts';
-import { fakeProviderValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
+import { fakeProviderValues, gatewayValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/gateway-fetch.ts';
 import { CANARY_ARGUMENT, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
 import { RESEARCH, WRITER, bodyRulesConfig } from '../helpers/body-config.ts';
@@ -75,11 +75,7 @@ describe('body rules through real Envoy and the real SDKs', function () {
     mcpServer = await startFakeMcpServer(providerCa.issue('mcp.example.org', { dns: ['mcp.example.org'] }));
     broker = await startTestBroker({ dir, config: bodyRulesConfig() });
     envoy = await startEnvoy(dir, {
-      GATEWAY_CERT: gateway.certFile,
-      GATEWAY_KEY: gateway.keyFile,
-      AGENT_CA: trust.certFile,
-      TRUST_DOMAIN: 'example.org',
-      KEYBROKER_SOCKET: broker.broker.address.replace('unix://', ''),
+      ...gatewayValues(gateway, trust.certFile, broker.broker.address),
       ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port, mcpServer.port),
     });
   });

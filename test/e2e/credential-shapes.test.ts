@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
-import { fakeProviderValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
+import { fakeProviderValues, gatewayValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest, type AgentResponse } from '../helpers/agent.ts';
 import { CANARY_AGENT_TOKEN, CANARY_FIELD_SECRET, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 
@@ -89,11 +89,7 @@ describe('Basic-auth and query-parameter credentials through real Envoy', functi
     expect(text, 'the gateway template still has its catch-all route').to.include(CATCH_ALL);
     writeFileSync(template, text.replace(CATCH_ALL, `${TOOL_ROUTES.slice(1)}\n${CATCH_ALL}`).trimEnd() + '\n' + TOOLS_CLUSTER);
     envoy = await startEnvoy(dir, {
-      GATEWAY_CERT: gateway.certFile,
-      GATEWAY_KEY: gateway.keyFile,
-      AGENT_CA: trust.certFile,
-      TRUST_DOMAIN: 'example.org',
-      KEYBROKER_SOCKET: broker.broker.address.replace('unix://', ''),
+      ...gatewayValues(gateway, trust.certFile, broker.broker.address),
       ...fakeProviderValues(providerCa.certFile, openai.port, openai.port),
       STRIPE_HOST: 'api.stripe.com',
       MAPS_HOST: 'maps.googleapis.com',

@@ -88,6 +88,11 @@ export function validateEnvoyConfig(configFile: string): string {
   return execFileSync(requireEnvoy(), ['--mode', 'validate', '-c', configFile, '--use-dynamic-base-id'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** Template values for the gateway's own side: its certificate, the agents' CA and trust domain, keybroker's socket. */
+export function gatewayValues(gateway: { certFile: string; keyFile: string }, agentCaFile: string, keybrokerAddress: string, trustDomain = 'example.org'): Record<string, string> {
+  return { GATEWAY_CERT: gateway.certFile, GATEWAY_KEY: gateway.keyFile, AGENT_CA: agentCaFile, TRUST_DOMAIN: trustDomain, KEYBROKER_SOCKET: keybrokerAddress.replace('unix://', '') };
+}
+
 /**
  * Template values that point the provider clusters at local fake providers under `caFile`;
  * the MCP cluster at `mcpPort` when given (else at a port nothing listens on).
