@@ -39,6 +39,17 @@ export type InjectSpec =
   | { readonly query: string | { readonly name: string; readonly value: string } }
   | { readonly oauth2: OAuth2Settings };
 
+/**
+ * The error format a destination's clients read: its declared `api`, else the one its
+ * provider template implies (Azure OpenAI's SDKs are OpenAI's), else keybroker's own.
+ */
+export function denialShapeOf(api: 'openai' | 'anthropic' | 'mcp' | undefined, spec: InjectSpec): 'openai' | 'anthropic' | 'generic' {
+  if (api === 'openai' || api === 'anthropic') return api;
+  if (api === undefined && (spec === 'openai' || spec === 'azure-openai')) return 'openai';
+  if (api === undefined && spec === 'anthropic') return 'anthropic';
+  return 'generic';
+}
+
 export function injectionFor(spec: InjectSpec): Injection {
   if (typeof spec === 'string') return injectionFor(spec === 'bearer' ? { bearer: '${key}' } : PROVIDERS[spec]);
   if ('bearer' in spec) return headers([['authorization', `Bearer ${spec.bearer}`]]);

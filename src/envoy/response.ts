@@ -1,8 +1,9 @@
 /**
  * An Outcome → Envoy's CheckResponse, encoded. Allowed: set the injected header
  * (overwriting whatever the agent sent) and remove the agent's credentials. Denied: the
- * status the agent should see and a JSON body naming the reason and the decision id.
- * Both carry the decision's identifiers as dynamic metadata for Envoy's access log.
+ * status the agent should see and a JSON body naming the reason and the decision id
+ * (`denial-body.ts` chooses its shape). Both carry the decision's identifiers as dynamic
+ * metadata for Envoy's access log.
  *
  * Encoded here rather than by a generic codec because the answer is mostly constant:
  * the status, header mutations and query parameters of an allowed Check depend only on
@@ -11,8 +12,10 @@
  * envoy/service/auth/v3/external_auth.proto and the types it uses.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { DecisionRecord, Destination, Injected, Outcome, ResponseHeader } from '../model/check.ts';
+import type { DecisionRecord, DenialShape, Destination, Injected, Outcome, ResponseHeader } from '../model/check.ts';
+import type { Denial } from '../lib/denial.ts';
 import { lenFieldSize, ProtoWriter, stringFieldSize, varintSize } from '../lib/proto-writer.ts';
+import { denialAnswer } from './denial-body.ts';
 
 /** The response as a client decodes it (keepCase); what the tests read back. */
 export interface CheckResponseMessage {
@@ -67,7 +70,7 @@ const allowedHeads = new WeakMap<Destination, WeakMap<Injected, Buffer>>();
 
 export function toCheckResponse(outcome: Outcome): Buffer {
   const head = !outcome.allow
-    ? deniedHead(outcome.denial.status, outcome.record.decisionId, outcome.denial.reason)
+    ? deniedHead(outcome.denial, outcome.record.decisionId, outcome.shape)
     : outcome.responseHeaders
       ? encodeAllowedHead(outcome.destination, outcome.injected, outcome.responseHeaders)
       : allowedHead(outcome.destination, outcome.injected);
@@ -117,20 +120,21 @@ function encodeAllowedHead(destination: Destination, injected: Injected, respons
   return writer.finish();
 }
 
-function deniedHead(httpStatus: number, decisionId: string, reason: string): Buffer {
+function deniedHead(denial: Denial, decisionId: string, shape: DenialShape | undefined): Buffer {
+  const httpStatus = denial.status;
   const grpcCode = httpStatus === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED;
-  const header = { key: 'content-type', value: 'application/json' };
-  const body = JSON.stringify({ error: errorText(httpStatus), reason, decision_id: decisionId });
+  const { headers, body } = denialAnswer(shape, httpStatus, denial.reason, decisionId);
   const statusBytes = 1 + varintSize(grpcCode);
   const httpStatusBytes = 1 + varintSize(httpStatus);
-  const deniedBytes = lenFieldSize(httpStatusBytes) + lenFieldSize(headerOptionSize(header)) + stringFieldSize(body);
+  const headerBytes = headers.reduce((sum, header) => sum + lenFieldSize(headerOptionSize(header)), 0);
+  const deniedBytes = lenFieldSize(httpStatusBytes) + headerBytes + stringFieldSize(body);
   const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(deniedBytes))
     .lenField(RESPONSE.status, statusBytes)
     .varintField(CODE, grpcCode)
     .lenField(RESPONSE.denied, deniedBytes)
     .lenField(DENIED.status, httpStatusBytes)
     .varintField(CODE, httpStatus);
-  writeHeaderOption(writer, DENIED.headers, header);
+  for (const header of headers) writeHeaderOption(writer, DENIED.headers, header);
   return writer.stringField(DENIED.body, body).finish();
 }
 
@@ -182,15 +186,5 @@ function writeMetadata(writer: ProtoWriter, record: DecisionRecord): void {
       .stringField(ENTRY.key, name)
       .lenField(ENTRY.value, stringFieldSize(value))
       .stringField(STRING_VALUE, value);
-  }
-}
-
-function errorText(status: number): string {
-  switch (status) {
-    case 400: return 'bad_request';
-    case 401: return 'unauthenticated';
-    case 403: return 'forbidden';
-    case 503: return 'unavailable';
-    default: return 'internal';
   }
 }

@@ -96,6 +96,9 @@ export interface KeyRef {
   readonly field: string | undefined;
 }
 
+/** Which SDK's error format a denial takes (`envoy/denial-body.ts`). */
+export type DenialShape = 'openai' | 'anthropic' | 'generic';
+
 export interface Destination {
   readonly name: string;
   readonly upstream: string;
@@ -108,6 +111,8 @@ export interface Destination {
   /** OAuth2: the client secret's reference, when it is not `key`. */
   readonly clientSecret?: KeyRef | undefined;
   readonly classification: string;
+  /** The error shape its clients' SDKs read: `api`, or what the injection template implies. */
+  readonly denialShape: DenialShape;
   /** Agent credential and identity headers removed from every allowed request. */
   readonly stripHeaders: readonly string[];
   /** How its request bodies are read, for rules that inspect them; absent: never read. */
@@ -223,4 +228,10 @@ export type Outcome =
       /** Headers for the agent's response (e.g. remaining budget); absent when none. */
       readonly responseHeaders?: readonly ResponseHeader[];
     }
-  | { readonly allow: false; readonly record: DecisionRecord; readonly denial: Denial };
+  | {
+      readonly allow: false;
+      readonly record: DecisionRecord;
+      readonly denial: Denial;
+      /** The route's destination's denial shape, when the route names a known one. */
+      readonly shape?: DenialShape;
+    };

@@ -119,7 +119,9 @@ export function createCheck(deps: CheckDeps): Check {
       denied.reason = denial.reason;
       denied.status = denial.status;
       denied.detail = denial.message;
-      return finish({ allow: false, record: denied, denial });
+      // The route's destination, even when the denial came before routing: its SDK reads the body.
+      const shape = runtime.destinations.get(facts.contextExtensions.get('destination') ?? '')?.denialShape;
+      return finish({ allow: false, record: denied, denial, ...(shape ? { shape } : {}) });
     };
     const allow = (): Outcome => {
       if (done) return done;

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.ts';
 import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
-import { injectionFor } from '../credentials/templates.ts';
+import { denialShapeOf, injectionFor } from '../credentials/templates.ts';
 import { headersToStrip } from '../credentials/strip.ts';
 import { parseKeyRef, storeRefFor } from '../credentials/key-ref.ts';
 import { OAuth2Tokens } from '../credentials/oauth2.ts';
@@ -68,6 +68,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       clientSecret: clientSecret === undefined ? undefined : parseKeyRef(clientSecret),
       classification: d.classification,
       stripHeaders: headersToStrip(injection.headers.map((h) => h.name), tokenHeaders),
+      denialShape: denialShapeOf(d.api, d.inject),
       ...(d.api ? { api: d.api } : {}),
     });
   }

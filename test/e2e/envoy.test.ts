@@ -16,6 +16,10 @@ import { agentRequest, type AgentCall, type AgentResponse } from '../helpers/age
 import { CANARY_AGENT_TOKEN, CANARY_ANTHROPIC_KEY, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 import { makeSigner, mint, writeBundle, type Signer } from '../helpers/tokens.ts';
 import { renderTemplate } from '../../envoy/render.ts';
+import { readDenial } from '../helpers/envoy-request.ts';
+import { gatewayFetch } from '../helpers/sdk-fetch.ts';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 
 describe('the egress gateway through real Envoy', function () {
   this.timeout(60_000);
@@ -113,7 +117,7 @@ describe('the egress gateway through real Envoy', function () {
     const before = received();
     const response = await send({ path: '/openai/v1/files' });
     expect(response.status).to.equal(403);
-    const body = JSON.parse(response.body) as Record<string, string>;
+    const body = readDenial(response.body);
     expect(body['reason']).to.equal('no_matching_grant');
     expect(body['decision_id']).to.match(/^[0-9a-f-]{36}$/);
     expect(received()).to.equal(before);
@@ -179,8 +183,75 @@ describe('the egress gateway through real Envoy', function () {
       const before = received();
       const response = await viaToken({ path: '/openai/v1/chat/completions', headers: { authorization: 'Bearer sk-placeholder' } });
       expect(response.status).to.equal(401);
-      expect(JSON.parse(response.body)).to.include({ reason: 'identity_missing' });
+      expect(readDenial(response.body).reason).to.equal('identity_missing');
       expect(received()).to.equal(before);
+    });
+  });
+
+  describe('the real OpenAI and Anthropic SDKs, refused', () => {
+    const baseURL = (path: string) => `https://gateway.local:${envoy.tokenPort}${path}`;
+    const sdkOptions = () => ({ fetch: gatewayFetch(trust.cert), maxRetries: 0, timeout: 10_000 });
+    const refusal = async (call: () => Promise<unknown>): Promise<Error & Record<string, unknown>> => {
+      const before = received();
+      const error = await call().then(
+        () => expect.fail('the SDK call was allowed'),
+        (e: unknown) => e as Error & Record<string, unknown>,
+      );
+      expect(received(), 'a refused call reached a provider').to.equal(before);
+      return error;
+    };
+    const accessLogFor = async (decisionId: string) => {
+      for (let i = 0; i < 50; i++) {
+        const line = envoy.accessLogLines().find((l) => l['decision_id'] === decisionId);
+        if (line) return line;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no access log line for decision ${decisionId}`);
+    };
+
+    it('OpenAI: err.message and err.code name the reason, err.requestID is the decision id', async () => {
+      const token = await mint(signer);
+      const openaiSdk = new OpenAI({ apiKey: token, baseURL: baseURL('/openai/v1'), ...sdkOptions() });
+      const error = await refusal(() => openaiSdk.files.list());
+      expect(error).to.be.instanceOf(OpenAI.PermissionDeniedError);
+      expect(error['status']).to.equal(403);
+      expect(error.message).to.equal('403 keybroker denied this request (no_matching_grant): no grant allows this request');
+      expect(error['code']).to.equal('no_matching_grant');
+      expect(error['type']).to.equal('permission_error');
+      expect(error['requestID']).to.match(/^[0-9a-f-]{36}$/);
+      expect(await accessLogFor(error['requestID'] as string)).to.include({ decision: 'deny', reason: 'no_matching_grant', request_id: error['requestID'] });
+      expectNoCanary(JSON.stringify({ message: error.message, error: error['error'] }), 'an SDK error');
+
+      const placeholder = new OpenAI({ apiKey: 'sk-placeholder', baseURL: baseURL('/openai/v1'), ...sdkOptions() });
+      const unauthenticated = await refusal(() => placeholder.chat.completions.create({ model: 'gpt-4o', messages: [] }));
+      expect(unauthenticated).to.be.instanceOf(OpenAI.AuthenticationError);
+      expect(unauthenticated.message).to.include('identity_missing');
+      expect(unauthenticated['requestID']).to.match(/^[0-9a-f-]{36}$/);
+    });
+
+    it('Anthropic: err.message and err.errorCode name the reason, err.requestID is the decision id', async () => {
+      const research = await mint(signer);
+      const anthropicSdk = new Anthropic({ apiKey: research, baseURL: baseURL('/anthropic'), ...sdkOptions() });
+      const error = await refusal(() => anthropicSdk.messages.create({ model: 'claude-test-model', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }));
+      expect(error).to.be.instanceOf(Anthropic.PermissionDeniedError);
+      expect(error['status']).to.equal(403);
+      expect(error.message).to.include('no_matching_grant');
+      expect(error['errorCode']).to.equal('no_matching_grant');
+      expect(error['type']).to.equal('permission_error');
+      expect(error['requestID']).to.match(/^[0-9a-f-]{36}$/);
+      expect(await accessLogFor(error['requestID'] as string)).to.include({ decision: 'deny', reason: 'no_matching_grant' });
+      expectNoCanary(error.message, 'an SDK error');
+    });
+
+    it('and the same SDKs are let through on a granted call', async () => {
+      const writerToken = await mint(signer, { sub: 'spiffe://example.org/ns/writing/writer' });
+      const anthropicSdk = new Anthropic({ apiKey: writerToken, baseURL: baseURL('/anthropic'), ...sdkOptions() });
+      const message = await anthropicSdk.messages.create({ model: 'claude-test-model', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+      expect(message).to.deep.include({ provider: 'anthropic', ok: true });
+      expect(anthropic.headerValues(anthropic.received.at(-1)!, 'x-api-key')).to.deep.equal([CANARY_ANTHROPIC_KEY]);
+      const openaiSdk = new OpenAI({ apiKey: await mint(signer), baseURL: baseURL('/openai/v1'), ...sdkOptions() });
+      expect(await openaiSdk.chat.completions.create({ model: 'gpt-4o', messages: [] })).to.deep.include({ provider: 'openai', ok: true });
+      expect(openai.headerValues(openai.received.at(-1)!, 'authorization')).to.deep.equal([`Bearer ${CANARY_KEY}`]);
     });
   });
 
@@ -200,7 +271,7 @@ describe('the egress gateway through real Envoy', function () {
 
   it('logs the decision id and decision in Envoy\'s access log', async () => {
     const denied = await send({ path: '/openai/v1/files' });
-    const decisionId = (JSON.parse(denied.body) as Record<string, string>)['decision_id'];
+    const decisionId = readDenial(denied.body).decision_id;
     let line: Record<string, string | number> | undefined;
     for (let i = 0; i < 50 && !line; i++) {
       line = envoy.accessLogLines().find((l) => l['decision_id'] === decisionId);

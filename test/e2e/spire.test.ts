@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { deniedBody, envoyCheckRequest, readDenial } from '../helpers/envoy-request.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
 import { ENVOY_BIN, fakeProviderValues, startEnvoy, validateEnvoyConfig, type RunningEnvoy } from '../helpers/envoy.ts';
@@ -130,7 +130,7 @@ describe('SPIRE-issued identities through real Envoy', function () {
     const token = spire.fetchJwt('someone-else', spire.workloadBinary('research-agent'));
     const response = await call({ authorization: `Bearer ${token}` });
     expect(response.status).to.equal(401);
-    expect(JSON.parse(response.body)).to.include({ reason: 'audience_mismatch' });
+    expect(readDenial(response.body).reason).to.equal('audience_mismatch');
   });
 
   it('gives a workload with no registration entry nothing', () => {

@@ -71,7 +71,24 @@ function bodyBytes(body: string | Uint8Array | object): Uint8Array {
   return Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
 }
 
-/** The denial body Envoy would send the agent. */
-export function deniedBody(response: { denied_response?: { body: string } }): { error: string; reason: string; decision_id: string } {
-  return JSON.parse(response.denied_response?.body ?? '{}') as { error: string; reason: string; decision_id: string };
+/** The denial body Envoy would send the agent, with its reason read from whichever shape it has. */
+export function deniedBody(response: { denied_response?: { body: string } }): { reason: string; decision_id: string; [field: string]: unknown } {
+  return readDenial(response.denied_response?.body ?? '{}');
+}
+
+/**
+ * A denial body in any of keybroker's shapes: generic `{error, reason, message, decision_id}`,
+ * OpenAI `{error: {message, type, code}, decision_id}`, Anthropic `{type: "error", error:
+ * {type, message}, decision_id}`. `reason` is the generic field, OpenAI's `code`, or the
+ * code named in the message.
+ */
+export function readDenial(text: string): { reason: string; decision_id: string; [field: string]: unknown } {
+  const body = JSON.parse(text) as Record<string, unknown>;
+  const error = body['error'];
+  let reason = body['reason'];
+  if (reason === undefined && error && typeof error === 'object') {
+    const { code, message, details } = error as Record<string, unknown>;
+    reason = code ?? (details as Record<string, unknown> | undefined)?.['error_code'] ?? /\(([a-z_]+)\)/.exec(String(message))?.[1];
+  }
+  return { ...body, reason: String(reason), decision_id: String(body['decision_id']) };
 }

@@ -112,10 +112,28 @@ describe('Check over a Unix socket', () => {
     expect(deniedBody(without).decision_id).to.match(/^[0-9a-f-]{36}$/);
   });
 
-  it('answers a denial as JSON with status, reason and decision id', async () => {
-    const response = await deny({ principal: 'spiffe://example.org/ns/other/x' }, 403, 'no_matching_grant');
-    expect(response.denied_response?.headers[0]?.header).to.deep.equal({ key: 'content-type', value: 'application/json' });
-    expect(deniedBody(response)).to.have.all.keys('error', 'reason', 'decision_id');
+  it('answers a denial as JSON in the shape of the route\'s API, with the decision id as x-request-id', async () => {
+    const headersOf = (r: CheckResponseMessage) => Object.fromEntries((r.denied_response?.headers ?? []).map((h) => [h.header.key, h.header.value]));
+    // openai (inject: openai): what the OpenAI SDKs read, reason as error.code.
+    const openai = await deny({ principal: 'spiffe://example.org/ns/other/x', requestId: 'deny-openai' }, 403, 'no_matching_grant');
+    expect(headersOf(openai)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'deny-openai' });
+    expect(JSON.parse(openai.denied_response!.body)).to.deep.equal({
+      error: { message: 'keybroker denied this request (no_matching_grant): no grant allows this request', type: 'permission_error', code: 'no_matching_grant' },
+      decision_id: 'deny-openai',
+    });
+    // anthropic: Anthropic's error shape, and request-id, which its SDK reads. A denial
+    // before routing (no identity) still takes the route's shape.
+    const anthropic = await deny({ principal: '', destination: 'anthropic', path: '/anthropic/v1/messages', requestId: 'deny-anthropic' }, 401, 'identity_missing');
+    expect(headersOf(anthropic)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'deny-anthropic', 'request-id': 'deny-anthropic' });
+    expect(JSON.parse(anthropic.denied_response!.body)).to.deep.equal({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'keybroker denied this request (identity_missing): no workload identity was presented', details: { error_code: 'identity_missing' } },
+      decision_id: 'deny-anthropic',
+    });
+    // tools (a generic template, no api): keybroker's own JSON.
+    const tools = await deny({ principal: 'spiffe://example.org/ns/other/x', destination: 'tools', host: 'tools.example.org', path: '/search', requestId: 'deny-tools' }, 403, 'no_matching_grant');
+    expect(headersOf(tools)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'deny-tools' });
+    expect(JSON.parse(tools.denied_response!.body)).to.deep.equal({ error: 'forbidden', reason: 'no_matching_grant', message: 'keybroker denied this request (no_matching_grant): no grant allows this request', decision_id: 'deny-tools' });
   });
 
   it('denies no identity with 401', () => deny({ principal: '' }, 401, 'identity_missing'));

@@ -138,6 +138,7 @@ describe('token identities', () => {
     it('denies identity_conflict when they differ', async () => {
       const response = await check(envoyCheckRequest({ headers: bearer(await mint(signer, { sub: 'spiffe://example.org/ns/writing/writer' })) }));
       expect(deniedBody(response).reason).to.equal('identity_conflict');
+      expect(response.denied_response?.status.code).to.equal(401);
     });
     it('denies two different tokens', async () => {
       const a = await mint(signer);
@@ -145,6 +146,7 @@ describe('token identities', () => {
       tokensSent.push(a, b);
       const response = await check(tokenRequest({ authorization: `Bearer ${a}`, 'x-api-key': b }));
       expect(deniedBody(response).reason).to.equal('identity_conflict');
+      expect(response.denied_response?.status.code).to.equal(401);
     });
   });
 
@@ -264,6 +266,7 @@ describe('token identities', () => {
       tokensSent.push(expired);
       const response = await check(envoyCheckRequest({ headers: { 'x-user-token': expired } }));
       expect(deniedBody(response).reason).to.equal('person_invalid');
+      expect(response.denied_response?.status.code).to.equal(401);
       const wrongAudience = await personToken({}, { aud: 'keybroker' });
       tokensSent.push(wrongAudience);
       expect(deniedBody(await check(envoyCheckRequest({ headers: { 'x-user-token': wrongAudience } }))).reason).to.equal('person_invalid');

@@ -14,7 +14,7 @@ import { Secret } from '../../src/credentials/secret.ts';
 import { injectionFor, type InjectSpec } from '../../src/credentials/templates.ts';
 import { injectedFor } from '../../src/credentials/injected.ts';
 import { parseKeyRef } from '../../src/credentials/key-ref.ts';
-import { Denial } from '../../src/lib/denial.ts';
+import { Denial, REASONS } from '../../src/lib/denial.ts';
 import type { DecisionRecord, Destination } from '../../src/model/check.ts';
 import { envoyCheckRequest, type CheckRequestMessage } from '../helpers/envoy-request.ts';
 import { CANARY_FIELD_SECRET, CANARY_KEY, CANARY_SID } from '../helpers/canary.ts';
@@ -143,6 +143,7 @@ describe('CheckResponse encoding', () => {
     key: parseKeyRef('openai/prod'),
     classification: 'internal',
     stripHeaders: ['x-api-key', 'api-key'],
+    denialShape: 'openai',
   };
   const allow = (secret: Secret, on: Destination = destination, fields: Partial<DecisionRecord> = {}) =>
     decodeResponse(toCheckResponse({ allow: true, record: record(fields), secret, injected: injectedFor(on.injection, secret), destination: on }));
@@ -224,9 +225,42 @@ describe('CheckResponse encoding', () => {
       expect(response.status.code).to.equal(grpc);
       expect(response.ok_response).to.equal(undefined);
       expect(response.denied_response!.status).to.deep.equal({ code: http });
-      expect(response.denied_response!.headers).to.deep.equal([{ header: { key: 'content-type', value: 'application/json' }, append: { value: false } }]);
-      expect(JSON.parse(response.denied_response!.body)).to.deep.equal({ error: { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden' }[http], reason, decision_id: 'd-1' });
+      expect(response.denied_response!.headers).to.deep.equal([
+        { header: { key: 'content-type', value: 'application/json' }, append: { value: false } },
+        { header: { key: 'x-request-id', value: 'd-1' }, append: { value: false } },
+      ]);
+      expect(JSON.parse(response.denied_response!.body)).to.deep.equal({
+        error: { 400: 'bad_request', 401: 'unauthenticated', 403: 'forbidden' }[http],
+        reason,
+        message: `keybroker denied this request (${reason}): ${REASONS[reason].error}`,
+        decision_id: 'd-1',
+      });
       expect(response.dynamic_metadata.fields['reason']!.stringValue).to.equal(reason);
+    }
+  });
+
+  it('encodes denials in the shape the destination\'s SDK reads, with the decision id as request id', () => {
+    const deny = (api: 'openai' | 'anthropic', reason: 'identity_missing' | 'no_matching_grant' | 'key_unavailable') => {
+      const denial = new Denial(reason);
+      return decodeResponse(toCheckResponse({ allow: false, record: record({ decision: 'deny', reason, status: denial.status }), denial, shape: api })).denied_response!;
+    };
+    const headersOf = (d: ReturnType<typeof deny>) => Object.fromEntries(d.headers.map((h) => [h.header.key, h.header.value]));
+    for (const [reason, type] of [['identity_missing', 'authentication_error'], ['no_matching_grant', 'permission_error'], ['key_unavailable', 'server_error']] as const) {
+      const openai = deny('openai', reason);
+      expect(JSON.parse(openai.body), reason).to.deep.equal({
+        error: { message: `keybroker denied this request (${reason}): ${REASONS[reason].error}`, type, code: reason },
+        decision_id: 'd-1',
+      });
+      expect(headersOf(openai)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'd-1' });
+    }
+    for (const [reason, type] of [['identity_missing', 'authentication_error'], ['no_matching_grant', 'permission_error'], ['key_unavailable', 'api_error']] as const) {
+      const anthropic = deny('anthropic', reason);
+      expect(JSON.parse(anthropic.body), reason).to.deep.equal({
+        type: 'error',
+        error: { type, message: `keybroker denied this request (${reason}): ${REASONS[reason].error}`, details: { error_code: reason } },
+        decision_id: 'd-1',
+      });
+      expect(headersOf(anthropic)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'd-1', 'request-id': 'd-1' });
     }
   });
 
