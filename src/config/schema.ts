@@ -8,6 +8,7 @@ import { parseDuration } from './duration.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 import { injection, keyRef } from './schema/inject.ts';
+import { METHOD_OVERRIDE_HEADERS } from '../credentials/strip.ts';
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -236,6 +237,8 @@ export const configSchema = z
     listen: listen.default('127.0.0.1:9191'),
     trust: z.record(trustDomainName, trustDomain).refine((t) => Object.keys(t).length > 0, 'configure at least one trust domain'),
     tokens: tokens.default({ headers: ['authorization', 'x-api-key', 'api-key'], cacheEntries: 10_000, minBundleRefresh: 10_000, fetchTimeout: 5000 }),
+    /** Removed from every allowed request besides agent credentials (`credentials/strip.ts`). */
+    removeHeaders: z.array(headerName).default([...METHOD_OVERRIDE_HEADERS]),
     issuers: z.array(issuer).default([]),
     keys,
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),

@@ -67,7 +67,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       key: parseKeyRef(d.key),
       clientSecret: clientSecret === undefined ? undefined : parseKeyRef(clientSecret),
       classification: d.classification,
-      stripHeaders: headersToStrip(injection.headers.map((h) => h.name), tokenHeaders),
+      stripHeaders: headersToStrip(injection.headers.map((h) => h.name), [...tokenHeaders, ...config.removeHeaders]),
       denialShape: denialShapeOf(d.api, d.inject),
       ...(d.api ? { api: d.api } : {}),
     });

@@ -160,6 +160,39 @@ describe('the egress gateway through real Envoy', function () {
     for (const r of openai.received) expect(JSON.stringify(r.headers)).to.not.include(CANARY_ANTHROPIC_KEY);
   });
 
+  it('forwards no method override, no agent address and no Envoy-internal header to the provider', async () => {
+    const response = await send({
+      path: '/openai/v1/chat/completions',
+      headers: {
+        'x-http-method-override': 'DELETE',
+        'x-http-method': 'DELETE',
+        'x-method-override': 'DELETE',
+        'x-forwarded-for': '203.0.113.7',
+        'x-forwarded-host': 'evil.example',
+        'x-envoy-upstream-cluster': 'anthropic',
+        'x-envoy-original-path': '/anthropic/v1/messages',
+        'x-envoy-made-up': '1',
+      },
+    });
+    expect(response.status, response.body).to.equal(200);
+    const upstream = openai.received.at(-1)!;
+    expect(upstream.method).to.equal('POST');
+    const names = upstream.headers.map(([name]) => name);
+    for (const name of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-forwarded-for', 'x-forwarded-host', 'forwarded']) {
+      expect(names, `${name} reached the provider`).to.not.include(name);
+    }
+    expect(names.filter((n) => n.startsWith('x-envoy-')), 'x-envoy-* headers reached the provider').to.deep.equal([]);
+    expect(JSON.stringify(upstream.headers), 'the agent address reached the provider').to.not.include('127.0.0.1');
+    expect(openai.headerValues(upstream, 'authorization')).to.deep.equal([`Bearer ${CANARY_KEY}`]);
+  });
+
+  it('refuses header names with underscores (x_api_key) before anything is checked or forwarded', async () => {
+    const before = received();
+    const response = await send({ path: '/openai/v1/chat/completions', headers: { x_api_key: CANARY_AGENT_TOKEN } });
+    expect(response.status).to.equal(400);
+    expect(received()).to.equal(before);
+  });
+
   describe('the token listener (no client certificate)', () => {
     const viaToken = (call: Partial<AgentCall> & { path: string }) => send({ ...call, svid: undefined }, { ...envoy, port: envoy.tokenPort });
 

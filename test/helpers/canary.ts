@@ -13,12 +13,13 @@ export const CANARY_ACCESS_TOKEN = 'at-canary-c47e0b19-TOKEN-MUST-NEVER-LEAK';
 /** Fields of a secret with fields (Basic auth: an account id and its secret). */
 export const CANARY_SID = 'AC-canary-6d02e7f4-SID-MUST-NEVER-LEAK';
 export const CANARY_FIELD_SECRET = 'fs-canary-8b1c5a93-FIELD-MUST-NEVER-LEAK';
+export const CANARY_TOOL_KEY = 'tool-canary-3e6a9d12-KEY-MUST-NEVER-LEAK';
 
 /** Planted in prompts, messages and tool argument values: the body's content, never its names. */
 export const CANARY_PROMPT = 'prompt-canary-3a9e61c4-PROMPT-MUST-NEVER-LEAK';
 export const CANARY_ARGUMENT = 'argument-canary-8f04b2d7-VALUE-MUST-NEVER-LEAK';
 
-const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN, CANARY_PROMPT, CANARY_ARGUMENT, CANARY_CLIENT_SECRET, CANARY_ACCESS_TOKEN, CANARY_SID, CANARY_FIELD_SECRET];
+const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN, CANARY_TOOL_KEY, CANARY_PROMPT, CANARY_ARGUMENT, CANARY_CLIENT_SECRET, CANARY_ACCESS_TOKEN, CANARY_SID, CANARY_FIELD_SECRET];
 
 /** Fails if any canary, or a recognisable fragment of one, appears in `text`. */
 export function expectNoCanary(text: string, where: string): void {

@@ -7,9 +7,9 @@ import { credentials, type Client } from '@grpc/grpc-js';
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { baseConfig, startTestBroker, TEST_KEYS, type TestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
-import { CANARY_AGENT_TOKEN, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
+import { CANARY_AGENT_TOKEN, CANARY_KEY, CANARY_TOOL_KEY, expectNoCanary } from '../helpers/canary.ts';
 import { createCa } from '../../scripts/dev-pki.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
 
@@ -87,12 +87,13 @@ describe('Check over a Unix socket', () => {
     expect(response.ok_response?.headers_to_remove).to.not.include('x-api-key');
   });
 
-  it('injects by a generic header template', async () => {
-    const response = await t.check(envoyCheckRequest({ destination: 'tools', host: 'tools.example.org', path: '/search?q=1' }));
-    // tools/search is not in the key file: the allowed decision needs a key, so it is a 503.
-    expect(response.denied_response?.status.code).to.equal(503);
-    expect(deniedBody(response).reason).to.equal('key_unavailable');
-    denials.push(response);
+  it('removes the method override headers from every allowed request', async () => {
+    for (const destination of ['openai', 'anthropic'] as const) {
+      const shape = destination === 'openai' ? {} : { principal: 'spiffe://example.org/ns/writing/writer', destination, path: '/anthropic/v1/messages' };
+      const response = await t.check(envoyCheckRequest({ ...shape, headers: { 'x-http-method-override': 'DELETE' } }));
+      expect(response.status.code).to.equal(0);
+      expect(response.ok_response?.headers_to_remove, destination).to.include.members(['x-http-method-override', 'x-http-method', 'x-method-override']);
+    }
   });
 
   it('puts decision facts in dynamic_metadata, with the key id and never the key', async () => {
@@ -225,6 +226,60 @@ describe('Check over a Unix socket', () => {
     expect(record).to.include({ decisionId: 'log-line-1', decision: 'allow', identity: 'spiffe://example.org/ns/research/summarizer', proof: 'x509-svid', destination: 'openai', rule: 'research-openai' });
     expect(record['keyId']).to.match(/^file:openai\/prod#/);
     expectNoCanary(t.logs.text(), 'the log');
+  });
+});
+
+describe('Check: what is injected and what is stripped', () => {
+  const BUILT_IN = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-goog-api-key'];
+  let t: TestBroker;
+  const config = baseConfig();
+  Object.assign(config['destinations'] as Record<string, unknown>, {
+    azure: { upstream: 'contoso.openai.azure.com', inject: 'azure-openai', key: 'azure/prod' },
+    gemini: { upstream: 'generativelanguage.googleapis.com', inject: 'google', key: 'google/prod' },
+  });
+  (config['policy'] as unknown[]).push({ id: 'research-more', identities: ['spiffe://example.org/ns/research/*'], destinations: ['azure', 'gemini'], methods: ['POST'], paths: ['/*'] });
+  // Only authorization is looked at for tokens: the built-in credential headers must be
+  // stripped all the same.
+  config['tokens'] = { headers: ['authorization'] };
+  config['removeHeaders'] = ['x-http-method-override', 'x-debug-upstream'];
+
+  before(async () => {
+    t = await startTestBroker({ config, keys: { ...TEST_KEYS, 'tools/search': CANARY_TOOL_KEY, 'azure/prod': CANARY_TOOL_KEY, 'google/prod': CANARY_TOOL_KEY } });
+  });
+  after(async () => {
+    await t.stop();
+    expectNoCanary(t.logs.text(), 'the log');
+  });
+
+  const allowed = async (shape: Parameters<typeof envoyCheckRequest>[0]) => {
+    const response = await t.check(envoyCheckRequest(shape));
+    expect(response.status.code, JSON.stringify(response.denied_response)).to.equal(0);
+    return response.ok_response!;
+  };
+
+  for (const [destination, host, header, value] of [
+    ['openai', 'gateway.local', 'authorization', `Bearer ${CANARY_KEY}`],
+    ['tools', 'tools.example.org', 'x-tool-token', `Token ${CANARY_TOOL_KEY}`],
+    ['azure', 'contoso.openai.azure.com', 'api-key', CANARY_TOOL_KEY],
+    ['gemini', 'generativelanguage.googleapis.com', 'x-goog-api-key', CANARY_TOOL_KEY],
+  ] as const) {
+    it(`${destination}: injects ${header} and strips every built-in credential header but that one, whatever tokens.headers says`, async () => {
+      const ok = await allowed({ destination, host, path: destination === 'openai' ? '/openai/v1/chat/completions' : '/v1/x' });
+      expect(ok.headers.map((h) => h.header)).to.deep.equal([{ key: header, value }]);
+      expect(ok.headers_to_remove).to.include.members(BUILT_IN.filter((h) => h !== header));
+      expect(ok.headers_to_remove).to.not.include(header);
+    });
+  }
+
+  it('removes the configured removeHeaders instead of the default list', async () => {
+    const ok = await allowed({});
+    expect(ok.headers_to_remove).to.include.members(['x-http-method-override', 'x-debug-upstream']);
+    expect(ok.headers_to_remove).to.not.include('x-method-override');
+  });
+
+  it('answers azure-openai destinations in the OpenAI shape', async () => {
+    const response = await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/other/x', destination: 'azure', host: 'contoso.openai.azure.com', path: '/v1/x' }));
+    expect(JSON.parse(response.denied_response!.body)).to.deep.include({ error: { message: 'keybroker denied this request (no_matching_grant): no grant allows this request', type: 'permission_error', code: 'no_matching_grant' } });
   });
 });
 
