@@ -31,6 +31,8 @@ export async function serve(configFile: string, options: ServeOptions = {}): Pro
   }
 
   const broker = await startKeybroker({ configFile });
+  // Beside the log line, on stderr where a person starting it will see it.
+  if (broker.exposure) process.stderr.write(`\nWARNING: ${broker.exposure}\n\n`);
   process.on('SIGHUP', () => void broker.watcher.reload());
   let stopping = false;
   const stop = (signal: string) => {

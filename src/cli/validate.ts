@@ -3,6 +3,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
 import { releaseRuntime } from '../pipeline/runtime.ts';
 import { prepareRuntime } from '../server/prepare-runtime.ts';
+import { exposureWarning } from '../server/listen.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 
 export interface Validation {
@@ -10,14 +11,17 @@ export interface Validation {
   readonly policyVersion: string;
   readonly rules: number;
   readonly destinations: number;
+  /** Accepted, but worth a person's attention (`listen.ts`'s exposure warning). */
+  readonly warnings: readonly string[];
 }
 
 /** Throws ConfigError (or a key store / listen error) when the file would not serve. */
 export function validate(configFile: string): Validation {
   const { config } = loadConfigFile(configFile);
-  const { runtime } = prepareRuntime(config);
+  const { listen, runtime } = prepareRuntime(config);
   releaseRuntime(runtime);
-  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size };
+  const exposure = exposureWarning(listen, Object.keys(config.trust));
+  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size, warnings: exposure ? [exposure] : [] };
 }
 
 export const validateCommand: Command = {
@@ -31,7 +35,7 @@ document, with what was expected (and "did you mean" for a misspelt key).
 
 options:
   -c, --config FILE   the configuration file
-  --json              {"file","valid","policyVersion","rules","destinations"} or
+  --json              {"file","valid","policyVersion","rules","destinations","warnings"} or
                       {"file","valid":false,"problems":[{"path","line","message"}]}
   -h, --help          this text
 
@@ -41,6 +45,7 @@ exit codes: 0 valid, 1 invalid, 2 usage`,
     required(values, 'config');
     if (!values.json) {
       const v = validate(values.config);
+      for (const warning of v.warnings) io.err(`WARNING: ${warning}`);
       io.out(`${v.file}: valid (policy ${v.policyVersion}, ${v.rules} rules, ${v.destinations} destinations)`);
       return EXIT.ok;
     }

@@ -45,6 +45,26 @@ export function parseListen(listen: Config['listen']): ListenAddress {
   return { kind: 'tcp', host, port, loopback, tls };
 }
 
+/** The demo's trust domain: its JWT signing key ships with keybroker, so nothing it guards is real. */
+const DEMO_TRUST_DOMAIN = 'demo.local';
+
+/**
+ * Why an accepted address is still unsafe, or undefined. Loopback TCP without mTLS is
+ * reachable by every process in the network namespace — in Kubernetes, every container of
+ * the pod, the agent's included — and any of them could ask Check for a key under any
+ * identity. Tolerated for the demo (whose only trust domain is the demo's); anywhere else
+ * `serve` says so loudly.
+ */
+export function exposureWarning(address: ListenAddress, trustDomains: readonly string[]): string | undefined {
+  if (address.kind !== 'tcp' || address.tls || !address.loopback) return undefined;
+  if (trustDomains.length > 0 && trustDomains.every((td) => td === DEMO_TRUST_DOMAIN)) return undefined;
+  return (
+    `Check is served on loopback TCP (${grpcTarget(address)}) without mTLS: any process sharing this network ` +
+    'namespace (another container in the same pod, an agent) can call Check under any identity and receive provider keys. ' +
+    'Listen on a Unix socket in a directory only Envoy can reach (unix:///run/keybroker/authz.sock), or add listen.tls with allowedCallers.'
+  );
+}
+
 /** The target string grpc-js binds to. */
 export function grpcTarget(address: ListenAddress): string {
   if (address.kind === 'unix') return `unix://${address.path}`;

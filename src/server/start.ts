@@ -16,6 +16,7 @@ import { createCheck } from '../pipeline/check.ts';
 import { keysToWarm, releaseRuntime, retirePhaseStates, type Runtime } from '../pipeline/runtime.ts';
 import { prepareRuntime } from './prepare-runtime.ts';
 import { reloadRuntime } from './reload-runtime.ts';
+import { exposureWarning } from './listen.ts';
 import { startServer, type ShutdownOptions } from './grpc.ts';
 
 export interface StartOptions {
@@ -32,6 +33,8 @@ export interface StartOptions {
 
 export interface Keybroker {
   readonly address: string;
+  /** Set when the address is accepted but reachable by more than Envoy (`listen.ts`). */
+  readonly exposure: string | undefined;
   readonly log: Logger;
   runtime(): Runtime;
   readonly watcher: ConfigWatcher;
@@ -66,9 +69,12 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   await current.tokens.ready();
   await current.keys.warm?.(keysToWarm(current));
   const server = await startServer(listen, check, log);
+  const exposure = exposureWarning(listen, Object.keys(config.trust));
+  if (exposure) log.warn({ address: server.address }, exposure);
 
   return {
     address: server.address,
+    exposure,
     log,
     runtime: () => current,
     watcher,

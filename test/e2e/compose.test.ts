@@ -67,6 +67,21 @@ describe('docker-compose.yml', function () {
     expect(config.keys.address).to.match(/^https:\/\/openbao:8200$/);
   });
 
+  it('never puts keybroker where an agent can reach it: Check only on a socket Envoy alone shares', () => {
+    type Service = { volumes?: string[]; ports?: unknown[]; network_mode?: string; pid?: string; ipc?: string };
+    // merge: services built on x-node (<<: *node) inherit its volumes.
+    const { services } = parse(readFileSync(composeFile, 'utf8'), { merge: true }) as { services: Record<string, Service> };
+    const config = parse(readFileSync(join(COMPOSE, 'keybroker.yaml'), 'utf8')) as { listen: unknown };
+    expect(config.listen, 'keybroker listens on a Unix socket').to.match(/^unix:\/\/\/run\/keybroker\//);
+    const keybroker = services['keybroker']!;
+    expect(keybroker.ports, 'keybroker publishes no port').to.equal(undefined);
+    for (const shared of ['network_mode', 'pid', 'ipc'] as const) expect(keybroker[shared], `keybroker ${shared}`).to.equal(undefined);
+    const socketVolume = keybroker.volumes?.find((v) => v.endsWith(':/run/keybroker'))?.split(':')[0];
+    expect(socketVolume, 'the socket directory is a volume').to.be.a('string');
+    const sharing = Object.entries(services).filter(([, s]) => (s.volumes ?? []).some((v) => v.split(':')[0] === socketVolume)).map(([name]) => name);
+    expect(sharing.sort(), 'who can reach the socket').to.deep.equal(['envoy', 'keybroker']);
+  });
+
   it('setup makes the PKI and an Envoy config that Envoy accepts', () => {
     const pki = join(dir, 'pki');
     const envoyDir = join(dir, 'envoy');

@@ -8,6 +8,11 @@ import { authorizationClient, baseConfig, callCheck, TEST_KEYS } from '../helper
 import { envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { expectNoCanary } from '../helpers/canary.ts';
 import { ROOT, runCli, spawnCli, spawnProcess } from '../helpers/process.ts';
+import { poll } from '../helpers/poll.ts';
+import { bundleJson, makeSigner, mint } from '../helpers/tokens.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 
 function configDir(config: Record<string, unknown>, listen = 'unix://' + 'SOCKET'): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'keybroker-cli-'));
@@ -22,6 +27,7 @@ describe('keybroker validate', () => {
     const { file } = configDir(baseConfig());
     const result = runCli(['validate', '-c', file]);
     expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.not.include('WARNING');
     expect(result.stdout).to.match(/valid \(policy sha256:[0-9a-f]{16}, 5 rules, 3 destinations\)/);
   });
 
@@ -109,20 +115,60 @@ describe('keybroker serve', () => {
     expect(result.stderr).to.include('refusing to serve Check on non-loopback address "0.0.0.0:9191" without mTLS');
   });
 
-  it('serves, then on SIGTERM drains and exits 0, and never prints a key', async () => {
-    const { dir, file } = configDir(baseConfig());
+  it('serves, then on SIGTERM answers every Check in flight, exits 0, and never prints a key', async () => {
+    // The Checks must really be in flight when SIGTERM lands: each waits on a bundle refresh
+    // (their token's kid is new) that the bundle server holds for a second and a half.
+    const ca = createCa('bundle-server');
+    const cert = ca.issue('bundle.local', { ips: ['127.0.0.1'] });
+    const [first, second] = [await makeSigner('first'), await makeSigner('second')];
+    const bundleRequests: number[] = [];
+    const bundles = createHttpsServer({ cert: cert.cert, key: cert.key }, (_req, res) => {
+      bundleRequests.push(Date.now());
+      const body = bundleJson(bundleRequests.length === 1 ? [first] : [first, second]);
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body), bundleRequests.length === 1 ? 0 : 1500);
+    });
+    await new Promise<void>((resolve) => bundles.listen(0, '127.0.0.1', resolve));
+    const config = baseConfig();
+    config['trust'] = { 'example.org': { bundle: { url: `https://127.0.0.1:${(bundles.address() as AddressInfo).port}/jwks`, ca: ca.certFile, refresh: '1h' }, audiences: ['keybroker'] } };
+    config['tokens'] = { minBundleRefresh: '0ms' };
+    const { dir, file } = configDir(config);
     const served = spawnCli(['serve', '-c', file]);
-    await served.waitFor(/keybroker listening/);
     const client = authorizationClient(`unix://${join(dir, 'authz.sock')}`);
-    const inflight = Array.from({ length: 20 }, () => callCheck(client, envoyCheckRequest()));
-    served.child.kill('SIGTERM');
-    const responses = await Promise.allSettled(inflight);
-    client.close();
-    expect(await served.exited()).to.equal(0);
-    expect(served.output()).to.include('keybroker stopped');
-    const answered = responses.filter((r) => r.status === 'fulfilled');
-    for (const r of answered) expect(r.value.status.code).to.equal(0);
-    expectNoCanary(served.output(), 'serve output');
+    try {
+      await served.waitFor(/keybroker listening/);
+      const withToken = (token: string) => envoyCheckRequest({ principal: '', headers: { authorization: `Bearer ${token}` } });
+      expect((await callCheck(client, withToken(await mint(first)))).status.code, 'the connection is up').to.equal(0);
+      const token = await mint(second);
+      const inflight = Array.from({ length: 20 }, () => callCheck(client, withToken(token)));
+      await poll(async () => expect(bundleRequests).to.have.length(2), { timeoutMs: 5000, intervalMs: 20 });
+      served.child.kill('SIGTERM');
+      const responses = await Promise.allSettled(inflight);
+      expect(await served.exited()).to.equal(0);
+      expect(served.output()).to.include('keybroker stopped');
+      expect(responses.map((r) => (r.status === 'fulfilled' ? r.value.status.code : `${r.reason}`)), 'every Check in flight at SIGTERM is answered').to.deep.equal(Array(20).fill(0));
+      expectNoCanary(served.output(), 'serve output');
+    } finally {
+      client.close();
+      served.child.kill('SIGKILL');
+      bundles.closeAllConnections();
+      bundles.close();
+    }
+  });
+
+  it('warns loudly when serving Check on loopback TCP, except for the demo', async function () {
+    this.timeout(60_000);
+    const { file } = configDir(baseConfig(), '127.0.0.1:0');
+    const served = spawnCli(['serve', '-c', file]);
+    try {
+      await served.waitFor(/keybroker listening/);
+      await served.waitFor(/WARNING: Check is served on loopback TCP/);
+      expect(served.output()).to.match(/any process sharing this network namespace .* can call Check under any identity/);
+    } finally {
+      served.child.kill('SIGTERM');
+      await served.exited();
+    }
+    // The demo's own loopback address is not warned about (nor is a Unix socket: `validate` above).
+    expect(runCli(['validate', '-c', join(ROOT, 'examples/keybroker.yaml')]).stderr).to.not.include('WARNING');
   });
 });
 

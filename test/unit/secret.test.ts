@@ -59,12 +59,16 @@ describe('file key store', () => {
   });
   it('never quotes the file content in its errors', () => {
     for (const text of [`openai/prod: [${CANARY_KEY}\n`, `- ${CANARY_KEY}\n`, `openai/prod: "${CANARY_KEY}\\n"\n`, `bad key!: ${CANARY_KEY}\n`]) {
+      // The assertion stays outside the try: a loader that skipped the bad entry must fail
+      // here, not have its "did not throw" swallowed by the catch.
+      let error: unknown;
       try {
         readKeyFile(write('bad.yaml', text));
-        expect.fail('a broken key file loaded');
-      } catch (error) {
-        expectNoCanary((error as Error).message, 'a key file error');
+      } catch (caught) {
+        error = caught;
       }
+      expect(error, `a broken key file loaded: ${JSON.stringify(text.replace(CANARY_KEY, '<key>'))}`).to.be.instanceOf(Error);
+      expectNoCanary((error as Error).message, 'a key file error');
     }
   });
 });
