@@ -132,7 +132,8 @@ describe('keybroker serve', () => {
     config['trust'] = { 'example.org': { bundle: { url: `https://127.0.0.1:${(bundles.address() as AddressInfo).port}/jwks`, ca: ca.certFile, refresh: '1h' }, audiences: ['keybroker'] } };
     config['tokens'] = { minBundleRefresh: '0ms' };
     const { dir, file } = configDir(config);
-    const served = spawnCli(['serve', '-c', file]);
+    // One worker: the bundle server's first answer is its start-up load (workers each load).
+    const served = spawnCli(['serve', '-c', file, '--workers', '1']);
     const client = authorizationClient(`unix://${join(dir, 'authz.sock')}`);
     try {
       await served.waitFor(/keybroker listening/);
