@@ -5,7 +5,7 @@
  */
 import { maxTokensFact, modelFact, streamFact, toolNames } from './llm-fields.ts';
 import { topLevelObject } from './object-keys.ts';
-import { nameFact, own, type BodyFacts, type NameFact } from './types.ts';
+import { asObject, nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
 const MAX_TOKENS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'];
 const READ = new Set(['model', 'stream', 'tools', 'functions', ...MAX_TOKENS]);
@@ -15,13 +15,17 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
   const operation = operationOf(path);
   // An embedding has no output tokens to bound.
   const maxOutputTokens = operation === 'embeddings' ? 0 : maxTokensFact(body, MAX_TOKENS);
+  const tools = toolNames(own(body, 'tools'), toolName);
+  // Legacy `functions` are offered to the model as tools are.
+  const functions = own(body, 'functions');
+  if (functions !== undefined) tools.push(...toolNames(functions, (f) => nameFact(own(f, 'name'))));
   return {
     api: 'openai',
     ...(operation ? { operation } : {}),
     ...modelFact(body),
     stream: streamFact(body),
     ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-    tools: [...toolNames(own(body, 'tools'), toolName), ...toolNames(own(body, 'functions'), (f) => nameFact(own(f, 'name')))],
+    tools,
   };
 }
 
@@ -31,9 +35,19 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
  * (`web_search`, `code_interpreter`, `mcp`…). Two names that disagree: unreadable.
  */
 function toolName(tool: Record<string, unknown>): NameFact {
-  const names = [own(tool, 'name'), (own(tool, 'function') as Record<string, unknown> | undefined)?.['name'], (own(tool, 'custom') as Record<string, unknown> | undefined)?.['name']].filter((n) => n !== undefined);
-  if (names.length === 0) return nameFact(own(tool, 'type'));
-  return names.every((n) => n === names[0]) ? nameFact(names[0]) : null;
+  let name: unknown;
+  for (const found of [own(tool, 'name'), nested(tool, 'function'), nested(tool, 'custom')]) {
+    if (found === undefined) continue;
+    if (name !== undefined && found !== name) return null;
+    name = found;
+  }
+  return nameFact(name === undefined ? own(tool, 'type') : name);
+}
+
+/** `tool[field].name`, when `tool[field]` is an object. */
+function nested(tool: Record<string, unknown>, field: string): unknown {
+  const object = asObject(own(tool, field));
+  return object ? own(object, 'name') : undefined;
 }
 
 function operationOf(path: string): string | undefined {

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { compileBodyConditions, denyBodyMatch, grantBodyFailure } from '../../src/policy/body-conditions.ts';
-import { findDuplicateKey } from '../../src/inspect/parse-json.ts';
+import { findDuplicateKey, parseStrictJson } from '../../src/inspect/parse-json.ts';
 import type { BodyFacts } from '../../src/inspect/types.ts';
 import { stringify } from 'yaml';
 import { parseConfigText } from '../../src/config/load.ts';
@@ -58,6 +58,12 @@ describe('duplicate JSON keys', () => {
     expect(findDuplicateKey('{"a\\\\":1,"a\\\\":2}')).to.equal('a\\');
   });
 
+  it('refuses a duplicate hidden in a value JSON.parse dropped, and a __proto__ key twice', () => {
+    expect(() => parseStrictJson('{"a":{"x":1,"x":2},"a":3}')).to.throw(/repeats/);
+    expect(() => parseStrictJson('{"__proto__":1,"__proto__":2}')).to.throw(/repeats the key "__proto__"/);
+    expect(parseStrictJson('{"__proto__":{"a":1},"b":[{"a":1}],"1":0,"0":1}')).to.deep.equal(JSON.parse('{"__proto__":{"a":1},"b":[{"a":1}],"1":0,"0":1}'));
+  });
+
   it('does not confuse values, strings with quotes, or sibling objects with keys', () => {
     expect(findDuplicateKey('{"a":"a","b":{"a":1},"c":[{"a":1},{"a":2}]}')).to.equal(undefined);
     expect(findDuplicateKey('{"a":"x\\",\\"a\\":1","b":"\\\\","c":"\\\\\\""}')).to.equal(undefined);
@@ -71,6 +77,9 @@ describe('duplicate JSON keys', () => {
       const text = `{${keys.map((k, n) => `"${k}":${n % 2 ? '"v,\\"}"' : '[{"z":1}]'}`).join(',')}}`;
       const expected = keys.find((k, n) => keys.indexOf(k) !== n);
       expect(findDuplicateKey(text), text).to.equal(expected);
+      // parseStrictJson counts keys instead, and names the key only when the counts differ.
+      if (expected === undefined) expect(() => parseStrictJson(text), text).to.not.throw();
+      else expect(() => parseStrictJson(text), text).to.throw(`repeats the key "${expected}"`);
     }
   });
 });
