@@ -1,6 +1,7 @@
 /**
  * OAuth2 client credentials (RFC 6749 §4.4): keybroker exchanges a destination's client
- * secret for an access token at the token endpoint and injects the token as Bearer.
+ * secret (or, with private_key_jwt, an assertion signed by its private key, RFC 7523) for
+ * an access token at the token endpoint and injects the token as Bearer.
  *
  * - Cached per (destination, token endpoint, client, scopes, audience, client-secret
  *   version) until shortly before it expires; a token is never served past
@@ -18,6 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BoundedRequestError, boundedRequest, type BoundedResponse } from '../lib/bounded-request.ts';
+import { clientAssertion } from './client-assertion.ts';
 import type { Logger } from 'pino';
 import { checkKeyValue, Secret } from './secret.ts';
 import { KeyUnavailableError } from './store.ts';
@@ -127,7 +129,11 @@ export class OAuth2Tokens {
     if (spec.scopes.length > 0) form.set('scope', spec.scopes.join(' '));
     if (spec.audience) form.set('audience', spec.audience);
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (spec.auth === 'client_secret_basic') {
+    if (spec.auth === 'private_key_jwt') {
+      form.set('client_id', spec.clientId);
+      form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      form.set('client_assertion', await clientAssertion(spec, clientSecret));
+    } else if (spec.auth === 'client_secret_basic') {
       // §2.3.1: the id and secret are form-encoded before they are joined and base64-encoded.
       const pair = `${formEncode(spec.clientId)}:${formEncode(clientSecret.reveal())}`;
       headers['authorization'] = `Basic ${Buffer.from(pair).toString('base64')}`;

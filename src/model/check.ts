@@ -72,7 +72,10 @@ export interface OAuth2Settings {
   readonly clientId: string;
   /** The client secret's key reference; default: the destination's `key`. */
   readonly clientSecret?: string | undefined;
-  readonly auth: 'client_secret_basic' | 'client_secret_post';
+  /** private_key_jwt (RFC 7523): the key is the client's private JWK, which signs an assertion. */
+  readonly auth: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** private_key_jwt: the assertion's `aud`; default the token endpoint URL. */
+  readonly assertionAudience?: string | undefined;
   readonly scopes: readonly string[];
   readonly audience?: string | undefined;
   /** CA certificate file (PEM) to verify the token endpoint with, instead of the system's. */

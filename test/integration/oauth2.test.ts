@@ -5,6 +5,7 @@
  */
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { OAuth2Tokens, type OAuth2Spec } from '../../src/credentials/oauth2.ts';
 import { Secret } from '../../src/credentials/secret.ts';
 import { KeyUnavailableError } from '../../src/credentials/store.ts';
@@ -67,6 +68,37 @@ describe('OAuth2 client credentials', function () {
     const sent = endpoint.requests[0]!;
     expect(sent.authorization).to.equal(undefined);
     expect(Object.fromEntries(sent.form)).to.deep.equal({ grant_type: 'client_credentials', client_id: 'keybroker', client_secret: CANARY_CLIENT_SECRET });
+  });
+
+  it('authenticates with private_key_jwt (RFC 7523): a fresh, short-lived assertion signed by the client\'s key', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'kb-1' });
+    const t = tokens();
+    const key = new Secret('file', 'saas/client-key', jwk);
+    await t.token('saas', spec({ auth: 'private_key_jwt' }), key);
+    await t.token('saas', spec({ auth: 'private_key_jwt', scopes: ['other'] }), key);
+    const [first, second] = endpoint.requests.map((r) => Object.fromEntries(r.form));
+    expect(endpoint.requests[0]!.authorization).to.equal(undefined);
+    expect(first).to.include({ grant_type: 'client_credentials', client_id: 'keybroker', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' });
+    const { payload, protectedHeader } = await jwtVerify(first!['client_assertion']!, publicKey, { issuer: 'keybroker', subject: 'keybroker', audience: endpoint.url });
+    expect(protectedHeader).to.include({ alg: 'ES256', kid: 'kb-1' });
+    expect(payload.exp! - payload.iat!).to.equal(60);
+    expect(payload.jti).to.be.a('string');
+    const other = decodeJwt(second!['client_assertion']!);
+    expect(other.jti, 'a fresh jti for every assertion').to.not.equal(payload.jti);
+    expect(JSON.stringify(endpoint.requests.map((r) => [...r.form]))).to.not.include(String((await exportJWK(privateKey)).d));
+  });
+
+  it('refuses a private_key_jwt key that is not an asymmetric private JWK, without quoting it', async () => {
+    for (const [value, message] of [
+      [`{"kty":"oct","k":"${CANARY_CLIENT_SECRET}"}`, /not an asymmetric private key/],
+      [`{"kty":"EC","crv":"P-256","x":"${CANARY_CLIENT_SECRET}"`, /is not a JWK/],
+      [CANARY_CLIENT_SECRET, /is not a JWK/],
+    ] as const) {
+      const error = await failure(tokens().token('saas', spec({ auth: 'private_key_jwt' }), new Secret('file', 'saas/client-key', value)));
+      expect(error.message).to.match(message);
+    }
+    expect(endpoint.requests).to.have.length(0);
   });
 
   it('serves a cached token synchronously, per destination, scopes and client secret', async () => {

@@ -34,6 +34,7 @@ describe('inject: and key: configuration', () => {
       { query: { name: 'api_key', value: '${key}' } },
       { oauth2: { tokenUrl: 'https://login.example/oauth2/token', clientId: 'keybroker', scopes: ['read'] } },
       { oauth2: { tokenUrl: 'http://127.0.0.1:8080/token', clientId: 'kb', auth: 'client_secret_post', audience: 'https://api', ca: './ca.pem', timeout: '2s' } },
+      { oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', auth: 'private_key_jwt', assertionAudience: 'https://login.example' } },
     ]) {
       expect(() => load(inject), JSON.stringify(inject)).to.not.throw();
     }
@@ -66,7 +67,8 @@ describe('inject: and key: configuration', () => {
       [{ query: { name: 'key', value: 'v=${key}' } }, /inject\.query\.value: may contain, besides \$\{key\}, only letters/],
       [{ oauth2: { tokenUrl: 'http://login.example/token', clientId: 'kb' } }, /inject\.oauth2\.tokenUrl: .*https \(plain http only on loopback\)/],
       [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', scope: ['x'] } }, /unknown key\(s\) "scope" for inject\.oauth2/],
-      [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', auth: 'private_key_jwt' } }, /inject\.oauth2\.auth/],
+      [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', auth: 'tls_client_auth' } }, /inject\.oauth2\.auth/],
+      [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', assertionAudience: 'https://login.example' } }, /inject\.oauth2\.assertionAudience: assertionAudience is for auth: private_key_jwt/],
       ['openai', /destinations\.tool\.key: expected a key reference/, 'openai/{tenant}'],
       ['openai', /destinations\.tool\.key: expected a key reference/, 'openai/prod#'],
     ];

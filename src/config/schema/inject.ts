@@ -49,17 +49,20 @@ const tokenUrl = z.url({ protocol: /^https?$/ }).refine((address) => {
   return url.protocol === 'https:' || isLoopback(url.hostname.replace(/^\[|\]$/g, ''));
 }, 'the token endpoint must be reached over https (plain http only on loopback): the client secret travels with every request');
 
-const oauth2 = z.strictObject({
+const oauth2 = z
+  .strictObject({
   tokenUrl,
   clientId: z.string().regex(/^[\x21-\x7e]{1,256}$/, 'expected a client id of printable ASCII characters'),
   /** The client secret's key reference; default: the destination's `key`. */
   clientSecret: keyRef.optional(),
-  auth: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
+  assertionAudience: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth2 scope token (RFC 6749 §3.3)')).default([]),
   audience: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
   ca: z.string().min(1).optional(),
   timeout: duration.default(5000),
-});
+  })
+  .refine((o) => o.assertionAudience === undefined || o.auth === 'private_key_jwt', { message: 'assertionAudience is for auth: private_key_jwt', path: ['assertionAudience'] });
 
 const shapes = {
   bearer: z.strictObject({ bearer: template(true) }),
