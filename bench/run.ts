@@ -28,6 +28,7 @@ import { freePort } from '../test/helpers/envoy.ts';
 import { jaegerPorts, startJaeger } from '../test/helpers/jaeger.ts';
 import { poll } from '../test/helpers/poll.ts';
 import { createCa } from '../scripts/dev-pki.ts';
+import { availableCpus } from '../src/server/workers.ts';
 import { startTokenEndpoint } from '../test/helpers/token-endpoint.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -226,9 +227,9 @@ function okLatencies(rows: string[][]): number[] {
 const rows: Row[] = [];
 const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
 
-async function measure(scenario: string, server: 'baseline' | string, requestFile: string, options: { rps?: number; baseline?: Row } = {}): Promise<Row> {
+async function measure(scenario: string, server: 'baseline' | string, requestFile: string, options: { rps?: number; baseline?: Row; workers?: number } = {}): Promise<Row> {
   const name = scenario.replace(/\W+/g, '-');
-  const running = await startServer(server, server === 'baseline' ? 'baseline' : name.length > 0 ? (/([^/]+)\.yaml$/.exec(server)?.[1] ?? name) : name);
+  const running = await startServer(server, server === 'baseline' ? 'baseline' : name.length > 0 ? (/([^/]+)\.yaml$/.exec(server)?.[1] ?? name) : name, options.workers);
   try {
     const result = h2load(running.socket, requestFile, { seconds: SECONDS, clients: options.rps ? 10 : CLIENTS, streams: options.rps ? 1 : STREAMS, ...(options.rps ? { rps: options.rps / 10 } : {}) });
     const row: Row = { scenario, rps: result.rps, ...percentiles(result.latencies), rssMb: running.peakRssMb(), ...(result.failed ? { note: `${result.failed} unfinished or failed` } : {}), ...(options.baseline ? { baseline: options.baseline } : {}) };
@@ -283,6 +284,14 @@ const baseline = await measure('baseline: bare grpc-js, constant OK', 'baseline'
 const aRow = await measure('(a) mTLS principal and SVID, allowed', config10, mtlsRequest, { baseline });
 await measure('(b) JWT-SVID, allowed, cache warm', config10, jwtRequest, { baseline });
 await measure('(d) denied', config10, deniedRequest, { baseline });
+
+// (w) (a) with several worker processes sharing the socket (serve --workers; h2load's 8
+// connections are handed to the workers in turn). The load generator runs on the same
+// cores, so the note gives the rate per worker beside the total.
+for (const workers of [...new Set([2, availableCpus()])]) {
+  const row = await measure(`(w) (a) with ${workers} workers`, config10, mtlsRequest, { baseline, workers });
+  row.note = `${(row.rps / workers).toFixed(0)} req/s per worker, ${(row.rps / baseline.rps / workers).toFixed(2)}× baseline per worker; RSS of the supervising process${row.note ? `; ${row.note}` : ''}`;
+}
 
 // (g) (a) to a destination whose key is an OAuth2 client secret: keybroker exchanges it at a
 // local token endpoint once, before the load (h2load runs synchronously, so this process's

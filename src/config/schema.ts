@@ -247,6 +247,9 @@ export const configSchema = z
     teams: z.record(z.string(), z.array(spiffeIdPattern).min(1)).default({}),
     log: log.default({ level: 'info', decisions: true }),
     shutdown: shutdown.prefault({}),
+    /** What keybroker tells Envoy beyond the answer: `essential` dynamic metadata (what the
+     * shipped access log reads) or `full` (adds destination, rule, policy version). */
+    envoy: z.strictObject({ dynamicMetadata: z.enum(['essential', 'full']).default('essential') }).prefault({}),
     telemetry: telemetry.prefault({}),
   })
   .superRefine((config, ctx) => {

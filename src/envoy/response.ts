@@ -53,30 +53,37 @@ const STRUCT_FIELDS = 1;
 const ENTRY = { key: 1, value: 2 } as const;
 const STRING_VALUE = 3;
 
-/** Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`). */
-const METADATA: ReadonlyArray<readonly [string, keyof DecisionRecord]> = [
+type MetadataFields = ReadonlyArray<readonly [string, keyof DecisionRecord]>;
+
+/**
+ * Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`).
+ * By default only what the shipped access log reads: written on every Check, each field
+ * costs CPU per request. `envoy.dynamicMetadata: full` adds the rest.
+ */
+const ESSENTIAL_METADATA: MetadataFields = [
   ['decision_id', 'decisionId'],
   ['decision', 'decision'],
   ['reason', 'reason'],
   ['identity', 'identity'],
-  ['destination', 'destination'],
-  ['rule', 'rule'],
   ['key_id', 'keyId'],
-  ['policy_version', 'policyVersion'],
 ];
+const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['destination', 'destination'], ['rule', 'rule'], ['policy_version', 'policyVersion']];
+
+export type DynamicMetadata = 'essential' | 'full';
 
 /** Encoded status + ok_response, per destination and injected credential (so key version); dropped with either. */
 const allowedHeads = new WeakMap<Destination, WeakMap<Injected, Buffer>>();
 
-export function toCheckResponse(outcome: Outcome): Buffer {
+export function toCheckResponse(outcome: Outcome, dynamicMetadata: DynamicMetadata = 'essential'): Buffer {
+  const fields = dynamicMetadata === 'full' ? FULL_METADATA : ESSENTIAL_METADATA;
   const head = !outcome.allow
     ? deniedHead(outcome.denial, outcome.record.decisionId, outcome.shape)
     : outcome.responseHeaders
       ? encodeAllowedHead(outcome.destination, outcome.injected, outcome.responseHeaders)
       : allowedHead(outcome.destination, outcome.injected);
-  const metadataBytes = metadataSize(outcome.record);
+  const metadataBytes = metadataSize(outcome.record, fields);
   const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
-  writeMetadata(writer, outcome.record);
+  writeMetadata(writer, outcome.record, fields);
   return writer.finish();
 }
 
@@ -168,17 +175,17 @@ function entrySize(name: string, value: string): number {
   return stringFieldSize(name) + lenFieldSize(stringFieldSize(value));
 }
 
-function metadataSize(record: DecisionRecord): number {
+function metadataSize(record: DecisionRecord, fields: MetadataFields): number {
   let bytes = 0;
-  for (const [name, field] of METADATA) {
+  for (const [name, field] of fields) {
     const value = record[field];
     if (typeof value === 'string' && value !== '') bytes += lenFieldSize(entrySize(name, value));
   }
   return bytes;
 }
 
-function writeMetadata(writer: ProtoWriter, record: DecisionRecord): void {
-  for (const [name, field] of METADATA) {
+function writeMetadata(writer: ProtoWriter, record: DecisionRecord, fields: MetadataFields): void {
+  for (const [name, field] of fields) {
     const value = record[field];
     if (typeof value !== 'string' || value === '') continue;
     writer

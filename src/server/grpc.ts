@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { AUTHORIZATION_SERVICE } from '../envoy/proto.ts';
 import { authorizationServerDefinition, type CheckRequestView } from '../envoy/codec.ts';
 import { parseCheckRequest } from '../envoy/request.ts';
-import { toCheckResponse } from '../envoy/response.ts';
+import { toCheckResponse, type DynamicMetadata } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
 import type { CallContext } from '../model/check.ts';
 import { performance } from 'node:perf_hooks';
@@ -43,11 +43,12 @@ export const SERVER_OPTIONS = {
   'grpc.enable_channelz': 0,
 };
 
-export async function startServer(listen: ListenAddress, check: Check, log: Logger): Promise<RunningServer> {
+/** `dynamicMetadata` is read per Check, so a reload that changes it applies at once. */
+export async function startServer(listen: ListenAddress, check: Check, log: Logger, dynamicMetadata: () => DynamicMetadata = () => 'essential'): Promise<RunningServer> {
   const server = new Server(SERVER_OPTIONS);
   const allowCaller = listen.tls ? callerAllowlist(listen.tls.allowedCallers) : undefined;
   const undecodable = (error: unknown) => log.warn({ err: (error as Error)?.message }, 'CheckRequest could not be decoded; answering a gRPC error, which Envoy denies');
-  server.addService(authorizationServerDefinition(undecodable), { Check: checkHandler(check, log, allowCaller) });
+  server.addService(authorizationServerDefinition(undecodable), { Check: checkHandler(check, log, allowCaller, dynamicMetadata) });
 
   const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
   health.addToServer(server);
@@ -77,7 +78,7 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
   };
 }
 
-function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | undefined) {
+function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | undefined, dynamicMetadata: () => DynamicMetadata) {
   return (call: ServerUnaryCall<CheckRequestView, Buffer>, callback: sendUnaryData<Buffer>) => {
     if (allowCaller && !allowCaller(call.getAuthContext()?.sslPeerCertificate)) {
       log.warn({ peer: call.getPeer() }, 'Check refused: caller certificate is not on the allowlist');
@@ -100,8 +101,8 @@ function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | unde
     };
     try {
       const outcome = check(facts, callContext(call));
-      if (isPromise(outcome)) outcome.then((o) => callback(null, toCheckResponse(o))).catch(failed);
-      else callback(null, toCheckResponse(outcome));
+      if (isPromise(outcome)) outcome.then((o) => callback(null, toCheckResponse(o, dynamicMetadata()))).catch(failed);
+      else callback(null, toCheckResponse(outcome, dynamicMetadata()));
     } catch (error) {
       failed(error);
     }

@@ -68,7 +68,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   const check = createCheck({ runtime: () => current, audit, log });
   await current.tokens.ready();
   await current.keys.warm?.(keysToWarm(current));
-  const server = await startServer(listen, check, log);
+  const server = await startServer(listen, check, log, () => current.config.envoy.dynamicMetadata);
   const exposure = exposureWarning(listen, Object.keys(config.trust));
   if (exposure) log.warn({ address: server.address }, exposure);
 

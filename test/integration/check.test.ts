@@ -101,9 +101,22 @@ describe('Check over a Unix socket', () => {
     const fields = response.dynamic_metadata.fields;
     expect(fields['decision_id']?.stringValue).to.equal('decision-42');
     expect(fields['decision']?.stringValue).to.equal('allow');
-    expect(fields['rule']?.stringValue).to.equal('research-openai');
+    expect(fields['identity']?.stringValue).to.equal('spiffe://example.org/ns/research/summarizer');
     expect(fields['key_id']?.stringValue).to.match(/^file:openai\/prod#[0-9a-f]{12}$/);
+    // By default only what the shipped access log reads; `envoy.dynamicMetadata: full` adds the rest.
+    expect(fields['rule']).to.equal(undefined);
     expectNoCanary(JSON.stringify(response.dynamic_metadata), 'dynamic metadata');
+    t.writeConfig({ ...baseConfig(), envoy: { dynamicMetadata: 'full' } });
+    expect(await t.broker.watcher.reload()).to.equal(true);
+    try {
+      const full = (await t.check(envoyCheckRequest())).dynamic_metadata.fields;
+      expect(full['rule']?.stringValue).to.equal('research-openai');
+      expect(full['destination']?.stringValue).to.equal('openai');
+      expect(full['policy_version']?.stringValue).to.equal(t.broker.runtime().policy.version);
+    } finally {
+      t.writeConfig(baseConfig());
+      await t.broker.watcher.reload();
+    }
   });
 
   it('uses x-request-id as the decision id and generates one when absent', async () => {

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { decodeCheckRequest } from '../../src/envoy/codec.ts';
-import { toCheckResponse, type CheckResponseMessage } from '../../src/envoy/response.ts';
+import { toCheckResponse, type CheckResponseMessage, type DynamicMetadata } from '../../src/envoy/response.ts';
 import { authorizationService } from '../../src/envoy/proto.ts';
 import { ProtoDecodeError } from '../../src/lib/proto-reader.ts';
 import { ProtoWriter } from '../../src/lib/proto-writer.ts';
@@ -145,8 +145,8 @@ describe('CheckResponse encoding', () => {
     stripHeaders: ['x-api-key', 'api-key'],
     denialShape: 'openai',
   };
-  const allow = (secret: Secret, on: Destination = destination, fields: Partial<DecisionRecord> = {}) =>
-    decodeResponse(toCheckResponse({ allow: true, record: record(fields), secret, injected: injectedFor(on.injection, secret), destination: on }));
+  const allow = (secret: Secret, on: Destination = destination, fields: Partial<DecisionRecord> = {}, metadata: DynamicMetadata = 'full') =>
+    decodeResponse(toCheckResponse({ allow: true, record: record(fields), secret, injected: injectedFor(on.injection, secret), destination: on }, metadata));
   const record = (fields: Partial<DecisionRecord>): DecisionRecord => ({
     decisionId: 'd-1',
     decision: 'allow',
@@ -169,6 +169,9 @@ describe('CheckResponse encoding', () => {
     expect(response.ok_response!.headers_to_remove).to.deep.equal(['x-api-key', 'api-key']);
     const metadata = Object.fromEntries(Object.entries(response.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
     expect(metadata).to.deep.equal({ decision_id: 'd-1', decision: 'allow', reason: 'allowed', identity: 'spiffe://example.org/agent', destination: 'openai', rule: 'règle-é', key_id: secret.id, policy_version: 'v1' });
+    // The default: what the shipped access log reads, and no more.
+    const essential = allow(secret, destination, allowed, 'essential').dynamic_metadata.fields;
+    expect(Object.keys(essential).sort()).to.deep.equal(['decision', 'decision_id', 'identity', 'key_id', 'reason']);
   });
 
   it('writes the rotated key, not a cached one, once the key changes', () => {
