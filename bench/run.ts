@@ -132,7 +132,8 @@ async function startServer(kind: 'baseline' | string, name: string, workers = 1)
   const args = kind === 'baseline' ? [join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [join(ROOT, 'src/cli/main.ts'), 'serve', '-c', kind, '--workers', String(workers)];
   // The decision log stays on, as in production; its lines go to /dev/null.
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '4' } });
-  const deadline = Date.now() + 15_000;
+  // Generous: on a loaded machine a cold start takes seconds; the load itself is bounded below.
+  const deadline = Date.now() + 60_000;
   while (!existsSync(socket)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
     await new Promise((r) => setTimeout(r, 50));
