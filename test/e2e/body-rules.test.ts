@@ -50,20 +50,19 @@ describe('body rules through real Envoy and the real SDKs', function () {
   const base = (path: string) => `https://gateway.local:${envoy.port}${path}`;
   const sdk = (svid: Issued) => ({ apiKey: 'sk-placeholder', fetch: fetchAs(svid), maxRetries: 0, timeout: 10_000 });
   /**
-   * The reason an SDK error carries: in its message (Anthropic and MCP print the denial
-   * body), else in the body the OpenAI SDK parsed into `error` (a string until denials
-   * are shaped as OpenAI's errors), else the decision log's record of that refusal.
+   * The reason as the agent's SDK reports it: OpenAI's `code`, Anthropic's `errorCode`
+   * (both read from keybroker's SDK-shaped denial), or the MCP client's message, which
+   * carries the denial body.
    */
-  const reasonOf = (error: Error & { error?: unknown }): string => {
-    const inMessage = /"reason":"([a-z_]+)"|\(([a-z_]+)\)/.exec(error.message);
-    if (inMessage) return inMessage[1] ?? inMessage[2]!;
-    const decisions = broker.logs.lines().map((l) => l['decision'] as Record<string, string> | undefined).filter((d) => d?.decision === 'deny');
-    return decisions.at(-1)!['reason']!;
+  const reasonOf = (error: Error & Record<string, unknown>): string => {
+    for (const field of ['code', 'errorCode']) if (typeof error[field] === 'string') return error[field] as string;
+    const inMessage = /"reason":"([a-z_]+)"/.exec(error.message);
+    return inMessage ? inMessage[1]! : `(no reason in: ${error.message})`;
   };
-  const refusal = async (call: () => Promise<unknown>): Promise<Error & { status?: number }> => {
+  const refusal = async (call: () => Promise<unknown>): Promise<Error & Record<string, unknown> & { status?: number }> => {
     const error = await call().then(
       () => expect.fail('the call was allowed'),
-      (e: unknown) => e as Error & { status?: number },
+      (e: unknown) => e as Error & Record<string, unknown> & { status?: number },
     );
     errors.push(error);
     return error;
@@ -111,6 +110,7 @@ describe('body rules through real Envoy and the real SDKs', function () {
       expect(error).to.be.instanceOf(OpenAI.APIError);
       expect(error.status).to.equal(403);
       expect(reasonOf(error)).to.equal('model_not_allowed');
+      expect(error.message).to.include('model_not_allowed');
       expect(openai.received.length).to.equal(before);
     });
 
@@ -148,9 +148,10 @@ describe('body rules through real Envoy and the real SDKs', function () {
       const error = await refusal(() => client().messages.create({ model: 'claude-opus-4-1', max_tokens: 256, messages: [{ role: 'user', content: CANARY_PROMPT }] }));
       expect(error).to.be.instanceOf(Anthropic.APIError);
       expect(error.status).to.equal(403);
+      expect(reasonOf(error)).to.equal('model_not_allowed');
       expect(error.message).to.include('model_not_allowed');
       const tooLong = await refusal(() => client().messages.create({ model: 'claude-3-5-haiku-20241022', max_tokens: 8192, messages: [{ role: 'user', content: 'x' }] }));
-      expect(tooLong.message).to.include('output_tokens_over_limit');
+      expect(reasonOf(tooLong)).to.equal('output_tokens_over_limit');
       expect(anthropic.received.length).to.equal(before);
     });
   });
@@ -181,9 +182,9 @@ describe('body rules through real Envoy and the real SDKs', function () {
       const before = mcpServer.bodies.length;
       const argument = await refusal(() => client.callTool({ name: 'get_issue', arguments: { repo: `other/${CANARY_ARGUMENT}` } }));
       expect(argument).to.include({ code: 403 });
-      expect(argument.message).to.include('argument_not_allowed');
+      expect(reasonOf(argument)).to.equal('argument_not_allowed');
       const denied = await refusal(() => client.callTool({ name: 'delete_repository', arguments: { repo: 'acme/widgets' } }));
-      expect(denied.message).to.include('denied_by_rule');
+      expect(reasonOf(denied)).to.equal('denied_by_rule');
       expect(mcpServer.bodies.length).to.equal(before);
       await client.callTool({ name: 'get_issue', arguments: { repo: 'acme/widgets' } });
       expect(mcpServer.calls.at(-1)).to.deep.equal({ tool: 'get_issue', args: { repo: 'acme/widgets' } });
