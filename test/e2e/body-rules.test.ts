@@ -121,6 +121,15 @@ describe('body rules through real Envoy and the real SDKs', function () {
       expect(reasonOf(error)).to.equal('tool_not_allowed');
     });
 
+    it('gets 413 from Envoy for a body over max_request_bytes, never a Check on part of it', async () => {
+      const before = openai.received.length;
+      const decisions = broker.logs.lines().length;
+      const error = await refusal(() => client().chat.completions.create({ model: 'gpt-4o', max_tokens: 64, messages: [{ role: 'user', content: 'x'.repeat(1024 * 1024) }] }));
+      expect(error.status).to.equal(413);
+      expect(openai.received.length).to.equal(before);
+      expect(broker.logs.lines().slice(decisions).filter((l) => l['decision'])).to.deep.equal([]);
+    });
+
     it('streams a streamed answer, chunk by chunk', async () => {
       const stream = await client().chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, stream: true, messages: [{ role: 'user', content: CANARY_PROMPT }] });
       const arrivals: number[] = [];
