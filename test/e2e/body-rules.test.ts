@@ -17,7 +17,7 @@ import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fake-provider.ts';
 import { startFakeMcpServer, type FakeMcpServer } from '../helpers/fake-mcp-server.ts';
 import { fakeProviderValues, gatewayValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
-import { gatewayFetch } from '../helpers/gateway-fetch.ts';
+import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { CANARY_ARGUMENT, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
 import { RESEARCH, WRITER, bodyRulesConfig } from '../helpers/body-config.ts';
 
@@ -41,7 +41,7 @@ describe('body rules through real Envoy and the real SDKs', function () {
   const errors: unknown[] = [];
 
   const fetchAs = (svid: Issued): typeof fetch => {
-    const inner = gatewayFetch({ ca: trust.cert, cert: svid.cert, key: svid.key });
+    const inner = gatewayFetch(trust.cert, svid);
     return (async (input: string | URL | Request, init?: RequestInit) => {
       if (typeof init?.body === 'string') sent.push(init.body);
       return inner(input, init);
