@@ -14,6 +14,7 @@ import { createCa } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
 import { fakeProviderValues, gatewayValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest, type AgentResponse } from '../helpers/agent.ts';
+import { poll } from '../helpers/poll.ts';
 import { CANARY_AGENT_TOKEN, CANARY_FIELD_SECRET, CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 
 /** Routes to the `tools` cluster, inserted before the gateway's catch-all route. */
@@ -150,10 +151,17 @@ describe('Basic-auth and query-parameter credentials through real Envoy', functi
     expect(tools.received.length).to.equal(before);
   });
 
-  it('logs no query string in Envoy\'s access log: neither the agent\'s nor the injected key', () => {
-    const paths = envoy.accessLogLines().map((l) => String(l['path']));
+  it('logs no query string in Envoy\'s access log: neither the agent\'s nor the injected key', async () => {
+    // Envoy flushes its access log every 100 ms: wait for the lines rather than race them.
     // As forwarded (the route's /maps prefix removed): Envoy keeps no x-envoy-original-path.
-    expect(paths).to.include('/maps/api/geocode/json');
+    const paths = await poll(
+      () => {
+        const logged = envoy.accessLogLines().map((l) => String(l['path']));
+        expect(logged).to.include('/maps/api/geocode/json');
+        return logged;
+      },
+      { timeoutMs: 5000, intervalMs: 100 },
+    );
     expect(paths.some((p) => p.includes('?'))).to.equal(false);
   });
 
