@@ -159,10 +159,9 @@ describe('keybroker serve', () => {
   it('warns loudly when serving Check on loopback TCP, except for the demo', async function () {
     this.timeout(60_000);
     const { file } = configDir(baseConfig(), '127.0.0.1:0');
-    const served = spawnCli(['serve', '-c', file]);
+    const served = spawnCli(['serve', '-c', file, '--workers', '1']);
     try {
-      await served.waitFor(/keybroker listening/);
-      await served.waitFor(/WARNING: Check is served on loopback TCP/);
+      await served.waitFor(/WARNING: Check is served on loopback TCP/, 45_000);
       expect(served.output()).to.match(/any process sharing this network namespace .* can call Check under any identity/);
     } finally {
       served.child.kill('SIGTERM');
