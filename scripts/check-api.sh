@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # keybroker's gRPC API (proto/): `buf lint` (STANDARD rules) and `buf breaking` (FILE
-# rules) against the API as it is on the base ref — main, or when main itself is
-# checked out, the commit before it. buf comes from the @bufbuild/buf npm package.
+# rules) against the API as it is on the base ref — main, or on main itself with no
+# uncommitted change to the API, the commit before. buf comes from the @bufbuild/buf npm package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUF=node_modules/.bin/buf
 base=${1:-main}
-if [ "$(git rev-parse HEAD)" = "$(git rev-parse --verify -q "$base" || true)" ]; then base=HEAD~1; fi
+# On main itself with nothing changed, the change to guard is the last commit.
+if [ "$(git rev-parse HEAD)" = "$(git rev-parse --verify -q "$base" || true)" ] && git diff --quiet HEAD -- proto buf.yaml; then
+  base=HEAD~1
+fi
 
 "$BUF" lint
 echo "buf lint: ok"

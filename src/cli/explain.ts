@@ -2,17 +2,18 @@
  * `keybroker explain`: runs the real Check pipeline on a described request and prints
  * the decision. Prints the key id that would be injected, never the key.
  */
-import { pino } from 'pino';
 import { loadConfigFile } from '../config/load.ts';
-import { createCheck } from '../pipeline/check.ts';
+import { explainDecision } from '../pipeline/explain.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
-import type { DecisionRecord, Destination } from '../model/check.ts';
+import type { DecisionRecord } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
 import { demoKeysHint } from './demo-paths.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 import { explainBody, type BodyOptions } from './explain-body.ts';
+import type { AdminApi } from '../admin/client.ts';
+import { askServer, SERVER_HELP, SERVER_OPTIONS } from './remote.ts';
 
 export interface ExplainQuery {
   readonly identity: string;
@@ -51,40 +52,11 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   const runtime = buildRuntime(config, { keys: openKeysForExplain(config.keys) });
   try {
     const destination = runtime.destinations.get(query.destination);
-    const { authority, path } = requestTarget(query, destination);
     const body = query.body ? explainBody(query.body, destination?.api, query.destination) : undefined;
-    let record: DecisionRecord | undefined;
-    const check = createCheck({ runtime: () => runtime, audit: { record: (r) => (record = r) }, log: pino({ level: 'silent' }) });
-    await check({
-      decisionId: 'explain',
-      method: query.method.toUpperCase(),
-      authority,
-      path,
-      // As Envoy sends a body it buffered whole: typed JSON, its length declared.
-      headers: body ? new Map([['content-type', 'application/json'], ['content-length', String(body.length)]]) : new Map(),
-      ...(body ? { body } : {}),
-      sourcePrincipal: query.identity,
-      sourceCertificate: '',
-      contextExtensions: new Map([['destination', query.destination]]),
-    });
-    return record as DecisionRecord;
+    return await explainDecision(runtime, { ...query, body });
   } finally {
     releaseRuntime(runtime);
   }
-}
-
-function requestTarget(query: ExplainQuery, destination: Destination | undefined): { authority: string; path: string } {
-  let path = query.path;
-  let authority = query.authority;
-  if (/^https?:\/\//i.test(path)) {
-    const url = new URL(path);
-    path = url.pathname;
-    authority ??= url.host;
-  }
-  path = path.replace(/[?#].*$/, '');
-  const prefix = destination?.routePrefix ?? '';
-  if (prefix !== '' && path !== prefix && !path.startsWith(`${prefix}/`)) path = prefix + path;
-  return { authority: (authority ?? destination?.upstream ?? '').toLowerCase(), path };
 }
 
 function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0]): KeyStore {
@@ -103,6 +75,25 @@ function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0]): KeyStore 
   }
 }
 
+
+/** Explain through the admin API; the answer in the same record shape as a local one. */
+async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>): Promise<DecisionRecord> {
+  const { decision } = await admin.Explain({ ...query, authority: query.authority ?? '' });
+  if (!decision) throw new Error('the server answered no decision');
+  const record: DecisionRecord = {
+    decisionId: 'explain',
+    decision: decision.decision === 'allow' ? 'allow' : 'deny',
+    reason: decision.reason as DecisionRecord['reason'],
+    status: decision.status,
+    method: query.method.toUpperCase(),
+    authority: query.authority ?? '',
+    path: query.path,
+    durationMs: 0,
+  };
+  const optional = { rule: decision.rule, policyVersion: decision.policy_version, identity: decision.identity, destination: decision.destination, keyId: decision.key_id, detail: decision.detail };
+  for (const [name, value] of Object.entries(optional)) if (value) Object.assign(record, { [name]: value });
+  return record;
+}
 
 export function formatExplanation(record: DecisionRecord): string {
   const rows: Array<[string, string | undefined]> = [
@@ -128,7 +119,7 @@ export function formatExplanation(record: DecisionRecord): string {
 export const explainCommand: Command = {
   name: 'explain',
   summary: 'what keybroker would decide for a described request (runs the real Check)',
-  help: `usage: keybroker explain -c FILE --identity SPIFFE_ID --destination NAME [--method POST] --path PATH [--authority HOST]
+  help: `usage: keybroker explain (-c FILE | --server ADDR) --identity SPIFFE_ID --destination NAME [--method POST] --path PATH [--authority HOST]
                         [--body FILE | --model NAME --tool NAME… --mcp-method METHOD --max-tokens N --stream] [--json]
 
 Runs the same pipeline as Check on a request described on the command line and prints
@@ -137,6 +128,8 @@ that would be injected (store:path#fingerprint), never the key.
 
 options:
   -c, --config FILE       the configuration file
+${SERVER_HELP}
+                          (--server: the running configuration; no body options)
   --identity SPIFFE_ID    the agent's identity, as Envoy would have verified it (mTLS)
   --destination NAME      the destination the Envoy route names
   --method METHOD         the HTTP method (default POST)
@@ -168,12 +161,15 @@ exit codes: 0 allow, 3 deny, 4 unknown destination or identity, 2 usage, 1 confi
       'max-tokens': { type: 'string' },
       stream: { type: 'boolean' },
       json: { type: 'boolean', default: false },
+      ...SERVER_OPTIONS,
     });
-    required(values, 'config', 'identity', 'destination', 'path');
+    required(values, 'identity', 'destination', 'path');
+    if (!values.server) required(values, 'config');
     let record: DecisionRecord;
     try {
       const body: BodyOptions = { body: values.body, model: values.model, tool: values.tool, mcpMethod: values['mcp-method'], maxTokens: values['max-tokens'], stream: values.stream };
-      record = await explain(values.config, { identity: values.identity, destination: values.destination, path: values.path, authority: values.authority, method: values.method ?? 'POST', body });
+      const query = { identity: values.identity, destination: values.destination, path: values.path, authority: values.authority, method: values.method ?? 'POST' };
+      record = values.server ? await askServer({ ...values, server: values.server }, (admin) => explainRemote(admin, query)) : await explain(values.config!, { ...query, body });
     } catch (error) {
       if (!(error instanceof UnknownDestinationError)) throw error;
       if (values.json) io.out(JSON.stringify({ decision: 'unknown', reason: 'destination_unknown', detail: error.message }));

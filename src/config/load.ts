@@ -79,14 +79,7 @@ function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[])
 
 function anchorPaths(config: Config, baseDir: string): Config {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const listen =
-    typeof config.listen === 'object' && config.listen.tls
-      ? {
-          ...config.listen,
-          tls: { ...config.listen.tls, cert: at(config.listen.tls.cert), key: at(config.listen.tls.key), clientCa: at(config.listen.tls.clientCa) },
-        }
-      : config.listen;
-  const listenAnchored = typeof listen === 'string' ? anchorUnixPath(listen, at) : { ...listen, address: anchorUnixPath(listen.address, at) };
+  const listenAnchored = anchorListen(config.listen, at);
   const keys = anchorKeys(config.keys, at);
   const bundle = (b: BundleSourceConfig): BundleSourceConfig =>
     'file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b;
@@ -98,7 +91,19 @@ function anchorPaths(config: Config, baseDir: string): Config {
       return [name, typeof inject === 'object' && 'oauth2' in inject && inject.oauth2.ca ? { ...d, inject: { oauth2: { ...inject.oauth2, ca: at(inject.oauth2.ca) } } } : d];
     }),
   );
-  return { ...config, listen: listenAnchored, keys, trust, issuers, destinations };
+  return { ...config, listen: listenAnchored, ...(config.admin ? { admin: { listen: anchorListen(config.admin.listen, at) } } : {}), ...(config.gatewayTokens ? { gatewayTokens: { ...config.gatewayTokens, listen: anchorTokenListen(config.gatewayTokens.listen, at) } } : {}), keys, trust, issuers, destinations };
+}
+
+function anchorTokenListen(listen: NonNullable<Config['gatewayTokens']>['listen'], at: (p: string) => string): NonNullable<Config['gatewayTokens']>['listen'] {
+  if (typeof listen === 'string') return anchorUnixPath(listen, at);
+  const tls = listen.tls ? { ...listen.tls, cert: at(listen.tls.cert), key: at(listen.tls.key), ...(listen.tls.clientCa ? { clientCa: at(listen.tls.clientCa) } : {}) } : undefined;
+  return { ...listen, address: anchorUnixPath(listen.address, at), ...(tls ? { tls } : {}) };
+}
+
+function anchorListen(listen: Config['listen'], at: (p: string) => string): Config['listen'] {
+  if (typeof listen === 'string') return anchorUnixPath(listen, at);
+  const tls = listen.tls ? { ...listen.tls, cert: at(listen.tls.cert), key: at(listen.tls.key), clientCa: at(listen.tls.clientCa) } : undefined;
+  return { ...listen, address: anchorUnixPath(listen.address, at), ...(tls ? { tls } : {}) };
 }
 
 function anchorKeys(keys: Config['keys'], at: (p: string) => string): Config['keys'] {

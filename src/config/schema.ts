@@ -4,20 +4,13 @@
  */
 import { z } from 'zod';
 import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
-import { parseDuration } from './duration.ts';
+import { duration } from './duration-schema.ts';
+import { gatewayTokensSchema } from '../tokens/schema.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 import { injection, keyRef } from './schema/inject.ts';
 import { METHOD_OVERRIDE_HEADERS } from '../credentials/strip.ts';
 
-const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "5m" or "1h", got "${text}"` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const nonEmpty = z.string().min(1, 'must not be empty');
 
@@ -235,6 +228,10 @@ const log = z.strictObject({
 export const configSchema = z
   .strictObject({
     listen: listen.default('127.0.0.1:9191'),
+    /** keybroker's admin API (src/admin/): a Unix socket, or mTLS with admin SPIFFE IDs. */
+    admin: z.strictObject({ listen }).optional(),
+    /** Gateway tokens for agents without SPIRE (src/tokens/, docs/gateway-tokens.md). */
+    gatewayTokens: gatewayTokensSchema.optional(),
     trust: z.record(trustDomainName, trustDomain).refine((t) => Object.keys(t).length > 0, 'configure at least one trust domain'),
     tokens: tokens.default({ headers: ['authorization', 'x-api-key', 'api-key'], cacheEntries: 10_000, minBundleRefresh: 10_000, fetchTimeout: 5000 }),
     /** Removed from every allowed request besides agent credentials (`credentials/strip.ts`). */

@@ -15,6 +15,8 @@ export interface ReloadStats {
 
 export interface ConfigWatcher {
   readonly stats: Readonly<ReloadStats>;
+  /** Why the last rejected reload was rejected (cleared by an applied one). */
+  readonly lastError: string | undefined;
   /** Reload now (SIGHUP, tests). Resolves to whether the new configuration took effect. */
   reload(): Promise<boolean>;
   close(): void;
@@ -26,6 +28,7 @@ export interface ConfigWatcher {
  */
 export function watchConfig(file: string, apply: (config: Config) => Promise<void>, log: Logger, intervalMs = 1000): ConfigWatcher {
   const stats: ReloadStats = { applied: 0, rejected: 0 };
+  let lastError: string | undefined;
   // One reload at a time, in order: a burst of file changes must not race two swaps.
   let queue: Promise<unknown> = Promise.resolve();
   const reload = (): Promise<boolean> => {
@@ -37,10 +40,12 @@ export function watchConfig(file: string, apply: (config: Config) => Promise<voi
     try {
       await apply(loadConfigFile(file).config);
       stats.applied++;
+      lastError = undefined;
       log.info({ file, reloads: stats }, 'configuration reloaded');
       return true;
     } catch (error) {
       stats.rejected++;
+      lastError = (error as Error).message;
       log.error({ file, err: (error as Error).message, reloads: stats }, 'configuration reload rejected; the last good configuration stays in force');
       return false;
     }
@@ -50,5 +55,12 @@ export function watchConfig(file: string, apply: (config: Config) => Promise<voi
       if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) void reload();
     });
   }
-  return { stats, reload, close: () => unwatchFile(file) };
+  return {
+    stats,
+    get lastError() {
+      return lastError;
+    },
+    reload,
+    close: () => unwatchFile(file),
+  };
 }

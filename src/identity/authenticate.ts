@@ -10,6 +10,7 @@ import { findIdentityToken } from './find-token.ts';
 import type { TokenVerifier } from './verifier.ts';
 import { then, type MaybePromise } from '../lib/maybe-async.ts';
 import { principalFromMtls } from './x509-svid.ts';
+import { checkCertificateBinding } from './gateway-token.ts';
 
 export interface IdentitySettings {
   readonly trustDomains: ReadonlySet<string>;
@@ -26,6 +27,7 @@ export function authenticate(facts: RequestFacts, settings: IdentitySettings): M
   const mtls = facts.sourcePrincipal !== '' ? principalFromMtls(facts.sourcePrincipal, facts.sourceCertificate, settings.trustDomains) : undefined;
   const token = findIdentityToken(facts.headers, settings.tokens.settings.tokenHeaders);
   return then(token === undefined ? undefined : settings.tokens.verifyIdentity(token), (fromToken) => {
+    if (fromToken) checkCertificateBinding(fromToken, facts.sourceCertificate);
     if (mtls && fromToken && mtls.id !== fromToken.id) {
       throw new Denial('identity_conflict', 'the mTLS principal and the identity token name different identities');
     }

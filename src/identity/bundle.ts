@@ -113,6 +113,8 @@ export class JwtBundle {
   #timer: NodeJS.Timeout | undefined;
   #ready: Promise<void>;
   #stats = { refreshes: 0, failures: 0 };
+  /** When a key set was last installed (ms since the epoch); 0 before the first. */
+  #loadedAt = 0;
   /** For https_spiffe: the trust domain's X.509 authorities, replaced by each good fetch. */
   #endpointRoots: string | Buffer | undefined;
 
@@ -149,6 +151,11 @@ export class JwtBundle {
 
   has(kid: string): boolean {
     return this.#kids.has(kid);
+  }
+
+  /** The key ids in force and when they were loaded, for the admin Status. */
+  get loaded(): { readonly kids: readonly string[]; readonly at: number } {
+    return { kids: [...this.#kids], at: this.#loadedAt };
   }
 
   /** jose's key lookup for the current key set, or undefined before the first good load. */
@@ -200,6 +207,7 @@ export class JwtBundle {
     const changed = kids.size !== this.#kids.size || [...kids].some((k) => !this.#kids.has(k)) || this.#generation === 0;
     this.#keySet = createLocalJWKSet({ keys: parsed.keys } as JSONWebKeySet);
     this.#kids = kids;
+    this.#loadedAt = Date.now();
     if (changed) this.#generation++;
     this.#log?.debug({ bundle: this.name, kids: [...kids] }, 'bundle loaded');
   }

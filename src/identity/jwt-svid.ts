@@ -20,7 +20,8 @@ export interface TrustDomainTokens {
 export interface VerifiedToken<T> {
   readonly value: T;
   readonly expiresAt: number;
-  readonly bundle: JwtBundle;
+  /** Where the signing key came from: the token stays cached only while it holds the kid. */
+  readonly bundle: Pick<JwtBundle, 'has'>;
   readonly kid: string;
 }
 

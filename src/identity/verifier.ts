@@ -11,6 +11,7 @@ import { verifyJwtSvid, type TrustDomainTokens, type VerifiedToken } from './jwt
 import { verifyKubernetesToken, type KubernetesIssuer } from './kubernetes.ts';
 import { verifyPersonToken, type PersonIssuer } from './person.ts';
 import { readUnverified } from './jwt-header.ts';
+import { verifyGatewayToken, type GatewayTokenKeys } from './gateway-token.ts';
 import { TokenCache } from './token-cache.ts';
 import type { MaybePromise } from '../lib/maybe-async.ts';
 
@@ -20,6 +21,8 @@ export interface VerifierSettings {
   readonly person: PersonIssuer | undefined;
   readonly tokenHeaders: readonly string[];
   readonly cacheEntries: number;
+  /** keybroker's own gateway tokens, when it issues them. */
+  readonly gateway?: GatewayTokenKeys | undefined;
 }
 
 export class TokenVerifier {
@@ -64,9 +67,13 @@ export class TokenVerifier {
     const unverified = readUnverified(token, 'identity token');
     const kubernetes = typeof unverified.claims.iss === 'string' ? this.#kubernetesByIssuer.get(unverified.claims.iss) : undefined;
     this.verifications++;
-    const verified = kubernetes
-      ? await verifyKubernetesToken(token, unverified, kubernetes)
-      : await verifyJwtSvid(token, unverified, this.settings.trustDomains);
+    const gateway = this.settings.gateway;
+    const verified =
+      gateway && unverified.claims.iss === gateway.issuer
+        ? await verifyGatewayToken(token, unverified, gateway)
+        : kubernetes
+          ? await verifyKubernetesToken(token, unverified, kubernetes)
+          : await verifyJwtSvid(token, unverified, this.settings.trustDomains);
     this.#remember(this.#identities, key, verified);
     return verified.value;
   }

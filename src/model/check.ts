@@ -32,13 +32,17 @@ export interface RequestFacts {
   readonly malformed?: string;
 }
 
-export type Proof = 'x509-svid' | 'jwt-svid' | 'kubernetes';
+export type Proof = 'x509-svid' | 'jwt-svid' | 'kubernetes' | 'gateway-token';
 
 export interface Principal {
   /** A SPIFFE ID. */
   readonly id: string;
   readonly trustDomain: string;
   readonly proof: Proof;
+  /** Gateway tokens: the destinations the token was downscoped to, if it was. */
+  readonly scope?: readonly string[];
+  /** Gateway tokens issued over mTLS: the SHA-256 thumbprint (base64url) of that certificate (RFC 8705). */
+  readonly boundCertificate?: string;
 }
 
 /** The natural person an agent acts for, from a verified user token. */

@@ -18,6 +18,7 @@ import { VaultKeyStore } from '../credentials/vault-store.ts';
 import type { KeyStore } from '../credentials/store.ts';
 import { JwtBundle, type BundleSource } from '../identity/bundle.ts';
 import { TokenVerifier } from '../identity/verifier.ts';
+import type { GatewayTokenKeys } from '../identity/gateway-token.ts';
 import type { TrustDomainTokens } from '../identity/jwt-svid.ts';
 import type { KubernetesIssuer } from '../identity/kubernetes.ts';
 import type { PersonIssuer } from '../identity/person.ts';
@@ -44,6 +45,8 @@ export interface RuntimeParts {
   /** Carried over from the previous runtime when its configuration did not change. */
   readonly keys?: KeyStore;
   readonly tokens?: TokenVerifier;
+  /** keybroker's own gateway-token keys, when it issues them (src/tokens/signer.ts). */
+  readonly gateway?: GatewayTokenKeys | undefined;
   /** The runtime being replaced: stateful phases may carry their state over from it. */
   readonly previous?: Runtime;
   /** The phases whose state to prepare (tests); default the pipeline's. */
@@ -51,7 +54,7 @@ export interface RuntimeParts {
 }
 
 export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtime {
-  const tokens = options.tokens ?? openTokenVerifier(config, options.log);
+  const tokens = options.tokens ?? openTokenVerifier(config, options.log, options.gateway);
   const tokenHeaders = [...tokens.settings.tokenHeaders, ...(tokens.settings.person ? [tokens.settings.person.header] : [])];
   const destinations = new Map<string, Destination>();
   for (const [name, d] of Object.entries(config.destinations)) {
@@ -171,7 +174,7 @@ export function identityConfig(config: Config): unknown {
   return { trust: config.trust, tokens: config.tokens, issuers: config.issuers };
 }
 
-export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
+export function openTokenVerifier(config: Config, log?: Logger, gateway?: GatewayTokenKeys): TokenVerifier {
   const bundleOptions = { minRefreshMs: config.tokens.minBundleRefresh, fetchTimeoutMs: config.tokens.fetchTimeout, ...(log ? { log } : {}) };
   const bundle = (name: string, source: BundleSource) => new JwtBundle(name, source, bundleOptions);
   const trustDomains = new Map<string, TrustDomainTokens>();
@@ -196,7 +199,7 @@ export function openTokenVerifier(config: Config, log?: Logger): TokenVerifier {
       person = { name: issuer.name, issuer: issuer.issuer, bundle: bundle(`issuer ${issuer.name}`, issuer.jwks), audiences: issuer.audiences, header: issuer.header, groupsClaim: issuer.groupsClaim, maxLifetimeMs: issuer.maxTokenLifetime, clockSkewMs: issuer.clockSkew };
     }
   }
-  return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries });
+  return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries, gateway });
 }
 
 export function openKeyStore(keys: Config['keys'], log?: Logger, previous?: KeyStore): KeyStore {

@@ -9,6 +9,9 @@ export const authorizePhase: Phase<CompiledPolicy> = {
   run(ctx, policy) {
     const principal = need(ctx.principal, 'the principal');
     const destination = need(ctx.destination, 'the destination');
+    if (principal.scope && !principal.scope.includes(destination.name)) {
+      throw new Denial('scope_exceeded', `the gateway token is scoped to ${principal.scope.join(', ')}`);
+    }
     const body = ctx.body;
     const result = evaluate(policy, {
       identity: principal.id,

@@ -129,9 +129,14 @@ function callContext(call: ServerUnaryCall<CheckRequestView, Buffer>): CallConte
   return { answerBy, onCancel, traceContext: typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent } };
 }
 
-async function bind(server: Server, listen: ListenAddress): Promise<number> {
-  let credentials = ServerCredentials.createInsecure();
-  if (listen.kind === 'tcp' && listen.tls) {
+/**
+ * Binds `server` where `listen` says, with mTLS when it has tls (or the credentials
+ * given). A Unix socket gets mode `socketMode`: Check's 0660 (Envoy's group), the admin
+ * API's 0600.
+ */
+export async function bind(server: Server, listen: ListenAddress, socketMode = 0o660, tlsCredentials?: ServerCredentials): Promise<number> {
+  let credentials = tlsCredentials ?? ServerCredentials.createInsecure();
+  if (!tlsCredentials && listen.kind === 'tcp' && listen.tls) {
     credentials = ServerCredentials.createSsl(
       readFileSync(listen.tls.clientCa),
       [{ cert_chain: readFileSync(listen.tls.cert), private_key: readFileSync(listen.tls.key) }],
@@ -150,7 +155,7 @@ async function bind(server: Server, listen: ListenAddress): Promise<number> {
       if (code === 'EADDRINUSE') throw new ListenError(addressInUse(listen));
       throw new ListenError(`cannot listen on ${grpcTarget(listen)}: ${code ?? (error as Error).message}`);
     });
-    if (listen.kind === 'unix') chmodSync(listen.path, 0o660);
+    if (listen.kind === 'unix') chmodSync(listen.path, socketMode);
     return port;
   } finally {
     if (umask !== undefined) process.umask(umask);
@@ -172,7 +177,7 @@ export async function claimAddress(listen: ListenAddress): Promise<number | unde
   // A socket another keybroker still serves is not stale: refuse rather than steal it.
   if (await socketAnswers(listen.path)) throw new ListenError(addressInUse(listen));
   removeStaleSocket(listen.path);
-  return process.umask(0o117);
+  return process.umask(0o177);
 }
 
 function addressInUse(listen: ListenAddress): string {

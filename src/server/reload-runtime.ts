@@ -14,6 +14,7 @@ import { identityConfig, keysToWarm, retirePhaseStates, type Runtime } from '../
 import type { KeyStore } from '../credentials/store.ts';
 import { isPromise } from '../lib/maybe-async.ts';
 import { prepareRuntime } from './prepare-runtime.ts';
+import type { GatewayTokenKeys } from '../identity/gateway-token.ts';
 
 export class ReloadRefusedError extends Error {
   override readonly name = 'ReloadRefusedError';
@@ -21,14 +22,15 @@ export class ReloadRefusedError extends Error {
 }
 
 /** Top-level settings that take effect only when keybroker starts. */
-export const RESTART_ONLY = ['listen', 'telemetry', 'log'] as const;
+export const RESTART_ONLY = ['listen', 'admin', 'gatewayTokens', 'telemetry', 'log'] as const;
 
 /** Builds the runtime for `next`; throws (having released what it opened) if it is not fit to serve. */
-export async function reloadRuntime(current: Runtime, next: Config, log: Logger): Promise<Runtime> {
+export async function reloadRuntime(current: Runtime, next: Config, log: Logger, gateway?: GatewayTokenKeys): Promise<Runtime> {
   const sameKeys = canonicalJson(next.keys) === canonicalJson(current.config.keys);
   const sameIdentity = canonicalJson(identityConfig(next)) === canonicalJson(identityConfig(current.config));
   const { runtime: built } = prepareRuntime(next, {
     log,
+    gateway,
     previous: current,
     ...(sameKeys ? { keys: current.keys } : {}),
     ...(sameIdentity ? { tokens: current.tokens } : {}),

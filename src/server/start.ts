@@ -17,7 +17,11 @@ import { keysToWarm, releaseRuntime, retirePhaseStates, type Runtime } from '../
 import { prepareRuntime } from './prepare-runtime.ts';
 import { reloadRuntime } from './reload-runtime.ts';
 import { exposureWarning } from './listen.ts';
-import { startServer, type ShutdownOptions } from './grpc.ts';
+import { startServer, type RunningServer, type ShutdownOptions } from './grpc.ts';
+import { startAdminServer } from '../admin/server.ts';
+import { collectStatus } from '../admin/status.ts';
+import { GatewayTokenSigner } from '../tokens/signer.ts';
+import { startTokenServer } from '../tokens/server.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -35,6 +39,10 @@ export interface Keybroker {
   readonly address: string;
   /** Set when the address is accepted but reachable by more than Envoy (`listen.ts`). */
   readonly exposure: string | undefined;
+  /** The admin API's address, when `admin:` is configured. */
+  readonly adminAddress: string | undefined;
+  /** The token-exchange listener's address, when `gatewayTokens:` is configured. */
+  readonly tokenAddress: string | undefined;
   readonly log: Logger;
   runtime(): Runtime;
   readonly watcher: ConfigWatcher;
@@ -46,11 +54,13 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   const { file, config } = loadConfigFile(options.configFile);
   const log = createLogger(config.log.level, options.logDestination);
 
-  const prepared = prepareRuntime(config, { log });
-  const listen = prepared.listen;
+  // The signer outlives reloads (its retired keys must): it reads the key store in force.
+  const signer = config.gatewayTokens ? new GatewayTokenSigner(config.gatewayTokens, () => current.keys, log) : undefined;
+  const prepared = prepareRuntime(config, { log, gateway: signer });
+  const listeners = prepared.listeners;
   let current = prepared.runtime;
   const apply = async (next: Config) => {
-    const built = await reloadRuntime(current, next, log);
+    const built = await reloadRuntime(current, next, log, signer);
     const previous = current;
     current = built;
     if (built.keys !== previous.keys) previous.keys.close();
@@ -68,20 +78,64 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   const check = createCheck({ runtime: () => current, audit, log });
   await current.tokens.ready();
   await current.keys.warm?.(keysToWarm(current));
-  const server = await startServer(listen, check, log, () => current.config.envoy.dynamicMetadata);
-  const exposure = exposureWarning(listen, Object.keys(config.trust));
+  // Fail closed at start: no signing key, no token listener (and no keybroker).
+  await signer?.refresh();
+  signer?.start();
+  const server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata);
+  const exposure = exposureWarning(listeners.check, Object.keys(config.trust));
   if (exposure) log.warn({ address: server.address }, exposure);
+  const bound = [{ name: 'check', address: server.address }];
+  const servers: RunningServer[] = [server];
+  const startAlso = async (name: string, start: () => Promise<RunningServer>): Promise<RunningServer> => {
+    try {
+      const started = await start();
+      servers.push(started);
+      bound.push({ name, address: started.address });
+      return started;
+    } catch (error) {
+      await Promise.all(servers.map((s) => s.shutdown({ graceMs: 0 })));
+      signer?.close();
+      throw error;
+    }
+  };
+  const { admin: adminListen, token: tokenListen } = listeners;
+  const admin = adminListen
+    ? await startAlso('admin', () =>
+        startAdminServer(
+          adminListen,
+          {
+            runtime: () => current,
+            status: () =>
+              collectStatus({
+                runtime: current,
+                configFile: file,
+                listeners: bound,
+                reloads: watcher.stats,
+                audit: { tracing: Boolean(telemetry.tracer), exported: telemetry.queue?.stats.exported ?? 0, dropped: telemetry.queue?.stats.dropped ?? 0 },
+                signingKeyId: signer?.currentKid,
+              }),
+            reload: async () => ({ applied: await watcher.reload(), error: watcher.lastError }),
+            jwks: () => signer?.jwks() ?? JSON.stringify({ keys: [] }),
+          },
+          log,
+        ),
+      )
+    : undefined;
+  const token = tokenListen && signer ? await startAlso('token', () => startTokenServer(tokenListen, { runtime: () => current, signer }, log)) : undefined;
 
   return {
     address: server.address,
     exposure,
+    adminAddress: admin?.address,
+    tokenAddress: token?.address,
     log,
     runtime: () => current,
     watcher,
     telemetry,
     async shutdown(options) {
       watcher.close();
-      await server.shutdown(options);
+      await Promise.all(servers.map((s) => s.shutdown(options)));
+      signer?.close();
       await telemetry.shutdown();
       releaseRuntime(current);
       audit.flush?.();

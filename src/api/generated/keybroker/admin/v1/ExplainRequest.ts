@@ -15,9 +15,14 @@ export interface ExplainRequest {
    */
   'method'?: (string);
   /**
-   * The path as the provider sees it (after the route prefix).
+   * The path as the agent sends it (/openai/v1/chat/completions), or after the route
+   * prefix (/v1/chat/completions), which gets the prefix added.
    */
   'path'?: (string);
+  /**
+   * Optional: the :authority (default: the destination's upstream).
+   */
+  'authority'?: (string);
 }
 
 export interface ExplainRequest__Output {
@@ -34,7 +39,12 @@ export interface ExplainRequest__Output {
    */
   'method': (string);
   /**
-   * The path as the provider sees it (after the route prefix).
+   * The path as the agent sends it (/openai/v1/chat/completions), or after the route
+   * prefix (/v1/chat/completions), which gets the prefix added.
    */
   'path': (string);
+  /**
+   * Optional: the :authority (default: the destination's upstream).
+   */
+  'authority': (string);
 }

@@ -2,7 +2,7 @@
 
 
 /**
- * A grant of the policy in force, as compiled.
+ * A rule of the policy in force (a grant, or in `denials` a deny rule).
  */
 export interface Grant {
   'rule'?: (string);
@@ -11,7 +11,13 @@ export interface Grant {
    */
   'identities'?: (string)[];
   'destinations'?: (string)[];
+  /**
+   * Empty: any method.
+   */
   'methods'?: (string)[];
+  /**
+   * Empty: any path.
+   */
   'paths'?: (string)[];
   /**
    * Whether a verified natural person must be present, and in which groups.
@@ -21,7 +27,7 @@ export interface Grant {
 }
 
 /**
- * A grant of the policy in force, as compiled.
+ * A rule of the policy in force (a grant, or in `denials` a deny rule).
  */
 export interface Grant__Output {
   'rule': (string);
@@ -30,7 +36,13 @@ export interface Grant__Output {
    */
   'identities': (string)[];
   'destinations': (string)[];
+  /**
+   * Empty: any method.
+   */
   'methods': (string)[];
+  /**
+   * Empty: any path.
+   */
   'paths': (string)[];
   /**
    * Whether a verified natural person must be present, and in which groups.

@@ -10,7 +10,7 @@ export interface StatusResponse {
   'policy_version'?: (string);
   'config_file'?: (string);
   /**
-   * sha256 of the configuration file's bytes as last applied.
+   * sha256 of the configuration in force (its canonical JSON, after validation).
    */
   'config_sha256'?: (string);
   'keys'?: (_keybroker_admin_v1_KeyStatus)[];
@@ -28,7 +28,7 @@ export interface StatusResponse__Output {
   'policy_version': (string);
   'config_file': (string);
   /**
-   * sha256 of the configuration file's bytes as last applied.
+   * sha256 of the configuration in force (its canonical JSON, after validation).
    */
   'config_sha256': (string);
   'keys': (_keybroker_admin_v1_KeyStatus__Output)[];
