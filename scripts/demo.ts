@@ -84,7 +84,7 @@ async function main(): Promise<number> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const [mtls, token, admin] = (process.env.KEYBROKER_DEMO_PORTS ?? (once ? '' : '10000,10001,9901')).split(',').filter(Boolean).map(Number);
-  const stops: Array<() => Promise<unknown> | void> = [() => rmSync(dir, { recursive: true, force: true })];
+  const stops: Array<() => Promise<unknown> | undefined> = [() => void rmSync(dir, { recursive: true, force: true })];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop();
   };

@@ -99,7 +99,7 @@ exit codes: 0 minted, 2 usage (including a TTL or audience the configuration ref
     const ttl = values.ttl ?? '5m';
     const ttlMs = parseDuration(ttl);
     if (ttlMs === undefined || ttlMs < 1000) throw new UsageError(`--ttl "${ttl}" is not a duration of at least 1s, such as 30s or 5m`);
-    let id;
+    let id: ReturnType<typeof parseSpiffeId>;
     try {
       id = parseSpiffeId(values.identity);
     } catch (error) {

@@ -3,6 +3,7 @@
  * because a misspelt restriction silently ignored would widen access.
  */
 import { z } from 'zod';
+import { didYouMean } from '../lib/suggest.ts';
 import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { duration } from './duration-schema.ts';
 import { gatewayTokensSchema } from '../tokens/schema.ts';
@@ -281,7 +282,7 @@ export const configSchema = z
       }
       r.destinations.forEach((name, i) => {
         if (!(name in config.destinations)) {
-          ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
+          ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"${didYouMean(name, Object.keys(config.destinations))}; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
         }
       });
       checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: ['policy', index, ...path], message }));

@@ -66,7 +66,7 @@ export class KeyFileMissingError extends Error {
 }
 
 export function readKeyFile(file: string): Map<string, Secret> {
-  let stat;
+  let stat: ReturnType<typeof statSync>;
   try {
     stat = statSync(file);
   } catch (error) {

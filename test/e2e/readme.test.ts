@@ -24,7 +24,7 @@ interface Block {
   readonly line: number;
 }
 
-export function readmeBlocks(markdown: string): Block[] {
+function readmeBlocks(markdown: string): Block[] {
   const lines = markdown.split('\n');
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -51,8 +51,8 @@ export function readmeBlocks(markdown: string): Block[] {
 }
 
 function pattern(expected: string[]): RegExp {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const body = expected.map((line) => (line === '…' ? '(?:[^\\n]*\\n)*?' : `${line.split('…').map(escape).join('[^\\n]*')}\\n`)).join('');
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const body = expected.map((line) => (line === '…' ? '(?:[^\\n]*\\n)*?' : `${line.split('…').map(literal).join('[^\\n]*')}\\n`)).join('');
   return new RegExp(`^${body}$`);
 }
 

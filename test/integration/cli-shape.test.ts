@@ -48,7 +48,7 @@ describe('keybroker help, --help and --version', function () {
 
   it('every listed command answers --help on stdout with exit 0; -h and `help CMD` too', function () {
     this.timeout(120_000);
-    const names = [...runCli(['help']).stdout.matchAll(/^  ([a-z][a-z-]*)\s{2,}/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+    const names = [...runCli(['help']).stdout.matchAll(/^ {2}([a-z][a-z-]*)\s{2,}/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
     expect(names.length).to.be.greaterThan(3);
     for (const name of names) {
       for (const args of name === 'explain' ? [[name, '--help'], [name, '-h'], ['help', name]] : [[name, '--help']]) {
@@ -143,6 +143,10 @@ describe('keybroker validate: JSON and "did you mean"', function () {
     expect(text.code).to.equal(1);
     expect(text.stderr).to.include('destinations.openai.routPrefix: unknown key "routPrefix"; did you mean "routePrefix"?');
     expect(text.stderr).to.include('polcy: unknown key "polcy"; did you mean "policy"?');
+    const misnamed = baseConfig();
+    (misnamed.policy as Array<Record<string, unknown>>)[0]!.destinations = ['opneai'];
+    const destination = runCli(['validate', '-c', configDir(misnamed).file]);
+    expect(destination.stderr).to.include('unknown destination "opneai"; did you mean "openai"?');
     const json = runCli(['validate', '-c', file, '--json']);
     expect(json.code).to.equal(1);
     const out = JSON.parse(json.stdout) as { valid: boolean; problems: Array<{ path: string; line: number; message: string }> };
