@@ -124,7 +124,7 @@ describe('OAuth2 client credentials', function () {
     const t = tokens();
     endpoint.expiresIn = 2;
     const first = await t.token('saas', spec(), clientSecret);
-    t.token('saas', spec(), clientSecret); // in use: worth refreshing
+    void t.token('saas', spec(), clientSecret); // in use: worth refreshing
     // Refreshed at 75–85% of the 2 s lifetime, before the token stops being served at 1.8 s:
     // every call meanwhile is answered from cache, synchronously.
     let refreshed: Secret | undefined;
@@ -150,7 +150,7 @@ describe('OAuth2 client credentials', function () {
     const t = tokens();
     endpoint.expiresIn = 2;
     const first = await t.token('saas', spec(), clientSecret);
-    t.token('saas', spec(), clientSecret); // in use: worth refreshing
+    void t.token('saas', spec(), clientSecret); // in use: worth refreshing
     endpoint.mode = 'refuse';
     await poll(async () => {
       if (endpoint.requests.length < 2) throw new Error('no refresh yet');
