@@ -204,7 +204,7 @@ describe('keybroker serve: errors a person can act on', function () {
 
   it('a Unix socket another keybroker serves is refused, not stolen', async () => {
     const { file } = configDir(baseConfig());
-    const first = spawnCli(['serve', '-c', file]);
+    const first = spawnCli(['serve', '-c', file, '--workers', '1']);
     try {
       await first.waitFor(/keybroker listening/);
       const second = runCli(['serve', '-c', file]);

@@ -173,7 +173,8 @@ describe('keybroker serve', () => {
 });
 
 describe('the demo in examples/ (the README walk-through)', function () {
-  this.timeout(30_000);
+  // Seven CLI processes and a server: on a busy 2-core machine each start takes seconds.
+  this.timeout(120_000);
 
   it('creates its 0600 fake key, serves, and explains research allowed and intern denied', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybroker-demo-'));
@@ -184,7 +185,7 @@ describe('the demo in examples/ (the README walk-through)', function () {
 
     const keys = spawnProcess(process.execPath, [join(dir, 'demo-keys.ts')]);
     expect(await keys.exited()).to.equal(0);
-    const served = spawnCli(['serve', '-c', config]);
+    const served = spawnCli(['serve', '-c', config, '--workers', '1']);
     try {
       await served.waitFor(/keybroker listening/);
       const explainFor = (who: string) =>
