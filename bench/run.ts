@@ -65,7 +65,7 @@ const warmToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, 
 /** The research grant's body conditions, for the body-inspected scenario (g). */
 const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
 
-function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}, inspect = false): string {
+function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}, inspect = false, extraRules: unknown[] = []): string {
   const policy = Array.from({ length: grants - 1 }, (_, i) => ({
     id: `filler-${i}`,
     identities: [`spiffe://bench.local/team-${i % 97}/agent-${i}`],
@@ -74,6 +74,7 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
     paths: ['/v1/chat/completions'],
   }));
   policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'], ...(inspect ? BODY_CONDITIONS : {}) });
+  policy.push(...(extraRules as typeof policy));
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -264,6 +265,14 @@ const configInspect = writeConfig('grants-10-inspect', 10, {}, true);
 const config1000 = writeConfig('grants-1000', 1000);
 const config10000 = writeConfig('grants-10000', 10_000);
 const configNoCache = writeConfig('no-token-cache', 10, { tokens: { cacheEntries: 0 } });
+// (h): 100 shadow rules, one of which would deny research: every Check evaluates policy
+// again with them and records the disagreement.
+const shadowRules = Array.from({ length: 100 }, (_, i) =>
+  i === 0
+    ? { id: 'shadow-deny-research', mode: 'shadow', effect: 'deny', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'] }
+    : { id: `shadow-${i}`, mode: 'shadow', identities: [`spiffe://bench.local/team-${i % 97}/*`], destinations: ['openai'], methods: ['POST'], paths: ['/v1/*'] },
+);
+const configShadow = writeConfig('shadow-100', 10, {}, false, shadowRules);
 
 // Verify once that each request gets the intended gRPC answer (h2load sees only HTTP 200).
 {
@@ -285,6 +294,11 @@ const baseline = await measure('baseline: bare grpc-js, constant OK', 'baseline'
 const aRow = await measure('(a) mTLS principal and SVID, allowed', config10, mtlsRequest, { baseline });
 await measure('(b) JWT-SVID, allowed, cache warm', config10, jwtRequest, { baseline });
 await measure('(d) denied', config10, deniedRequest, { baseline });
+await measure('(h) (a) with 100 shadow rules, one disagreeing (vs (a))', configShadow, mtlsRequest, { baseline: aRow });
+if (!args.quick) {
+  await measure('(e) 1,000 grants', config1000, mtlsRequest, { baseline });
+  await measure('(e) 10,000 grants', config10000, mtlsRequest, { baseline });
+}
 
 // (w) (a) with several worker processes sharing the socket (serve --workers; h2load's 8
 // connections are handed to the workers in turn). The load generator runs on the same

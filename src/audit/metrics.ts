@@ -26,6 +26,19 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
     description: 'Time to decide a Check, inside keybroker',
     advice: { explicitBucketBoundaries: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
   });
+  // Counted as the checks are, for the same reason; one series per rule that would differ.
+  const disagreements = new Map<string, { count: number; attributes: { policy: string; rule: string } }>();
+  meter
+    .createObservableCounter('keybroker.shadow.disagreements', { description: 'Checks where shadow rules or the candidate policy would answer otherwise, by policy and rule' })
+    .addCallback((result) => {
+      for (const { count, attributes } of disagreements.values()) result.observe(count, attributes);
+    });
+  const disagree = (policy: string, rule: string) => {
+    const key = `${policy}/${rule}`;
+    const counted = disagreements.get(key);
+    if (counted) counted.count++;
+    else disagreements.set(key, { count: 1, attributes: { policy, rule } });
+  };
   const keyReads = meter.createCounter('keybroker.key.reads', { description: 'Key store reads for allowed decisions, by store and result' });
 
   meter.createObservableCounter('keybroker.bundle.refreshes', { description: 'JWT bundle refreshes, by result' }).addCallback((result) => {
@@ -77,6 +90,8 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
       if (counted) counted.count++;
       else checks.set(key, { count: 1, attributes: { decision: record.decision, reason: record.reason } });
       duration.record(record.durationMs / 1000, { decision: record.decision });
+      if (record.shadow) disagree('shadow', record.shadow.rule ?? '');
+      if (record.candidate) disagree('candidate', record.candidate.rule ?? '');
       if (record.keyId) keyReads.add(1, { store: sources.runtime().keys.kind, result: 'ok' });
       else if (record.reason === 'key_unavailable') keyReads.add(1, { store: sources.runtime().keys.kind, result: 'failed' });
     },

@@ -33,6 +33,12 @@ export const ATTR = {
   mcpMethod: 'mcp.method.name',
   tool: 'gen_ai.tool.name',
   errorType: 'error.type',
+  shadowDecision: 'keybroker.shadow.decision',
+  shadowReason: 'keybroker.shadow.reason',
+  shadowRule: 'keybroker.shadow.rule',
+  candidateDecision: 'keybroker.candidate.decision',
+  candidateReason: 'keybroker.candidate.reason',
+  candidateRule: 'keybroker.candidate.rule',
 } as const;
 
 const propagator = new W3CTraceContextPropagator();
@@ -84,6 +90,12 @@ export function attributesOf(record: DecisionRecord): Attributes {
     [ATTR.mcpMethod, record.mcpMethod],
     [ATTR.tool, record.tool],
     [ATTR.errorType, record.status >= 500 ? record.reason : undefined],
+    [ATTR.shadowDecision, record.shadow?.decision],
+    [ATTR.shadowReason, record.shadow?.reason],
+    [ATTR.shadowRule, record.shadow?.rule],
+    [ATTR.candidateDecision, record.candidate?.decision],
+    [ATTR.candidateReason, record.candidate?.reason],
+    [ATTR.candidateRule, record.candidate?.rule],
   ];
   for (const [name, value] of optional) if (value !== undefined) attributes[name] = value;
   // A phase's own facts never overwrite the record's fields above.

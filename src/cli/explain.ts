@@ -5,7 +5,7 @@
 import { loadConfigFile } from '../config/load.ts';
 import { explainDecision } from '../pipeline/explain.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
-import type { DecisionRecord } from '../model/check.ts';
+import type { DecisionRecord, Divergence } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
@@ -95,6 +95,10 @@ async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>)
   return record;
 }
 
+function divergence(d: Divergence | undefined): string | undefined {
+  return d ? `${d.decision} (${d.reason}${d.rule ? `, rule ${d.rule}` : ''})` : undefined;
+}
+
 export function formatExplanation(record: DecisionRecord): string {
   const rows: Array<[string, string | undefined]> = [
     ['decision', record.decision],
@@ -109,6 +113,9 @@ export function formatExplanation(record: DecisionRecord): string {
     ['tool', record.tool],
     ['key id', record.keyId ?? '(none)'],
     ['detail', record.detail],
+    // What shadow rules or the candidate policy would have answered, when it differs.
+    ['shadow', divergence(record.shadow)],
+    ['candidate', divergence(record.candidate)],
   ];
   return rows
     .filter(([, value]) => value !== undefined)

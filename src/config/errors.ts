@@ -3,7 +3,9 @@ export interface ConfigProblem {
   /** Dotted path inside the document, e.g. `policy[0].methods[1]`; empty for the whole file. */
   readonly path: string;
   /** 1-based line, when the YAML source locates it. */
-  readonly line?: number;
+  readonly line?: number | undefined;
+  /** The file, when it is not the configuration file itself (an included policy file). */
+  readonly file?: string;
   readonly message: string;
 }
 
@@ -20,7 +22,8 @@ export class ConfigError extends Error {
   }
 }
 
-export function formatProblem(file: string, problem: ConfigProblem): string {
+export function formatProblem(configFile: string, problem: ConfigProblem): string {
+  const file = problem.file ?? configFile;
   const where = problem.line === undefined ? file : `${file}:${problem.line}`;
   return problem.path ? `${where}: ${problem.path}: ${problem.message}` : `${where}: ${problem.message}`;
 }

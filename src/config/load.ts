@@ -2,32 +2,37 @@
  * Reading a configuration file: YAML → schema → paths made absolute. Every problem names
  * the file, the path inside it and, where the YAML locates it, the line.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { configSchema, type BundleSourceConfig, type Config } from './schema.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
+import { expandRules, lineIn, readYamlSource, type ExpandedRules, type RuleOrigin, type YamlSource } from './policy-files.ts';
 import { knownKeysAt } from './known-keys.ts';
 import { didYouMean } from '../lib/suggest.ts';
 
 export interface LoadedConfig {
   readonly file: string;
   readonly config: Config;
+  /** Where each rule of `config.policy` (and `config.policyCandidate`) was written. */
+  readonly origins: PolicyOrigins;
+  /** What a reload watches: every file read, and the include patterns (files may come and go). */
+  readonly watched: { readonly files: readonly string[]; readonly patterns: readonly string[] };
 }
 
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+export interface PolicyOrigins {
+  readonly policy: readonly RuleLocation[];
+  readonly policyCandidate: readonly RuleLocation[];
+}
+
+/** A rule's file and line, for findings and failures a person can go to. */
+export interface RuleLocation {
+  readonly file: string;
+  readonly line: number | undefined;
+}
 
 export function loadConfigFile(file: string): LoadedConfig {
   const absolute = resolve(file);
-  let text: string;
-  try {
-    const bytes = readFileSync(absolute);
-    if (bytes.length > MAX_CONFIG_BYTES) throw new Error(`larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = bytes.toString('utf8');
-  } catch (error) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(error as Error).message}` }]);
-  }
-  return { file: absolute, config: parseConfigText(text, file, dirname(absolute)) };
+  return loadSource(readYamlSource(absolute, file), dirname(absolute), absolute);
 }
 
 /** Parses and validates configuration text; `baseDir` anchors relative file paths. */
@@ -40,20 +45,50 @@ export function parseConfigText(text: string, file: string, baseDir: string): Co
       doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })),
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 50 });
-  const parsed = configSchema.safeParse(raw ?? {});
+  return loadSource({ file, doc, lines }, baseDir, file).config;
+}
+
+/** Keys whose value may stand for rules written in other files. */
+const RULE_KEYS = ['policy', 'policyCandidate'] as const;
+
+function loadSource(main: YamlSource, baseDir: string, absolute: string): LoadedConfig {
+  const raw = (main.doc.toJS({ maxAliasCount: 50 }) ?? {}) as Record<string, unknown>;
+  const expanded = new Map<string, ExpandedRules>();
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    for (const key of RULE_KEYS) {
+      if (raw[key] === undefined) continue;
+      const rules = expandRules(raw[key], key, main, baseDir);
+      expanded.set(key, rules);
+      raw[key] = rules.rules;
+    }
+  }
+  const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const problems: ConfigProblem[] = parsed.error.issues.flatMap((issue) =>
       // One problem per unknown key, located at the key itself.
       (issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path]).map((path) => ({
-        path: formatPath(path),
-        line: lineOf(doc, lines, path),
+        ...locate(main, expanded, path),
         message: issue.code === 'unrecognized_keys' ? unknownKeyMessage(path) : messageOf(issue),
       })),
     );
-    throw new ConfigError(file, problems);
+    throw new ConfigError(main.file, problems);
   }
-  return anchorPaths(parsed.data, baseDir);
+  const locations = (key: string) => (expanded.get(key)?.origins ?? []).map((o) => ({ file: o.source.file, line: lineIn(o.source, o.path) }));
+  const files = [absolute, ...[...expanded.values()].flatMap((e) => e.files)];
+  return {
+    file: absolute,
+    config: anchorPaths(parsed.data, baseDir),
+    origins: { policy: locations('policy'), policyCandidate: locations('policyCandidate') },
+    watched: { files, patterns: [...expanded.values()].flatMap((e) => e.patterns) },
+  };
+}
+
+/** A problem's file, path and line: in the configuration, or in the policy file a rule came from. */
+function locate(main: YamlSource, expanded: ReadonlyMap<string, ExpandedRules>, path: readonly PropertyKey[]): Pick<ConfigProblem, 'file' | 'path' | 'line'> {
+  const origin: RuleOrigin | undefined = typeof path[1] === 'number' ? expanded.get(String(path[0]))?.origins[path[1]] : undefined;
+  if (!origin) return { path: formatPath(path), line: lineIn(main, path) };
+  const inner = [...origin.path, ...path.slice(2)];
+  return { ...(origin.source === main ? {} : { file: origin.source.file }), path: formatPath(inner), line: lineIn(origin.source, inner) };
 }
 
 function unknownKeyMessage(path: readonly PropertyKey[]): string {
@@ -66,15 +101,6 @@ function unknownKeyMessage(path: readonly PropertyKey[]): string {
 function messageOf(issue: { code: string; message: string; issues?: ReadonlyArray<{ message: string }> }): string {
   const inner = issue.code === 'invalid_key' ? issue.issues?.[0]?.message : undefined;
   return inner ? `invalid name: ${inner}` : issue.message;
-}
-
-/** The line of the deepest node on `path` that exists in the document. */
-function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth) as unknown[], true);
-    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
-  }
-  return undefined;
 }
 
 function anchorPaths(config: Config, baseDir: string): Config {

@@ -189,6 +189,8 @@ const rule = z.strictObject({
   /** Require a verified natural person, optionally in one of these groups. */
   person: z.strictObject({ required: z.literal(true), groups: z.array(nonEmpty).min(1).optional() }).optional(),
   ...bodyConditions,
+  /** `shadow`: evaluated on every Check and recorded when it would change the answer, never enforced. */
+  mode: z.enum(['enforce', 'shadow']).default('enforce'),
 });
 
 const loopbackHost = z.string().refine((h) => isLoopback(h), 'the metrics endpoint serves on loopback only (127.0.0.1, ::1 or localhost)');
@@ -241,6 +243,8 @@ export const configSchema = z
     keys,
     destinations: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a destination name of lowercase letters, digits, "-" and "_"'), destination),
     policy: z.array(rule).default([]),
+    /** A whole policy evaluated beside the live one, never enforced (loaded from its file by load.ts). */
+    policyCandidate: z.array(rule).optional(),
     /** Named sets of identities, for keys and limits chosen per team (`policy/teams.ts`). */
     teams: z.record(z.string(), z.array(spiffeIdPattern).min(1)).default({}),
     log: log.default({ level: 'info', decisions: true }),
@@ -259,11 +263,6 @@ export const configSchema = z
     if (config.issuers.filter((i) => i.kind === 'person').length > 1) {
       ctx.addIssue({ code: 'custom', path: ['issuers'], message: 'configure at most one person issuer' });
     }
-    config.policy.forEach((r, index) => {
-      if (r.person && !config.issuers.some((i) => i.kind === 'person')) {
-        ctx.addIssue({ code: 'custom', path: ['policy', index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
-      }
-    });
     if (Object.keys(config.teams).length === 0) {
       for (const [name, d] of Object.entries(config.destinations)) if (d.key.includes('{team}')) ctx.addIssue({ code: 'custom', path: ['destinations', name, 'key'], message: 'the key is chosen by {team}, but no teams: are configured' });
     }
@@ -271,24 +270,37 @@ export const configSchema = z
       if (!/^[a-z0-9][a-z0-9_-]*$/.test(team)) ctx.addIssue({ code: 'custom', path: ['teams', team], message: 'expected a team name of lowercase letters, digits, "-" and "_"' });
       patterns.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['teams', team, i], ctx));
     }
-    const seen = new Set<string>();
-    config.policy.forEach((r, index) => {
-      if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: ['policy', index, 'id'], message: `rule id "${r.id}" is used twice` });
-      seen.add(r.id);
-      if (r.key && r.effect === 'deny') ctx.addIssue({ code: 'custom', path: ['policy', index, 'key'], message: 'a deny rule injects nothing: key: belongs on a grant' });
-      if (r.effect === 'allow') {
-        if (!r.methods) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its methods (use ["*"] for any)' });
-        if (!r.paths) ctx.addIssue({ code: 'custom', path: ['policy', index], message: 'an allow rule must list its paths (use ["/*"] for any)' });
-      }
-      r.destinations.forEach((name, i) => {
-        if (!(name in config.destinations)) {
-          ctx.addIssue({ code: 'custom', path: ['policy', index, 'destinations', i], message: `unknown destination "${name}"${didYouMean(name, Object.keys(config.destinations))}; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
-        }
-      });
-      checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: ['policy', index, ...path], message }));
-      r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['policy', index, 'identities', i], ctx));
-    });
+    checkRules(config, config.policy, 'policy', ctx);
+    if (config.policyCandidate) checkRules(config, config.policyCandidate, 'policyCandidate', ctx);
   });
+
+type RuleConfig = z.output<typeof rule>;
+
+/** The checks every rule passes against the rest of the configuration: live or candidate. */
+function checkRules(config: { trust: Record<string, unknown>; destinations: Record<string, { api?: z.output<typeof destinationApi> }>; issuers: ReadonlyArray<{ kind: string }> }, rules: readonly RuleConfig[], key: string, ctx: z.RefinementCtx): void {
+  rules.forEach((r, index) => {
+    if (r.person && !config.issuers.some((i) => i.kind === 'person')) {
+      ctx.addIssue({ code: 'custom', path: [key, index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
+    }
+  });
+  const seen = new Set<string>();
+  rules.forEach((r, index) => {
+    if (seen.has(r.id)) ctx.addIssue({ code: 'custom', path: [key, index, 'id'], message: `rule id "${r.id}" is used twice` });
+    seen.add(r.id);
+    if (r.key && r.effect === 'deny') ctx.addIssue({ code: 'custom', path: [key, index, 'key'], message: 'a deny rule injects nothing: key: belongs on a grant' });
+    if (r.effect === 'allow') {
+      if (!r.methods) ctx.addIssue({ code: 'custom', path: [key, index], message: 'an allow rule must list its methods (use ["*"] for any)' });
+      if (!r.paths) ctx.addIssue({ code: 'custom', path: [key, index], message: 'an allow rule must list its paths (use ["/*"] for any)' });
+    }
+    r.destinations.forEach((name, i) => {
+      if (!(name in config.destinations)) {
+        ctx.addIssue({ code: 'custom', path: [key, index, 'destinations', i], message: `unknown destination "${name}"${didYouMean(name, Object.keys(config.destinations))}; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
+      }
+    });
+    checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: [key, index, ...path], message }));
+    r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, [key, index, 'identities', i], ctx));
+  });
+}
 
 /** An identity pattern names a trust domain the configuration trusts. */
 export function requireTrustDomain(trust: Record<string, unknown>, pattern: string, path: PropertyKey[], ctx: z.RefinementCtx): void {

@@ -160,6 +160,14 @@ export interface ResponseHeader {
   readonly value: string;
 }
 
+/** What a policy that is not enforced (shadow rules, the candidate) would have answered. */
+export interface Divergence {
+  readonly decision: 'allow' | 'deny';
+  readonly reason: Reason | 'allowed';
+  /** The rule that would have decided, if one would. */
+  readonly rule?: string;
+}
+
 /** One decision's audit record (invariant 7). Carries a key id, never a key. */
 export interface DecisionRecord {
   decisionId: string;
@@ -185,6 +193,10 @@ export interface DecisionRecord {
   provider?: string;
   mcpMethod?: string;
   tool?: string;
+  /** Present when the policy with its shadow rules enforced would answer otherwise. */
+  shadow?: Divergence;
+  /** Present when the candidate policy (`policyCandidate`) would answer otherwise. */
+  candidate?: Divergence;
   /** Operator-facing explanation of a denial; never a secret. */
   detail?: string;
   /**

@@ -56,7 +56,7 @@ export const PHASES: readonly Step[] = [
   step(authenticatePhase, (runtime) => runtime),
   step(routePhase, (runtime) => runtime.destinations),
   step(inspectPhase, () => undefined),
-  step(authorizePhase, (runtime) => runtime.policy),
+  step(authorizePhase, (runtime) => runtime),
   step(limitPhase, () => undefined),
   step(credentialPhase, (runtime) => runtime.credentials),
 ];

@@ -30,6 +30,8 @@ export interface Runtime {
   readonly trustDomains: ReadonlySet<string>;
   readonly destinations: ReadonlyMap<string, Destination>;
   readonly policy: CompiledPolicy;
+  /** `policyCandidate`, compiled: evaluated beside the policy, never enforced. */
+  readonly candidate: CompiledPolicy | undefined;
   /** `teamsOf(runtime.teams, identity)`: the teams an identity belongs to. */
   readonly teams: TeamIndex;
   readonly keys: KeyStore;
@@ -89,6 +91,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       trustDomains: new Set(Object.keys(config.trust)),
       destinations,
       policy,
+      candidate: config.policyCandidate ? compilePolicy(config.policyCandidate, { destinations: config.destinations, policy: config.policyCandidate }) : undefined,
       teams,
       keys,
       credentials: { keys, oauth2, ruleKeys, teamsOf: (identity) => teamsOf(teams, identity) },

@@ -16,6 +16,8 @@ export interface RuleSpec extends BodyConditionSpec {
   readonly methods?: readonly string[] | undefined;
   readonly paths?: readonly string[] | undefined;
   readonly person?: { readonly required: true; readonly groups?: readonly string[] | undefined } | undefined;
+  /** `shadow`: compiled beside the enforced policy, never enforced. Absent: enforce. */
+  readonly mode?: 'enforce' | 'shadow' | undefined;
 }
 
 export interface CompiledRule {
@@ -41,17 +43,46 @@ export interface IdentityIndex {
   readonly prefix: Map<string, CompiledRule[]>;
 }
 
-export interface CompiledPolicy {
-  /** Content hash of the policy and destinations it was compiled from. */
-  readonly version: string;
-  readonly ruleCount: number;
+/** Rules indexed by destination, then identity: what `evaluate` decides against. */
+export interface PolicyIndex {
   readonly byDestination: ReadonlyMap<string, IdentityIndex>;
 }
 
+export interface CompiledPolicy extends PolicyIndex {
+  /** Content hash of the policy and destinations it was compiled from. */
+  readonly version: string;
+  /** Every rule, enforced and shadow. */
+  readonly ruleCount: number;
+  /** The enforced rules. */
+  readonly byDestination: ReadonlyMap<string, IdentityIndex>;
+  /** Present when some rules are in shadow mode. */
+  readonly shadow?: ShadowIndexes;
+}
+
+/**
+ * Shadow rules, indexed twice: alone, to tell cheaply whether any of them applies to a
+ * request (most Checks: none), and with the enforced rules, for what the answer would be
+ * if they were enforced.
+ */
+export interface ShadowIndexes {
+  readonly only: PolicyIndex;
+  readonly all: PolicyIndex;
+  readonly ruleCount: number;
+}
+
 export function compilePolicy(rules: readonly RuleSpec[], versionedContent: unknown = rules): CompiledPolicy {
+  const compiled = rules.map((spec, order) => ({ spec, rule: compileRule(spec, order) }));
+  const enforced = compiled.filter(({ spec }) => spec.mode !== 'shadow');
+  const version = policyVersion(versionedContent);
+  const policy = { version, ruleCount: rules.length, byDestination: indexRules(enforced) };
+  if (enforced.length === compiled.length) return policy;
+  const shadowRules = compiled.filter(({ spec }) => spec.mode === 'shadow');
+  return { ...policy, shadow: { only: { byDestination: indexRules(shadowRules) }, all: { byDestination: indexRules(compiled) }, ruleCount: shadowRules.length } };
+}
+
+function indexRules(compiled: ReadonlyArray<{ spec: RuleSpec; rule: CompiledRule }>): Map<string, IdentityIndex> {
   const byDestination = new Map<string, IdentityIndex>();
-  rules.forEach((spec, order) => {
-    const rule = compileRule(spec, order);
+  compiled.forEach(({ spec, rule }) => {
     for (const destination of spec.destinations) {
       let index = byDestination.get(destination);
       if (!index) byDestination.set(destination, (index = { exact: new Map(), prefix: new Map() }));
@@ -63,7 +94,7 @@ export function compilePolicy(rules: readonly RuleSpec[], versionedContent: unkn
       }
     }
   });
-  return { version: policyVersion(versionedContent), ruleCount: rules.length, byDestination };
+  return byDestination;
 }
 
 function compileRule(spec: RuleSpec, order: number): CompiledRule {

@@ -2,7 +2,7 @@
  * Deciding one request against the compiled policy: default deny, and any matching deny
  * rule beats every grant (invariant 6).
  */
-import type { CompiledPolicy, CompiledRule } from './compile.ts';
+import type { CompiledRule, PolicyIndex } from './compile.ts';
 import { denyBodyMatch, grantBodyFailure, type BodyFailure, type BodyReason } from './body-conditions.ts';
 import type { BodyFacts } from '../model/body.ts';
 import { Denial } from '../lib/denial.ts';
@@ -31,7 +31,7 @@ export type PolicyResult =
 
 const SCHEME_LENGTH = 'spiffe://'.length;
 
-export function evaluate(policy: CompiledPolicy, input: PolicyInput): PolicyResult {
+export function evaluate(policy: PolicyIndex, input: PolicyInput): PolicyResult {
   const index = policy.byDestination.get(input.destination);
   if (!index) return { allow: false, reason: 'no_matching_grant' };
 

@@ -51,7 +51,8 @@ export interface Keybroker {
 }
 
 export async function startKeybroker(options: StartOptions): Promise<Keybroker> {
-  const { file, config } = loadConfigFile(options.configFile);
+  const loaded = loadConfigFile(options.configFile);
+  const { file, config } = loaded;
   const log = createLogger(config.log.level, options.logDestination);
 
   // The signer outlives reloads (its retired keys must): it reads the key store in force.
@@ -68,7 +69,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     retirePhaseStates(previous, current);
   };
 
-  const watcher = watchConfig(file, apply, log, options.watchIntervalMs);
+  const watcher = watchConfig(loaded, apply, log, options.watchIntervalMs);
   const telemetry = await setupTelemetry(config.telemetry, log, options.env);
   const sinks: Auditor[] = [...(options.auditors ?? [])];
   if (telemetry.tracer) sinks.push(spanAuditor(telemetry.tracer));

@@ -3,7 +3,8 @@
  * continuing Envoy's trace; nothing secret; and decisions unaffected when Jaeger is gone.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { CANARY_AGENT_TOKEN, expectNoCanary } from '../helpers/canary.ts';
 import { findSpans, jaegerPorts, startJaeger, traceJson, type JaegerPorts, type RunningJaeger } from '../helpers/jaeger.ts';
 import { ATTR } from '../../src/audit/span.ts';
+import { ROOT } from '../helpers/process.ts';
 
 const SERVICE = 'keybroker-audit-test';
 
@@ -137,6 +139,28 @@ describe('the audit record in a real Jaeger', function () {
       resumed = (await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: `audit-after-restart-${i}` }, 1, 1000)).length === 1;
     }
     expect(resumed, 'export resumed after Jaeger came back').to.equal(true);
+  });
+
+  it('puts what a shadow deny rule on the demo would have done on the span of the request it let through', async () => {
+    const demo = parse(readFileSync(join(ROOT, 'examples/keybroker.yaml'), 'utf8')) as Record<string, unknown> & { policy: unknown[]; trust: Record<string, { bundle: { file: string } }> };
+    demo.trust['demo.local']!.bundle.file = join(ROOT, 'examples/demo-jwt/bundle.jwks');
+    delete demo['listen'];
+    demo.policy.push({ id: 'shadow-pause-research', mode: 'shadow', effect: 'deny', identities: ['spiffe://demo.local/agent/research'], destinations: ['openai'] });
+    const shadow = await startTestBroker({ config: { ...demo, telemetry: telemetry('grpc') } });
+    try {
+      const response = await shadow.check(envoyCheckRequest({ requestId: 'audit-shadow-1', principal: 'spiffe://demo.local/agent/research', host: 'localhost' }));
+      expect(response.status.code, 'research stays allowed').to.equal(0);
+      const [span] = await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-shadow-1' });
+      expect(tagsOf(span!)).to.include({
+        [ATTR.decision]: 'allow',
+        [ATTR.rule]: 'research-agents-openai',
+        [ATTR.shadowDecision]: 'deny',
+        [ATTR.shadowReason]: 'denied_by_rule',
+        [ATTR.shadowRule]: 'shadow-pause-research',
+      });
+    } finally {
+      await shadow.stop();
+    }
   });
 
   it('exports over OTLP HTTP/protobuf too', async () => {

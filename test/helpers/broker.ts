@@ -68,6 +68,8 @@ export interface TestBrokerOptions {
   clientCredentials?: ChannelCredentials;
   clientOptions?: Record<string, unknown>;
   dir?: string;
+  /** How often the config (and the policy files it includes) is polled; default 0: reload() only. */
+  watchIntervalMs?: number;
 }
 
 export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -81,7 +83,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   writeConfig(options.config ?? baseConfig());
 
   const logs = new Capture();
-  const broker = await startKeybroker({ configFile, logDestination: logs, watchIntervalMs: 0 });
+  const broker = await startKeybroker({ configFile, logDestination: logs, watchIntervalMs: options.watchIntervalMs ?? 0 });
   const client = authorizationClient(broker.address, options.clientCredentials, options.clientOptions);
   return {
     broker,
