@@ -70,7 +70,8 @@ function pathMatches(paths: readonly string[] | undefined, path: string): boolea
 }
 
 function review(rules: readonly RuleSpec[]): AccessReview {
-  const reviewed = rules.map(
+  // Shadow rules are evaluated beside the policy but never enforced: they grant and deny nothing.
+  const reviewed = rules.filter((r) => r.mode !== 'shadow').map(
     (r): ReviewedRule => ({
       rule: r.id,
       effect: r.effect,

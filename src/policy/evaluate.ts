@@ -82,13 +82,18 @@ export function forEachAncestor(identity: string, visit: (prefix: string) => voi
 }
 
 function ruleMatches(rule: CompiledRule, input: PolicyInput): boolean {
-  if (rule.methods && !rule.methods.has(input.method)) return false;
   if (rule.requirePerson) {
     if (!input.person) return false;
     const groups = rule.personGroups;
     if (groups && !input.person.groups.some((g) => groups.has(g))) return false;
   }
+  return requestMatches(rule, input.method, input.path);
+}
+
+/** Whether a rule's methods and paths cover a request (identity, person and body aside). */
+export function requestMatches(rule: CompiledRule, method: string, path: string): boolean {
+  if (rule.methods && !rule.methods.has(method)) return false;
   if (!rule.exactPaths) return true;
-  if (rule.exactPaths.has(input.path)) return true;
-  return rule.pathPrefixes.some((prefix) => input.path.startsWith(prefix));
+  if (rule.exactPaths.has(path)) return true;
+  return rule.pathPrefixes.some((prefix) => path.startsWith(prefix));
 }

@@ -12,7 +12,7 @@ import { createCheck, PHASES, type Step } from '../pipeline/check.ts';
 import { buildRuntime, releaseRuntime, type Runtime } from '../pipeline/runtime.ts';
 import type { DecisionRecord, Proof, RequestFacts } from '../model/check.ts';
 import { need } from '../model/phase.ts';
-import type { KeyStore } from '../credentials/store.ts';
+import { keysNotRead } from './keys-not-read.ts';
 
 export interface DescribedRequest {
   readonly identity: string;
@@ -33,17 +33,8 @@ export interface OfflineCheck {
   close(): void;
 }
 
-/** Never read: `keybroker test` must not need, or touch, the keys. */
-const NO_KEYS: KeyStore = {
-  kind: 'none',
-  get(ref) {
-    throw new Error(`key "${ref}" was read by an offline check`);
-  },
-  close() {},
-};
-
 export function offlineCheck(config: Config): OfflineCheck {
-  const runtime = buildRuntime(config, { keys: NO_KEYS });
+  const runtime = buildRuntime(config, { keys: keysNotRead });
   const phases = PHASES.flatMap((phase): Step[] => {
     if (phase.name === 'authenticate') return [phase, ASSERTED];
     if (phase.name === 'credential') return [KEY_ID_ONLY];
