@@ -19,11 +19,12 @@ import { healthCommand } from './health.ts';
 import { testCommand } from './test.ts';
 import { whoCanCommand } from './who-can.ts';
 import { canCommand } from './can.ts';
+import { lintCommand } from './lint.ts';
 import { statusCommand } from './status.ts';
 import { reloadCommand } from './reload.ts';
 
 /** The registry: one line per command, in the order `keybroker help` lists them. */
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, testCommand, tokenCommand, healthCommand, whoCanCommand, canCommand, statusCommand, reloadCommand];
+const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, testCommand, lintCommand, tokenCommand, healthCommand, whoCanCommand, canCommand, statusCommand, reloadCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

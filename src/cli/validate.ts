@@ -5,6 +5,8 @@ import { releaseRuntime } from '../pipeline/runtime.ts';
 import { prepareRuntime } from '../server/prepare-runtime.ts';
 import { exposureWarning } from '../server/listen.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
+import { lint, type Finding } from '../review/lint.ts';
+import { formatFinding } from './lint.ts';
 
 export interface Validation {
   readonly file: string;
@@ -13,15 +15,18 @@ export interface Validation {
   readonly destinations: number;
   /** Accepted, but worth a person's attention (`listen.ts`'s exposure warning). */
   readonly warnings: readonly string[];
+  /** `keybroker lint`'s findings: printed, never a reason to refuse the file. */
+  readonly findings: readonly Finding[];
 }
 
 /** Throws ConfigError (or a key store / listen error) when the file would not serve. */
 export function validate(configFile: string): Validation {
-  const { config } = loadConfigFile(configFile);
+  const loaded = loadConfigFile(configFile);
+  const config = loaded.config;
   const { listen, runtime } = prepareRuntime(config);
   releaseRuntime(runtime);
   const exposure = exposureWarning(listen, Object.keys(config.trust));
-  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size, warnings: exposure ? [exposure] : [] };
+  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size, warnings: exposure ? [exposure] : [], findings: lint(loaded) };
 }
 
 export const validateCommand: Command = {
@@ -31,11 +36,12 @@ export const validateCommand: Command = {
 
 Loads the file, its schema, its policy, its key store and its trust bundles exactly as
 serve does before it binds. Problems name the file, the line and the path inside the
-document, with what was expected (and "did you mean" for a misspelt key).
+document, with what was expected (and "did you mean" for a misspelt key). What
+keybroker lint finds is printed too (on stderr), without changing the exit code.
 
 options:
   -c, --config FILE   the configuration file
-  --json              {"file","valid","policyVersion","rules","destinations","warnings"} or
+  --json              {"file","valid","policyVersion","rules","destinations","warnings","findings"} or
                       {"file","valid":false,"problems":[{"path","line","message"}]}
   -h, --help          this text
 
@@ -46,6 +52,7 @@ exit codes: 0 valid, 1 invalid, 2 usage`,
     if (!values.json) {
       const v = validate(values.config);
       for (const warning of v.warnings) io.err(`WARNING: ${warning}`);
+      for (const finding of v.findings) io.err(formatFinding(finding));
       io.out(`${v.file}: valid (policy ${v.policyVersion}, ${v.rules} rules, ${v.destinations} destinations)`);
       return EXIT.ok;
     }

@@ -15,6 +15,8 @@ export interface LoadedConfig {
   readonly config: Config;
   /** Where each rule of `config.policy` (and `config.policyCandidate`) was written. */
   readonly origins: PolicyOrigins;
+  /** The file and line of a path in the configuration file (`['destinations', 'openai']`). */
+  readonly locate: (path: readonly PropertyKey[]) => RuleLocation;
   /** What a reload watches: every file read, and the include patterns (files may come and go). */
   readonly watched: { readonly files: readonly string[]; readonly patterns: readonly string[] };
 }
@@ -79,6 +81,7 @@ function loadSource(main: YamlSource, baseDir: string, absolute: string): Loaded
     file: absolute,
     config: anchorPaths(parsed.data, baseDir),
     origins: { policy: locations('policy'), policyCandidate: locations('policyCandidate') },
+    locate: (path) => ({ file: main.file, line: lineIn(main, path) }),
     watched: { files, patterns: [...expanded.values()].flatMap((e) => e.patterns) },
   };
 }
