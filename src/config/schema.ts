@@ -7,13 +7,13 @@ import { didYouMean } from '../lib/suggest.ts';
 import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { duration } from './duration-schema.ts';
 import { gatewayTokensSchema } from '../tokens/schema.ts';
+import { nonEmpty, requireTrustDomain, spiffeIdPattern } from './fields.ts';
+import { checkLimitReferences, limitsSchema } from '../limits/schema.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 import { injection, keyRef } from './schema/inject.ts';
 import { METHOD_OVERRIDE_HEADERS } from '../credentials/strip.ts';
 
-
-const nonEmpty = z.string().min(1, 'must not be empty');
 
 /** RFC 7230 token: what an HTTP header name may be, lowercased as Envoy presents them. */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lowercase HTTP header name');
@@ -27,18 +27,6 @@ const trustDomainName = z.string().superRefine((name, ctx) => {
     checkTrustDomain(name);
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: (error as Error).message });
-  }
-});
-
-const spiffeIdPattern = z.string().superRefine((pattern, ctx) => {
-  const id = pattern.endsWith('/*') ? pattern.slice(0, -2) : pattern;
-  try {
-    parseSpiffeId(id);
-  } catch (error) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a SPIFFE ID or a SPIFFE ID prefix ending in "/*": ${(error as Error).message}`,
-    });
   }
 });
 
@@ -253,6 +241,7 @@ export const configSchema = z
      * shipped access log reads) or `full` (adds destination, rule, policy version). */
     envoy: z.strictObject({ dynamicMetadata: z.enum(['essential', 'full']).default('essential') }).prefault({}),
     telemetry: telemetry.prefault({}),
+    limits: limitsSchema.optional(),
   })
   .superRefine((config, ctx) => {
     config.issuers.forEach((iss, index) => {
@@ -270,6 +259,7 @@ export const configSchema = z
       if (!/^[a-z0-9][a-z0-9_-]*$/.test(team)) ctx.addIssue({ code: 'custom', path: ['teams', team], message: 'expected a team name of lowercase letters, digits, "-" and "_"' });
       patterns.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['teams', team, i], ctx));
     }
+    checkLimitReferences(config, ctx);
     checkRules(config, config.policy, 'policy', ctx);
     if (config.policyCandidate) checkRules(config, config.policyCandidate, 'policyCandidate', ctx);
   });
@@ -300,12 +290,6 @@ function checkRules(config: { trust: Record<string, unknown>; destinations: Reco
     checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: [key, index, ...path], message }));
     r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, [key, index, 'identities', i], ctx));
   });
-}
-
-/** An identity pattern names a trust domain the configuration trusts. */
-export function requireTrustDomain(trust: Record<string, unknown>, pattern: string, path: PropertyKey[], ctx: z.RefinementCtx): void {
-  const trustDomainOf = pattern.slice('spiffe://'.length).split('/')[0] ?? '';
-  if (!(trustDomainOf in trust)) ctx.addIssue({ code: 'custom', path, message: `trust domain "${trustDomainOf}" is not configured under "trust"` });
 }
 
 export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,124 @@
+/**
+ * The limit phase: after authorize, before the key is fetched. Every limit whose scope
+ * covers the request must admit it; the store checks and reserves them in one atomic
+ * step (one Redis round trip). The reservation is the request's estimated use, settled to
+ * its actual use when a usage record arrives. A store that cannot answer in time is a
+ * denial (`limits_unavailable`), or with `onStoreError: local` this replica counts alone
+ * against 1/replicas of each limit.
+ */
+import { Denial } from '../lib/denial.ts';
+import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
+import { planCounters, type CompiledLimits, type Estimate, type LimitSubject } from './compile.ts';
+import { formatUsd } from './money.ts';
+import type { LimitStores } from './stores.ts';
+import { LimitStoreError, type Counter, type ReserveResult } from './types.ts';
+
+export interface Limiter {
+  readonly compiled: CompiledLimits;
+  readonly stores: LimitStores;
+}
+
+export interface LimitRequest extends LimitSubject {
+  readonly decisionId: string;
+  /** The body's `max_tokens`, when the body was read: the output reservation. */
+  readonly maxTokens?: number | undefined;
+}
+
+/** What an allowed request learns: its reservation and what it may still use. */
+export interface LimitGrant {
+  readonly reservationId: string;
+  /** Where it was counted: the shared store, or this replica alone (fallback). */
+  readonly store: 'memory' | 'redis' | 'local';
+  /** The limit with the least left, as a fraction of its size. */
+  readonly limitId: string;
+  readonly remaining: Remaining;
+  /** Response headers for the agent (documented in docs/limits.md). */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+export interface Remaining {
+  requests?: number;
+  tokens?: number;
+  costUsd?: string;
+}
+
+/** Thrown to deny: `rate_limited` or `budget_exhausted` (429) with when to retry. */
+export class LimitDenial extends Denial {
+  readonly limitId: string;
+  readonly retryAfterSeconds: number;
+
+  constructor(reason: 'rate_limited' | 'budget_exhausted', limitId: string, retryAfterMs: number, detail: string) {
+    super(reason, detail);
+    this.limitId = limitId;
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  }
+}
+
+export const LIMIT_HEADERS = {
+  limit: 'x-keybroker-ratelimit-limit',
+  requests: 'x-keybroker-ratelimit-remaining-requests',
+  tokens: 'x-keybroker-ratelimit-remaining-tokens',
+  costUsd: 'x-keybroker-ratelimit-remaining-usd',
+} as const;
+
+let sequence = 0;
+
+/** Reserves for `request`, or throws a Denial; undefined when no limit covers it. */
+export function reserveLimits(limiter: Limiter, request: LimitRequest, now: number, timeoutMs: number): MaybePromise<LimitGrant | undefined> {
+  const { compiled, stores } = limiter;
+  const estimate = estimateOf(compiled, request);
+  const counters = planCounters(compiled, request, estimate, now);
+  if (counters.length === 0) return undefined;
+  const { timeout, onTimeout } = compiled.config.reservations;
+  // The decision id may come from the agent (x-request-id): a suffix keeps reservations apart.
+  const id = `${request.decisionId}#${process.pid.toString(36)}.${(++sequence).toString(36)}`;
+  const plan = { id, now, counters, timeoutMs: timeout, onTimeout };
+
+  const fallback = (error: unknown): LimitGrant => {
+    if (!(error instanceof LimitStoreError)) throw error;
+    if (!stores.local) throw new Denial('limits_unavailable', `limit store: ${error.message}`);
+    const shared = planCounters(compiled, request, estimate, now, compiled.config.replicas);
+    return grantOrDeny(stores.local.reserve({ ...plan, counters: shared }), shared, id, 'local');
+  };
+  try {
+    const result = stores.primary.reserve(plan, timeoutMs);
+    return isPromise(result) ? result.then((r) => grantOrDeny(r, counters, id, stores.primary.kind), fallback) : grantOrDeny(result, counters, id, stores.primary.kind);
+  } catch (error) {
+    return fallback(error);
+  }
+}
+
+function estimateOf(compiled: CompiledLimits, request: LimitRequest): Estimate {
+  const { inputTokens, outputTokens, costUsd } = compiled.config.estimate;
+  return { inputTokens, outputTokens: request.maxTokens ?? outputTokens, costMicros: costUsd };
+}
+
+function grantOrDeny(result: ReserveResult, counters: readonly Counter[], reservationId: string, store: LimitGrant['store']): LimitGrant {
+  if (!result.allowed) {
+    const counter = counters[result.index]!;
+    const reason = counter.kind === 'bucket' ? 'rate_limited' : 'budget_exhausted';
+    const what = counter.kind === 'bucket' ? 'request rate' : `${counter.metric.replace('_', ' ')} budget`;
+    throw new LimitDenial(reason, counter.limitId, result.retryAfterMs, `limit "${counter.limitId}" (${what} of ${counter.subject}) is used up; retry in ${Math.ceil(result.retryAfterMs / 1000)} s`);
+  }
+  const remaining: Remaining = {};
+  let tightest = counters[0]!;
+  let least = Infinity;
+  let costMicros: number | undefined;
+  counters.forEach((counter, i) => {
+    const left = result.remaining[i]!;
+    const size = counter.kind === 'bucket' ? counter.burst : counter.max;
+    if (left / size < least) {
+      least = left / size;
+      tightest = counter;
+    }
+    if (counter.metric === 'requests') remaining.requests = Math.min(remaining.requests ?? left, left);
+    else if (counter.metric === 'cost_usd') costMicros = Math.min(costMicros ?? left, left);
+    else remaining.tokens = Math.min(remaining.tokens ?? left, left);
+  });
+  if (costMicros !== undefined) remaining.costUsd = formatUsd(costMicros);
+  const headers: Array<[string, string]> = [[LIMIT_HEADERS.limit, tightest.limitId]];
+  if (remaining.requests !== undefined) headers.push([LIMIT_HEADERS.requests, String(remaining.requests)]);
+  if (remaining.tokens !== undefined) headers.push([LIMIT_HEADERS.tokens, String(remaining.tokens)]);
+  if (remaining.costUsd !== undefined) headers.push([LIMIT_HEADERS.costUsd, remaining.costUsd]);
+  return { reservationId, store, limitId: tightest.limitId, remaining, headers };
+}

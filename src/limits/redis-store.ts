@@ -1,0 +1,154 @@
+/**
+ * Limits shared by every replica through Redis (or Valkey). One round trip per Check: a
+ * single server-side script checks and takes every counter of the request atomically.
+ *
+ * Client: ioredis — maintained under the Redis organisation, loads scripts by SHA and
+ * falls back to EVAL by itself when a restarted Redis has lost its script cache, and lets
+ * the offline queue be switched off, so a Check during an outage fails at once (and is
+ * denied or counted locally) instead of queueing behind a reconnect.
+ */
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { bucketLevel } from './memory-store.ts';
+import { RESERVE, SETTLE } from './redis-scripts.ts';
+import type { RedisConfig } from './schema.ts';
+import { LimitStoreError, type Counter, type CounterState, type LimitStore, type ReservePlan, type ReserveResult, type Usage } from './types.ts';
+
+type Reply = Array<number | string>;
+
+interface Scripted {
+  kbReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
+  kbSettle(numKeys: number, ...args: Array<string | number>): Promise<number>;
+}
+
+export class RedisLimitStore implements LimitStore {
+  readonly kind = 'redis';
+  private readonly redis: Redis & Scripted;
+  private readonly prefix: string;
+
+  constructor(config: RedisConfig, log?: Logger) {
+    this.prefix = config.prefix;
+    const url = new URL(config.url);
+    const redis = new Redis(config.url, {
+      ...(config.username ? { username: config.username } : {}),
+      ...(config.passwordFile ? { password: readFileSync(config.passwordFile, 'utf8').trim() } : {}),
+      ...(url.protocol === 'rediss:' ? { tls: { servername: url.hostname, ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}) } } : {}),
+      connectTimeout: config.connectTimeout,
+      commandTimeout: config.timeout,
+      // Fail now rather than queue: a queued reserve would outlive the Check that asked.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
+      lazyConnect: false,
+    });
+    redis.defineCommand('kbReserve', { lua: RESERVE });
+    redis.defineCommand('kbSettle', { lua: SETTLE });
+    let down = false;
+    redis.on('error', (error: Error) => {
+      if (!down) log?.warn({ err: error.message, store: config.url }, 'limit store (Redis) unavailable');
+      down = true;
+    });
+    redis.on('ready', () => {
+      if (down) log?.info({ store: config.url }, 'limit store (Redis) available again');
+      down = false;
+    });
+    this.redis = redis as Redis & Scripted;
+  }
+
+  /** Resolves when connected, or after `ms` (the store then answers with errors until it is). */
+  async ready(ms: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), ms);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      this.redis.on('ready', onReady);
+    });
+  }
+
+  reserve(plan: ReservePlan, timeoutMs: number): Promise<ReserveResult> {
+    const n = plan.counters.length;
+    const keys = plan.counters.map((c) => c.key);
+    const args: Array<string | number> = [plan.now, n, plan.timeoutMs, plan.onTimeout === 'release' ? 1 : 0];
+    for (const c of plan.counters) {
+      if (c.kind === 'bucket') args.push('b', c.rate, c.periodMs, c.burst, c.override, c.metric);
+      else args.push('w', c.max, c.amount, c.end, c.override, c.metric);
+    }
+    const call = this.redis.kbReserve(n + 3, ...keys, this.key('overrides'), this.key(`r:${plan.id}`), this.key('pending'), ...args);
+    return bounded(call, timeoutMs).then((reply) =>
+      reply[0] === 1 ? { allowed: true, remaining: reply.slice(1).map(Number) } : { allowed: false, index: Number(reply[1]), retryAfterMs: Number(reply[2]) },
+    );
+  }
+
+  async settle(id: string, usage: Usage): Promise<boolean> {
+    return (await this.redis.kbSettle(2, this.key(`r:${id}`), this.key('pending'), Date.now(), usage.inputTokens, usage.outputTokens, usage.costMicros, 'settle')) === 1;
+  }
+
+  async release(id: string): Promise<boolean> {
+    return (await this.redis.kbSettle(2, this.key(`r:${id}`), this.key('pending'), Date.now(), 0, 0, 0, 'release')) === 1;
+  }
+
+  async read(counters: readonly Counter[], now: number): Promise<CounterState[]> {
+    const pipeline = this.redis.pipeline();
+    for (const c of counters) {
+      pipeline.hget(this.key('overrides'), c.override);
+      if (c.kind === 'bucket') pipeline.hmget(c.key, 't', 'at');
+      else pipeline.get(c.key);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return counters.map((c, i) => {
+      const [overrideError, override] = replies[2 * i] ?? [];
+      const [stateError, state] = replies[2 * i + 1] ?? [];
+      if (overrideError || stateError) throw new LimitStoreError(`reading ${c.key}: ${(overrideError ?? stateError)?.message}`);
+      const overridden = typeof override === 'string';
+      if (c.kind === 'bucket') {
+        const limits = overridden ? { rate: Number(override), burst: Number(override), periodMs: c.periodMs } : c;
+        const [tokens, at] = state as [string | null, string | null];
+        const level = Math.floor(bucketLevel(tokens === null ? undefined : { tokens: Number(tokens), at: Number(at) }, limits, now));
+        return { used: limits.burst - level, limit: limits.burst, remaining: level, overridden };
+      }
+      const max = overridden ? Number(override) : c.max;
+      const used = Number(state ?? 0);
+      return { used, limit: max, remaining: Math.max(0, max - used), overridden };
+    });
+  }
+
+  async setOverride(field: string, value: number | undefined): Promise<void> {
+    if (value === undefined) await this.redis.hdel(this.key('overrides'), field);
+    else await this.redis.hset(this.key('overrides'), field, String(value));
+  }
+
+  async reset(counters: readonly Counter[]): Promise<void> {
+    if (counters.length > 0) await this.redis.del(...counters.map((c) => c.key));
+  }
+
+  /** Appends an operator's action to a capped stream beside the counters (`keybroker limits` history). */
+  async note(entry: Record<string, string>): Promise<void> {
+    await this.redis.xadd(this.key('audit'), 'MAXLEN', '~', '10000', '*', ...Object.entries(entry).flat());
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+
+  private key(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+}
+
+/** The store's answer, or a LimitStoreError after `ms`: a Check never waits longer. */
+function bounded<T>(call: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LimitStoreError(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([call.catch((error: unknown) => Promise.reject(error instanceof LimitStoreError ? error : new LimitStoreError((error as Error)?.message ?? String(error)))), timeout]).finally(() =>
+    clearTimeout(timer),
+  );
+}

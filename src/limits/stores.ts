@@ -1,0 +1,36 @@
+/**
+ * The stores a runtime's limits are counted in, opened once and carried across reloads
+ * that leave `store` and `onStoreError` alone, so a reload never forgets what was used.
+ */
+import type { Logger } from 'pino';
+import { canonicalJson } from '../lib/canonical-json.ts';
+import { MemoryLimitStore } from './memory-store.ts';
+import { RedisLimitStore } from './redis-store.ts';
+import type { LimitsConfig } from './schema.ts';
+import type { LimitStore } from './types.ts';
+
+export interface LimitStores {
+  /** What the stores were opened from; equal text, same stores. */
+  readonly identity: string;
+  readonly primary: LimitStore;
+  /** Per-replica counting while Redis is unavailable (`onStoreError: local`). */
+  readonly local?: MemoryLimitStore;
+  close(): Promise<void>;
+}
+
+export function storesIdentity(config: LimitsConfig): string {
+  return canonicalJson({ store: config.store, onStoreError: config.onStoreError });
+}
+
+export function openLimitStores(config: LimitsConfig, log?: Logger): LimitStores {
+  const primary: LimitStore = config.store === 'memory' ? new MemoryLimitStore() : new RedisLimitStore(config.store.redis, log);
+  const local = config.store !== 'memory' && config.onStoreError === 'local' ? new MemoryLimitStore() : undefined;
+  return {
+    identity: storesIdentity(config),
+    primary,
+    ...(local ? { local } : {}),
+    async close() {
+      await Promise.all([primary.close(), local?.close()]);
+    },
+  };
+}
