@@ -39,6 +39,11 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
     if (counted) counted.count++;
     else disagreements.set(key, { count: 1, attributes: { policy, rule } });
   };
+  // keybroker_limited_total{limit,reason}: requests a limit refused, by limit id.
+  const limited = new Map<string, { count: number; attributes: { limit: string; reason: string } }>();
+  meter.createObservableCounter('keybroker.limited', { description: 'Requests refused by a rate limit or budget, by limit id and reason' }).addCallback((result) => {
+    for (const { count, attributes } of limited.values()) result.observe(count, attributes);
+  });
   const keyReads = meter.createCounter('keybroker.key.reads', { description: 'Key store reads for allowed decisions, by store and result' });
 
   meter.createObservableCounter('keybroker.bundle.refreshes', { description: 'JWT bundle refreshes, by result' }).addCallback((result) => {
@@ -89,6 +94,13 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
       const counted = checks.get(key);
       if (counted) counted.count++;
       else checks.set(key, { count: 1, attributes: { decision: record.decision, reason: record.reason } });
+      if (record.status === 429) {
+        const limit = String(record.attributes?.['keybroker.limit.id'] ?? '');
+        const key = `${limit}/${record.reason}`;
+        const seen = limited.get(key);
+        if (seen) seen.count++;
+        else limited.set(key, { count: 1, attributes: { limit, reason: record.reason } });
+      }
       duration.record(record.durationMs / 1000, { decision: record.decision });
       if (record.shadow) disagree('shadow', record.shadow.rule ?? '');
       if (record.candidate) disagree('candidate', record.candidate.rule ?? '');

@@ -8,7 +8,7 @@ import { checkTrustDomain, parseSpiffeId } from '../identity/spiffe-id.ts';
 import { duration } from './duration-schema.ts';
 import { gatewayTokensSchema } from '../tokens/schema.ts';
 import { nonEmpty, requireTrustDomain, spiffeIdPattern } from './fields.ts';
-import { checkLimitReferences, limitsSchema } from '../limits/schema.ts';
+import { checkLimitReferences, limitsSchema } from '../limit/schema.ts';
 import { isLoopback } from '../lib/loopback.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 import { injection, keyRef } from './schema/inject.ts';

@@ -72,65 +72,87 @@ const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['destination', 'd
 export type DynamicMetadata = 'essential' | 'full';
 
 /** Encoded status + ok_response, per destination and injected credential (so key version); dropped with either. */
-const allowedHeads = new WeakMap<Destination, WeakMap<Injected, Buffer>>();
+const allowedHeads = new WeakMap<Destination, WeakMap<Injected, AllowedHead>>();
 
 export function toCheckResponse(outcome: Outcome, dynamicMetadata: DynamicMetadata = 'essential'): Buffer {
   const fields = dynamicMetadata === 'full' ? FULL_METADATA : ESSENTIAL_METADATA;
   const head = !outcome.allow
     ? deniedHead(outcome.denial, outcome.record.decisionId, outcome.shape)
     : outcome.responseHeaders
-      ? encodeAllowedHead(outcome.destination, outcome.injected, outcome.responseHeaders)
-      : allowedHead(outcome.destination, outcome.injected);
+      ? withResponseHeaders(allowedHead(outcome.destination, outcome.injected), outcome.responseHeaders)
+      : allowedHead(outcome.destination, outcome.injected).bytes;
   const metadataBytes = metadataSize(outcome.record, fields);
   const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
   writeMetadata(writer, outcome.record, fields);
   return writer.finish();
 }
 
-function allowedHead(destination: Destination, injected: Injected): Buffer {
+/** The encoded status + ok_response, and where ok_response's own fields start in it. */
+interface AllowedHead {
+  readonly bytes: Buffer;
+  readonly okStart: number;
+}
+
+function allowedHead(destination: Destination, injected: Injected): AllowedHead {
   let byInjected = allowedHeads.get(destination);
   if (!byInjected) allowedHeads.set(destination, (byInjected = new WeakMap()));
   let head = byInjected.get(injected);
   if (!head) {
-    head = encodeAllowedHead(destination, injected, []);
+    head = encodeAllowedHead(destination, injected);
     byInjected.set(injected, head);
   }
   return head;
 }
 
 /**
- * Status + ok_response. Headers for the agent's response (a phase's, e.g. a remaining
- * budget) vary per request, so a head that carries them is not cached.
+ * Status + ok_response: the injected credential and the removals. Constant per
+ * destination and credential, so cached; headers for the agent's response (a phase's,
+ * e.g. a remaining budget) vary per request and are appended to the cached fields by
+ * `withResponseHeaders` (protobuf fields may come in any order).
  */
-function encodeAllowedHead(destination: Destination, injected: Injected, responseHeaders: readonly ResponseHeader[]): Buffer {
+function encodeAllowedHead(destination: Destination, injected: Injected): AllowedHead {
   const headers = injected.headers.map(([key, value]) => ({ key, value }));
   const query = injected.query.map(([key, value]) => ({ key, value }));
   const { stripHeaders } = destination;
   const okBytes =
     headers.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0) +
     stripHeaders.reduce((sum, name) => sum + stringFieldSize(name), 0) +
-    responseHeaders.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0) +
     query.reduce((sum, parameter) => sum + lenFieldSize(pairSize(parameter)), 0);
-  const statusBytes = 1 + varintSize(GrpcStatus.OK);
-  const writer = new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
-    .lenField(RESPONSE.status, statusBytes)
-    .varintField(CODE, GrpcStatus.OK)
-    .lenField(RESPONSE.ok, okBytes);
+  const writer = statusOk(okBytes);
   for (const h of headers) writeHeaderOption(writer, OK.headers, h);
   for (const name of stripHeaders) writer.stringField(OK.headersToRemove, name);
-  for (const h of responseHeaders) writeHeaderOption(writer, OK.responseHeadersToAdd, h);
   // Set, not removed-and-added: Envoy overwrites the agent's own copy of the parameter, and
   // applies removals after sets, so removing the same name would drop keybroker's.
   for (const parameter of query) {
     writer.lenField(OK.queryParametersToSet, pairSize(parameter)).stringField(QUERY_PARAMETER.key, parameter.key).stringField(QUERY_PARAMETER.value, parameter.value);
   }
+  const bytes = writer.finish();
+  return { bytes, okStart: bytes.length - okBytes };
+}
+
+function withResponseHeaders(head: AllowedHead, responseHeaders: readonly ResponseHeader[]): Buffer {
+  const cached = head.bytes.subarray(head.okStart);
+  const writer = statusOk(cached.length + responseHeaders.reduce((sum, h) => sum + lenFieldSize(headerOptionSize(h)), 0)).raw(cached);
+  for (const h of responseHeaders) writeHeaderOption(writer, OK.responseHeadersToAdd, h);
   return writer.finish();
+}
+
+/** A writer holding the OK status and the start of an ok_response of `okBytes`, sized for all of it. */
+function statusOk(okBytes: number): ProtoWriter {
+  const statusBytes = 1 + varintSize(GrpcStatus.OK);
+  return new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
+    .lenField(RESPONSE.status, statusBytes)
+    .varintField(CODE, GrpcStatus.OK)
+    .lenField(RESPONSE.ok, okBytes);
 }
 
 function deniedHead(denial: Denial, decisionId: string, shape: DenialShape | undefined): Buffer {
   const httpStatus = denial.status;
-  const grpcCode = httpStatus === 401 ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED;
-  const { headers, body } = denialAnswer(shape, httpStatus, denial.reason, decisionId);
+  const grpcCode = httpStatus === 401 ? GrpcStatus.UNAUTHENTICATED : httpStatus === 429 ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.PERMISSION_DENIED;
+  const answer = denialAnswer(shape, httpStatus, denial.reason, decisionId);
+  const body = answer.body;
+  // A phase's own headers for the agent (retry-after) after the shape's.
+  const headers = denial.headers ? [...answer.headers, ...denial.headers] : answer.headers;
   const statusBytes = 1 + varintSize(grpcCode);
   const httpStatusBytes = 1 + varintSize(httpStatus);
   const headerBytes = headers.reduce((sum, header) => sum + lenFieldSize(headerOptionSize(header)), 0);

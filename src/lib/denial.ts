@@ -57,8 +57,10 @@ export type Reason = keyof typeof REASONS;
 export class Denial extends Error {
   readonly reason: Reason;
   readonly status: number;
+  /** Headers for the agent's denied response (`retry-after`); never a secret. */
+  readonly headers?: ReadonlyArray<{ readonly key: string; readonly value: string }>;
 
-  constructor(reason: Reason, detail?: string) {
+  constructor(reason: Reason, detail?: string, headers?: ReadonlyArray<{ readonly key: string; readonly value: string }>) {
     // A denial is an answer, not a fault: its stack says nothing, and capturing one cost
     // more than the rest of a denied Check.
     const stackTraceLimit = Error.stackTraceLimit;
@@ -68,5 +70,6 @@ export class Denial extends Error {
     this.name = 'Denial';
     this.reason = reason;
     this.status = REASONS[reason].status;
+    if (headers) this.headers = headers;
   }
 }

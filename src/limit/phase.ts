@@ -1,10 +1,103 @@
 /**
- * The limit phase: rate limits and budgets, reserved once policy has allowed. Nothing
- * yet: it holds the phase's place in the pipeline.
+ * The limit phase, after authorize and before the key is fetched: reserves the request's
+ * estimated use against every limit that covers it (src/limit/reserve.ts), or denies.
+ * Its state — compiled limits and the open stores — is prepared per configuration; the
+ * stores are carried over by reloads that keep `store` and `onStoreError`, so counters
+ * survive a reload (invariant 8: a reload never opens the gate).
  */
-import type { Phase } from '../model/phase.ts';
+import { createLogger } from '../lib/logger.ts';
+import { isPromise } from '../lib/maybe-async.ts';
+import { addRecordAttribute, addResponseHeader, need, type CheckContext, type StatefulPhase } from '../model/phase.ts';
+import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
+import { compileLimits } from './compile.ts';
+import { LimitDenial, reserveLimits, type LimitGrant, type Limiter } from './reserve.ts';
+import { openLimitStores, storesIdentity } from './stores.ts';
 
-export const limitPhase: Phase<undefined> = {
+export interface LimitState {
+  readonly limiter: Limiter;
+  readonly teams: TeamIndex;
+  /** Whether any limit needs the body (a model scope, a token or cost budget). */
+  readonly readsBody: boolean;
+  /** The longest a Check waits on the store. */
+  readonly timeoutMs: number;
+}
+
+/** Span attributes and decision-log fields (docs/limits.md). */
+export const LIMIT_ATTR = {
+  id: 'keybroker.limit.id',
+  reservation: 'keybroker.limit.reservation',
+  store: 'keybroker.limit.store',
+  requests: 'keybroker.limit.remaining.requests',
+  tokens: 'keybroker.limit.remaining.tokens',
+  costUsd: 'keybroker.limit.remaining.cost_usd',
+  retryAfter: 'keybroker.limit.retry_after_s',
+} as const;
+
+export const limitPhase: StatefulPhase<LimitState | undefined> = {
   name: 'limit',
-  run() {},
+  prepare(config, previous) {
+    const limits = config.limits;
+    if (!limits || limits.rules.length === 0) return undefined;
+    const stores =
+      previous && previous.limiter.stores.identity === storesIdentity(limits)
+        ? previous.limiter.stores.retain()
+        : openLimitStores(limits, createLogger(config.log.level));
+    const timeoutMs = typeof limits.store === 'object' ? limits.store.redis.timeout : 0;
+    const readsBody = limits.rules.some((r) => r.models || r.tokens || r.costUsd);
+    return { limiter: { compiled: compileLimits(limits), stores }, teams: compileTeams(config.teams), readsBody, timeoutMs };
+  },
+  close(state) {
+    void state?.limiter.stores.close();
+  },
+  run(ctx, state) {
+    if (!state) return;
+    const principal = need(ctx.principal, 'the principal');
+    const destination = need(ctx.destination, 'the destination');
+    const body = ctx.body?.read ?? (state.readsBody ? readBody(ctx) : undefined);
+    const request = {
+      decisionId: ctx.facts.decisionId,
+      identity: principal.id,
+      teams: teamsOf(state.teams, principal.id),
+      person: ctx.person,
+      destination: destination.name,
+      model: typeof body?.model === 'string' ? body.model : undefined,
+      maxTokens: Number.isFinite(body?.maxOutputTokens) ? body?.maxOutputTokens : undefined,
+    };
+    const denied = (error: unknown): never => {
+      if (error instanceof LimitDenial) {
+        addRecordAttribute(ctx, LIMIT_ATTR.id, error.limitId);
+        addRecordAttribute(ctx, LIMIT_ATTR.retryAfter, error.retryAfterSeconds);
+      }
+      throw error;
+    };
+    try {
+      const grant = reserveLimits(state.limiter, request, Date.now(), state.timeoutMs);
+      if (isPromise(grant)) return grant.then((g) => noteGrant(ctx, g), denied);
+      noteGrant(ctx, grant);
+    } catch (error) {
+      denied(error);
+    }
+  },
 };
+
+/** The body's facts for the estimate (model, max tokens), when the destination's api makes them readable. */
+function readBody(ctx: CheckContext) {
+  try {
+    return ctx.body?.facts();
+  } catch {
+    // Unreadable: no model, default estimate. Policy, not limits, decides about bad bodies.
+    return undefined;
+  }
+}
+
+function noteGrant(ctx: CheckContext, grant: LimitGrant | undefined): void {
+  if (!grant) return;
+  addRecordAttribute(ctx, LIMIT_ATTR.id, grant.limitId);
+  addRecordAttribute(ctx, LIMIT_ATTR.reservation, grant.reservationId);
+  if (grant.store === 'local') addRecordAttribute(ctx, LIMIT_ATTR.store, 'local');
+  const { requests, tokens, costUsd } = grant.remaining;
+  if (requests !== undefined) addRecordAttribute(ctx, LIMIT_ATTR.requests, requests);
+  if (tokens !== undefined) addRecordAttribute(ctx, LIMIT_ATTR.tokens, tokens);
+  if (costUsd !== undefined) addRecordAttribute(ctx, LIMIT_ATTR.costUsd, costUsd);
+  for (const [name, value] of grant.headers) addResponseHeader(ctx, name, value);
+}

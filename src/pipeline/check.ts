@@ -57,7 +57,7 @@ export const PHASES: readonly Step[] = [
   step(routePhase, (runtime) => runtime.destinations),
   step(inspectPhase, () => undefined),
   step(authorizePhase, (runtime) => runtime),
-  step(limitPhase, () => undefined),
+  stateful(limitPhase),
   step(credentialPhase, (runtime) => runtime.credentials),
 ];
 

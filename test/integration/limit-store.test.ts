@@ -4,11 +4,11 @@
  * reservation timeouts, overrides, reset, and exact counting under concurrency.
  */
 import { expect } from 'chai';
-import { compileLimits, planCounters, type Estimate, type LimitSubject } from '../../src/limits/compile.ts';
-import { limitsSchema } from '../../src/limits/schema.ts';
-import { MemoryLimitStore } from '../../src/limits/memory-store.ts';
-import { RedisLimitStore } from '../../src/limits/redis-store.ts';
-import type { LimitStore, ReservePlan, Counter } from '../../src/limits/types.ts';
+import { compileLimits, planCounters, type Estimate, type LimitSubject } from '../../src/limit/compile.ts';
+import { limitsSchema } from '../../src/limit/schema.ts';
+import { MemoryLimitStore } from '../../src/limit/memory-store.ts';
+import { RedisLimitStore } from '../../src/limit/redis-store.ts';
+import type { LimitStore, ReservePlan, Counter } from '../../src/limit/types.ts';
 import { startRedis, type RunningRedis } from '../helpers/redis.ts';
 
 const estimate: Estimate = { inputTokens: 100, outputTokens: 200, costMicros: 250_000 };

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { formatUsd, parseUsd } from '../../src/limits/money.ts';
-import { parseWindow, windowAt } from '../../src/limits/window.ts';
+import { formatUsd, parseUsd } from '../../src/limit/money.ts';
+import { parseWindow, windowAt } from '../../src/limit/window.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { compileLimits, planCounters } from '../../src/limits/compile.ts';
+import { compileLimits, planCounters } from '../../src/limit/compile.ts';
 
 const ISSUE_SHAPE = `
 trust: { example.org: {} }

@@ -48,9 +48,10 @@ export class LimitDenial extends Denial {
   readonly retryAfterSeconds: number;
 
   constructor(reason: 'rate_limited' | 'budget_exhausted', limitId: string, retryAfterMs: number, detail: string) {
-    super(reason, detail);
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(reason, detail, [{ key: 'retry-after', value: String(seconds) }]);
     this.limitId = limitId;
-    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    this.retryAfterSeconds = seconds;
   }
 }
 

@@ -15,6 +15,9 @@ export interface LimitStores {
   readonly primary: LimitStore;
   /** Per-replica counting while Redis is unavailable (`onStoreError: local`). */
   readonly local?: MemoryLimitStore;
+  /** One more runtime uses these stores (a reload that kept them). */
+  retain(): LimitStores;
+  /** A runtime is done with them; the last one closes them. */
   close(): Promise<void>;
 }
 
@@ -25,12 +28,19 @@ export function storesIdentity(config: LimitsConfig): string {
 export function openLimitStores(config: LimitsConfig, log?: Logger): LimitStores {
   const primary: LimitStore = config.store === 'memory' ? new MemoryLimitStore() : new RedisLimitStore(config.store.redis, log);
   const local = config.store !== 'memory' && config.onStoreError === 'local' ? new MemoryLimitStore() : undefined;
-  return {
+  let users = 1;
+  const stores: LimitStores = {
     identity: storesIdentity(config),
     primary,
     ...(local ? { local } : {}),
+    retain() {
+      users++;
+      return stores;
+    },
     async close() {
+      if (--users > 0) return;
       await Promise.all([primary.close(), local?.close()]);
     },
   };
+  return stores;
 }

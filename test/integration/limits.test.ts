@@ -1,0 +1,117 @@
+/**
+ * The limit phase through a real keybroker on a real socket (memory store): rate limits
+ * and budgets per identity, team and tenant, the tightest winning; 429 with retry-after;
+ * remaining-budget headers on allowed answers; the audit record, metrics and reloads.
+ */
+import { expect } from 'chai';
+import { baseConfig, startTestBroker, TEST_KEYS, type TestBroker } from '../helpers/broker.ts';
+import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { freePort } from '../helpers/envoy.ts';
+import { expectNoCanary } from '../helpers/canary.ts';
+import type { CheckResponseMessage } from '../../src/envoy/response.ts';
+
+const RESEARCH = 'spiffe://example.org/ns/research/summarizer';
+const OTHER = 'spiffe://example.org/ns/research/analyst';
+
+function limitsConfig(rules: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = baseConfig();
+  const destinations = base['destinations'] as Record<string, Record<string, unknown>>;
+  destinations['openai'] = { ...destinations['openai'], api: 'openai' };
+  return { ...base, teams: { research: ['spiffe://example.org/ns/research/*'] }, limits: { estimate: { inputTokens: 100, outputTokens: 400, costUsd: '0.05' }, rules, ...extra } };
+}
+
+const responseHeaders = (r: CheckResponseMessage) => Object.fromEntries((r.ok_response?.response_headers_to_add ?? []).map((h) => [h.header.key, h.header.value]));
+const deniedHeaders = (r: CheckResponseMessage) => Object.fromEntries((r.denied_response?.headers ?? []).map((h) => [h.header.key, h.header.value]));
+const chat = (principal: string, body: object = { model: 'gpt-4o', messages: [] }) => envoyCheckRequest({ principal, body });
+
+describe('limits through a real keybroker (memory store)', function () {
+  this.timeout(20_000);
+  let t: TestBroker;
+  afterEach(async () => {
+    await t?.stop();
+  });
+
+  it('rate-limits one identity with 429 and retry-after, leaving others alone', async () => {
+    t = await startTestBroker({
+      config: limitsConfig([{ id: 'research-rate', identities: ['spiffe://example.org/ns/research/*'], destinations: ['openai'], per: 'identity', requests: { rate: 2, per: '1m', burst: 2 } }]),
+      keys: { ...TEST_KEYS, 'tools/search': 'a-tool-key' },
+    });
+    const first = await t.check(chat(RESEARCH));
+    const second = await t.check(chat(RESEARCH));
+    const third = await t.check(chat(RESEARCH));
+    expect(first.status.code).to.equal(0);
+    expect(responseHeaders(first)).to.deep.equal({ 'x-keybroker-ratelimit-limit': 'research-rate', 'x-keybroker-ratelimit-remaining-requests': '1' });
+    expect(responseHeaders(second)['x-keybroker-ratelimit-remaining-requests']).to.equal('0');
+    expect(third.denied_response?.status.code).to.equal(429);
+    expect(deniedBody(third)).to.include({ reason: 'rate_limited', error: 'too_many_requests' });
+    // 2 a minute: the next token in 30 s.
+    expect(deniedHeaders(third)).to.include({ 'retry-after': '30' });
+    expect(third.ok_response).to.equal(undefined);
+    // Another identity has its own counter; a destination outside the scope has none.
+    expect((await t.check(chat(OTHER))).status.code).to.equal(0);
+    const tools = await t.check(envoyCheckRequest({ principal: RESEARCH, destination: 'tools', host: 'tools.example.org', path: '/search' }));
+    expect(tools.status.code).to.equal(0);
+    expect(tools.ok_response?.response_headers_to_add ?? []).to.have.length(0);
+
+    const decisions = t.logs.lines().filter((l) => l['decision']).map((l) => l['decision'] as { reason: string; attributes?: Record<string, unknown>; detail?: string });
+    const denied = decisions.find((d) => d.reason === 'rate_limited')!;
+    expect(denied.attributes).to.deep.include({ 'keybroker.limit.id': 'research-rate', 'keybroker.limit.retry_after_s': 30 });
+    expect(denied.detail).to.match(/limit "research-rate" \(request rate of identity:spiffe:\/\/example.org\/ns\/research\/summarizer\)/);
+    expect(decisions[0]!.attributes).to.deep.include({ 'keybroker.limit.id': 'research-rate', 'keybroker.limit.remaining.requests': 1 });
+    expectNoCanary(t.logs.text(), 'the decision log');
+  });
+
+  it('applies identity, team and tenant limits together: the tightest wins', async () => {
+    t = await startTestBroker({
+      config: limitsConfig([
+        { id: 'agent-day', identities: ['spiffe://example.org/ns/research/*'], per: 'identity', costUsd: { max: '0.20', per: '1d' } },
+        { id: 'team-month', teams: ['research'], per: 'team', costUsd: { max: '0.25', per: 'month' } },
+        { id: 'tenant-hour', per: 'tenant', tokens: { output: 100_000, per: '1h' } },
+      ]),
+    });
+    // $0.05 a request: the agent's $0.20 allows 4, but the team's $0.25 is shared.
+    const summarizer = [];
+    for (let i = 0; i < 4; i++) summarizer.push(await t.check(chat(RESEARCH)));
+    expect(summarizer.map((r) => r.status.code)).to.deep.equal([0, 0, 0, 0]);
+    expect(responseHeaders(summarizer[3]!)).to.deep.include({ 'x-keybroker-ratelimit-limit': 'agent-day', 'x-keybroker-ratelimit-remaining-usd': '0.00' });
+    expect(responseHeaders(summarizer[0]!)).to.deep.include({ 'x-keybroker-ratelimit-remaining-usd': '0.15', 'x-keybroker-ratelimit-remaining-tokens': '99600' });
+    const fifth = await t.check(chat(RESEARCH));
+    expect(deniedBody(fifth).reason).to.equal('budget_exhausted');
+    expect(Number(deniedHeaders(fifth)['retry-after'])).to.be.greaterThan(0);
+    // The analyst has its own agent budget, but only $0.05 of the team's is left.
+    expect((await t.check(chat(OTHER))).status.code).to.equal(0);
+    const analystAgain = await t.check(chat(OTHER));
+    expect(deniedBody(analystAgain).reason).to.equal('budget_exhausted');
+    const record = t.logs.lines().map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined).filter((d) => d?.reason === 'budget_exhausted').at(-1)!;
+    expect(record.attributes?.['keybroker.limit.id']).to.equal('team-month');
+  });
+
+  it('reserves the body\'s max_tokens as the output estimate, and scopes limits by model', async () => {
+    t = await startTestBroker({
+      config: limitsConfig([
+        { id: 'gpt4-output', models: ['gpt-4*'], tokens: { output: 1000, per: '1d' } },
+        { id: 'mini-output', models: ['gpt-4o-mini'], tokens: { output: 10, per: '1d' } },
+      ]),
+    });
+    const big = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }));
+    expect(responseHeaders(big)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '400' });
+    expect(deniedBody(await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }))).reason).to.equal('budget_exhausted');
+    expect((await t.check(chat(RESEARCH, { model: 'gpt-4o', max_completion_tokens: 400, messages: [] }))).status.code).to.equal(0);
+    // Another model, another scope: the gpt-4* budget is spent, the mini one is not consulted for gpt-3.5.
+    expect((await t.check(chat(RESEARCH, { model: 'gpt-3.5-turbo', max_tokens: 5000, messages: [] }))).status.code).to.equal(0);
+  });
+
+  it('keeps its counters across a reload, and counts refusals in keybroker_limited_total', async () => {
+    const port = await freePort();
+    const config: Record<string, unknown> = { ...limitsConfig([{ id: 'rate', per: 'identity', requests: { rate: 1, per: '1h' } }]), telemetry: { metrics: { prometheus: { port } } } };
+    t = await startTestBroker({ config });
+    expect((await t.check(chat(RESEARCH))).status.code).to.equal(0);
+    // A reload that changes the policy but not the store must not hand out a fresh bucket.
+    t.writeConfig({ ...config, policy: [...(config['policy'] as unknown[]), { id: 'extra', identities: ['spiffe://example.org/ns/x'], destinations: ['openai'], methods: ['GET'], paths: ['/v1/models'] }] });
+    expect(await t.broker.watcher.reload()).to.equal(true);
+    expect(deniedBody(await t.check(chat(RESEARCH))).reason).to.equal('rate_limited');
+    expect(deniedBody(await t.check(chat(RESEARCH))).reason).to.equal('rate_limited');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).to.match(/^keybroker_limited_total\{limit="rate",reason="rate_limited"\} 2$/m);
+  });
+});
