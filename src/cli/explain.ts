@@ -4,6 +4,7 @@
  */
 import { loadConfigFile } from '../config/load.ts';
 import { explainDecision } from '../pipeline/explain.ts';
+import { PHASES } from '../pipeline/check.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
 import type { DecisionRecord, Divergence } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
@@ -49,7 +50,9 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   }
   // A missing key file must not hide the policy's answer: the Check then denies with
   // key_unavailable and says which command creates the file.
-  const runtime = buildRuntime(config, { keys: openKeysForExplain(config.keys) });
+  // Limits are not consulted: explaining must not spend anyone's budget (`keybroker limits show`).
+  const phases = PHASES.filter((phase) => phase.name !== 'limit');
+  const runtime = buildRuntime(config, { keys: openKeysForExplain(config.keys), phases });
   try {
     const destination = runtime.destinations.get(query.destination);
     const body = query.body ? explainBody(query.body, destination?.api, query.destination) : undefined;
