@@ -29,6 +29,7 @@ import { jaegerPorts, startJaeger } from '../test/helpers/jaeger.ts';
 import { poll } from '../test/helpers/poll.ts';
 import { createCa } from '../scripts/dev-pki.ts';
 import { availableCpus } from '../src/server/workers.ts';
+import { startRedis } from '../test/helpers/redis.ts';
 import { startTokenEndpoint } from '../test/helpers/token-endpoint.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -351,6 +352,43 @@ for (const [scenario, config] of [[`(h) (a) + ${chatBody.length} B chat body, in
 if (!args.quick) {
   await measure('(e) 1,000 grants', config1000, mtlsRequest, { baseline });
   await measure('(e) 10,000 grants', config10000, mtlsRequest, { baseline });
+}
+
+// (h) (a) under a memory-store request rate limit, and (i) under a token and cost budget
+// counted in a real Redis (one script call per Check); both generous enough that every
+// Check is allowed and reserves, so the rows measure the limit phase, not denials.
+{
+  const identities = ['spiffe://bench.local/agent/research'];
+  const configMemory = writeConfig('limit-memory', 10, { limits: { rules: [{ id: 'bench-rate', identities, per: 'identity', requests: { rate: 1_000_000_000, per: '1s' } }] } });
+  const redis = await startRedis();
+  const configRedis = writeConfig('limit-redis', 10, {
+    limits: {
+      store: { redis: { url: redis.url, prefix: 'bench:', timeout: '500ms' } },
+      rules: [{ id: 'bench-budget', identities, per: 'identity', tokens: { total: 1_000_000_000_000, per: '1d' }, costUsd: { max: '1000000000.00', per: '1d' } }],
+    },
+  });
+  try {
+    for (const [label, config] of [['memory', configMemory], ['redis', configRedis]] as const) {
+      const server = await startServer(config, `limit-${label}`);
+      try {
+        const { status, body } = await grpcStatusOf(server.socket, mtlsRequest);
+        const response = authorizationService()['Check']!.responseDeserialize(body.subarray(5)) as { status?: { code?: number } };
+        if (status !== '0' || (response.status?.code ?? 0) !== 0) throw new Error(`limit ${label} warm-up: grpc-status ${status}, check status ${response.status?.code}`);
+      } finally {
+        await server.stop();
+      }
+    }
+    const memoryRow = await measure('(l) (a) with a memory-store rate limit', configMemory, mtlsRequest, { baseline });
+    memoryRow.note = `${(memoryRow.rps / aRow.rps).toFixed(2)}× (a)${memoryRow.note ? `; ${memoryRow.note}` : ''}`;
+    const redisRow = await measure('(l) (a) with a Redis-store budget', configRedis, mtlsRequest, { baseline });
+    redisRow.note = `${(redisRow.rps / aRow.rps).toFixed(2)}× (a)${redisRow.note ? `; ${redisRow.note}` : ''}`;
+    const aAt1000 = await measure('(a) at 1,000 rps', config10, mtlsRequest, { rps: 1000 });
+    const redisAt1000 = await measure('(l) Redis-store budget at 1,000 rps', configRedis, mtlsRequest, { rps: 1000 });
+    const delta = (redisAt1000.p50 ?? NaN) - (aAt1000.p50 ?? NaN);
+    redisAt1000.note = `p50 ${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ms vs (a) at 1,000 rps${redisAt1000.note ? `; ${redisAt1000.note}` : ''}`;
+  } finally {
+    await redis.stop();
+  }
 }
 
 const baselineRate = await measure('baseline at 2,000 rps', 'baseline', mtlsRequest, { rps: 2000 });

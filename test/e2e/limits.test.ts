@@ -88,10 +88,10 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
     expect(error).to.be.instanceOf(OpenAI.RateLimitError);
     expect(error.status).to.equal(429);
     expect(error.message).to.match(/^429 /);
-    expect(error.message).to.include('too_many_requests');
+    expect(error.message).to.include('budget_exhausted');
     const retryAfter = Number(error.headers?.get('retry-after'));
     expect(retryAfter).to.be.greaterThan(0).and.at.most(86_400);
-    expect(JSON.stringify(error.error)).to.satisfy((text: string) => text.includes('too_many_requests') || text.includes('budget_exhausted'));
+    expect(error.code).to.equal('budget_exhausted');
     expect(openai.received.length, 'a refused request never reaches the provider').to.equal(reached);
     const record = broker.logs.lines().map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined).filter((d) => d?.reason === 'budget_exhausted').at(-1);
     expect(record?.attributes?.['keybroker.limit.id']).to.equal('agent-output');

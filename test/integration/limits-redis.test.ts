@@ -58,7 +58,7 @@ describe('limits shared through Redis by three keybroker processes', function ()
   const start = async (name: string, extra?: Record<string, unknown>): Promise<Broker> => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, stringify(config(`unix://${join(dir, `${name}.sock`)}`, extra)));
-    const process = spawnCli(['serve', '-c', file]);
+    const process = spawnCli(['serve', '-c', file, '--workers', '1']);
     await process.waitFor(/keybroker listening/, 30_000);
     return { process, client: authorizationClient(`unix://${join(dir, `${name}.sock`)}`) };
   };
