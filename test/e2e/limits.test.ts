@@ -13,7 +13,7 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
 import { fakeProviderValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
-import { gatewayFetch } from '../helpers/gateway-fetch.ts';
+import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { startRedis, type RunningRedis } from '../helpers/redis.ts';
 import { expectNoCanary } from '../helpers/canary.ts';
 import { RESEARCH, bodyRulesConfig } from '../helpers/body-config.ts';
@@ -35,7 +35,7 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
   let envoy: RunningEnvoy;
 
   const client = (svid: Issued) =>
-    new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${envoy.port}/openai/v1`, fetch: gatewayFetch({ ca: trust.cert, cert: svid.cert, key: svid.key }), maxRetries: 0, timeout: 10_000 });
+    new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${envoy.port}/openai/v1`, fetch: gatewayFetch(trust.cert, svid), maxRetries: 0, timeout: 10_000 });
   const ask = (svid: Issued) => client(svid).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] }).withResponse();
 
   before(async () => {

@@ -69,7 +69,8 @@ for (const kind of ['memory', 'redis'] as const) {
 
     it('admits a budget while used + reservation fits, and says when the window ends', async () => {
       const compiled = limits([{ id: 'cost', costUsd: { max: '1.00', per: '1h' } }], prefix);
-      const now = Date.UTC(2026, 10, 28, 22, 30);
+      // Half way through the current hour's window (a past window's counter would already have expired in Redis).
+      const now = Date.now() - (Date.now() % 3_600_000) + 1_800_000;
       const counters = planCounters(compiled, subject, estimate, now);
       const answers = [];
       for (let i = 0; i < 5; i++) answers.push(await reserve(plan(counters, now)));
