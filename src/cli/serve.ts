@@ -2,7 +2,8 @@
 import cluster from 'node:cluster';
 import { loadConfigFile } from '../config/load.ts';
 import { startKeybroker } from '../server/start.ts';
-import { parseListen } from '../server/listen.ts';
+import type { ListenAddress } from '../server/listen.ts';
+import { parseListeners } from '../server/listeners.ts';
 import { claimAddress, removeStaleSocket } from '../server/grpc.ts';
 import { availableCpus, superviseWorkers } from '../server/workers.ts';
 import { parseOptions, required, UsageError, type Command } from './command.ts';
@@ -23,10 +24,11 @@ export async function serve(configFile: string, options: ServeOptions = {}): Pro
     // crash-looping workers. The primary creates the shared socket when the first worker
     // listens; its umask stays narrowed for good (it writes no other file).
     const { config } = loadConfigFile(configFile);
-    const listen = parseListen(config.listen);
-    await claimAddress(listen);
+    const { check, admin, token } = parseListeners(config);
+    const addresses = [check, admin, token?.address].filter((a): a is ListenAddress => a !== undefined);
+    for (const address of addresses) await claimAddress(address);
     const code = await superviseWorkers({ workers, stopTimeoutMs: config.shutdown.drainDelay + config.shutdown.grace + 5000 });
-    if (listen.kind === 'unix') removeStaleSocket(listen.path);
+    for (const address of addresses) if (address.kind === 'unix') removeStaleSocket(address.path);
     process.exit(code);
   }
 

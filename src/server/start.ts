@@ -18,7 +18,9 @@ import { prepareRuntime } from './prepare-runtime.ts';
 import { reloadRuntime } from './reload-runtime.ts';
 import { exposureWarning } from './listen.ts';
 import { startServer, type RunningServer, type ShutdownOptions } from './grpc.ts';
+import cluster from 'node:cluster';
 import { startAdminServer } from '../admin/server.ts';
+import { RELOAD_ALL_WORKERS } from '../lib/worker-slot.ts';
 import { collectStatus } from '../admin/status.ts';
 import { GatewayTokenSigner } from '../tokens/signer.ts';
 import { startTokenServer } from '../tokens/server.ts';
@@ -115,7 +117,12 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
                 audit: { tracing: Boolean(telemetry.tracer), exported: telemetry.queue?.stats.exported ?? 0, dropped: telemetry.queue?.stats.dropped ?? 0 },
                 signingKeyId: signer?.currentKid,
               }),
-            reload: async () => ({ applied: await watcher.reload(), error: watcher.lastError }),
+            reload: async () => {
+              const applied = await watcher.reload();
+              // Under `serve --workers` the call reached one worker: the others reload too.
+              if (cluster.isWorker) process.send?.(RELOAD_ALL_WORKERS);
+              return { applied, error: watcher.lastError };
+            },
             jwks: () => signer?.jwks() ?? JSON.stringify({ keys: [] }),
           },
           log,

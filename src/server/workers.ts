@@ -4,7 +4,7 @@
  * The primary process decides nothing. It validates the configuration once, forks the
  * workers (node:cluster: the primary owns the listening socket and hands connections to
  * the workers in turn), relays signals (SIGHUP reloads every worker, SIGTERM/SIGINT drain
- * them), restarts a worker that dies, and gives up (exit 1) on a crash loop rather than
+ * them) and an admin-API reload from one worker to the others, restarts a worker that dies, and gives up (exit 1) on a crash loop rather than
  * serve with fewer workers than asked forever. Each worker is a whole keybroker: its own
  * runtime, key store cache, token cache, telemetry; see docs/scaling.md for what that
  * means for Vault load and metrics.
@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { WORKER_SLOT_ENV } from '../lib/worker-slot.ts';
+import { RELOAD_ALL_WORKERS, WORKER_SLOT_ENV } from '../lib/worker-slot.ts';
 
 
 const CRASH_WINDOW_MS = 60_000;
@@ -62,6 +62,11 @@ export function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const fork = (slot: number) => {
     const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) });
     slots.set(worker, slot);
+    // A reload through the admin API reaches one worker; it asks for the others.
+    worker.on('message', (message: unknown) => {
+      if ((message as { keybroker?: string } | null)?.keybroker !== RELOAD_ALL_WORKERS.keybroker) return;
+      for (const other of slots.keys()) if (other !== worker) other.process.kill('SIGHUP');
+    });
     relayLines(worker.process.stdout, out);
     relayLines(worker.process.stderr, err);
   };

@@ -22,6 +22,7 @@ describe('serve --workers', function () {
 
   const dir = mkdtempSync(join(tmpdir(), 'keybroker-workers-'));
   const socket = join(dir, 'authz.sock');
+  const adminSocket = join(dir, 'admin.sock');
   const configFile = join(dir, 'keybroker.yaml');
   let metricsPort: number;
   let served: Spawned;
@@ -29,7 +30,7 @@ describe('serve --workers', function () {
   const writeConfig = (extraRule?: Record<string, unknown>) => {
     const config = baseConfig();
     if (extraRule) (config['policy'] as unknown[]).push(extraRule);
-    writeFileSync(configFile, stringify({ ...config, listen: `unix://${socket}`, telemetry: { metrics: { prometheus: { port: metricsPort } } }, shutdown: { drainDelay: '0s', grace: '5s' } }));
+    writeFileSync(configFile, stringify({ ...config, listen: `unix://${socket}`, admin: { listen: `unix://${adminSocket}` }, telemetry: { metrics: { prometheus: { port: metricsPort } } }, shutdown: { drainDelay: '0s', grace: '5s' } }));
   };
   const scrape = async (slot: number) => (await fetch(`http://127.0.0.1:${metricsPort + slot}/metrics`)).text();
   const checksOf = (text: string) => Number(/^keybroker_checks_total\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
@@ -106,6 +107,20 @@ describe('serve --workers', function () {
     );
   });
 
+  it('reloads every worker when the admin API reloads the one it reached', async () => {
+    const before = policyOf(await scrape(0));
+    writeConfig({ id: 'via-admin', identities: ['spiffe://example.org/ns/y/*'], destinations: ['openai'], methods: ['GET'], paths: ['/v1/models'] });
+    const result = runCli(['reload', '--server', `unix://${adminSocket}`]);
+    expect(result.code, result.stdout + result.stderr).to.equal(0);
+    await poll(
+      async () => {
+        const [a, b] = [policyOf(await scrape(0)), policyOf(await scrape(1))];
+        if (a === before || b === before || a !== b) throw new Error(`versions ${a} ${b}`);
+      },
+      { timeoutMs: 20_000 },
+    );
+  });
+
   it('replaces a worker that dies', async () => {
     const outputBefore = served.output().length;
     const workerPids = execFileSync('pgrep', ['-P', String(served.child.pid)], { encoding: 'utf8' })
@@ -142,6 +157,7 @@ describe('serve --workers', function () {
     expect(served.output()).to.match(/stopping workers/);
     expect((served.output().match(/keybroker stopped/g) ?? []).length).to.equal(2);
     expect(existsSync(socket)).to.equal(false);
+    expect(existsSync(adminSocket)).to.equal(false);
   });
 
   it('reports NOT_SERVING during the drain delay after SIGTERM, still answering Check', async () => {
