@@ -61,7 +61,13 @@ chmodSync(join(dir, 'keys.yaml'), 0o600);
 // The agent's X.509-SVID: Envoy passes it URL-encoded with the principal (include_peer_certificate).
 const svid = createCa('bench', dir).issue('research', { uris: ['spiffe://bench.local/agent/research'] });
 const now = Math.floor(Date.now() / 1000);
-const warmToken = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setSubject('spiffe://bench.local/agent/research').setAudience('keybroker').setIssuedAt(now).setExpirationTime(now + 1800).sign(signing.privateKey);
+const warmToken = await new SignJWT({})
+  .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+  .setSubject('spiffe://bench.local/agent/research')
+  .setAudience('keybroker')
+  .setIssuedAt(now)
+  .setExpirationTime(now + 1800)
+  .sign(signing.privateKey);
 
 /** The research grant's body conditions, for the body-inspected scenario (g). */
 const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
@@ -74,7 +80,14 @@ function writeConfig(name: string, grants: number, extra: Record<string, unknown
     methods: ['POST'],
     paths: ['/v1/chat/completions'],
   }));
-  policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'], ...(inspect ? BODY_CONDITIONS : {}) });
+  policy.push({
+    id: 'research',
+    identities: ['spiffe://bench.local/agent/research'],
+    destinations: ['openai'],
+    methods: ['POST'],
+    paths: ['/v1/chat/completions', '/v1/embeddings'],
+    ...(inspect ? BODY_CONDITIONS : {}),
+  });
   policy.push(...(extraRules as typeof policy));
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
@@ -98,10 +111,18 @@ function encodeRequest(name: string, shape: { principal?: string; certificate?: 
       source: { principal: shape.principal ?? '', ...(shape.certificate ? { certificate: encodeURIComponent(shape.certificate) } : {}) },
       request: {
         http: {
-          id: '1', method: 'POST', path: shape.path ?? '/openai/v1/chat/completions', host: 'gateway.local',
+          id: '1',
+          method: 'POST',
+          path: shape.path ?? '/openai/v1/chat/completions',
+          host: 'gateway.local',
           headers: {
-            ':method': 'POST', ':path': shape.path ?? '/openai/v1/chat/completions', ':authority': 'gateway.local', ':scheme': 'https',
-            'content-type': 'application/json', 'user-agent': 'OpenAI/Python 1.54.0', 'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
+            ':method': 'POST',
+            ':path': shape.path ?? '/openai/v1/chat/completions',
+            ':authority': 'gateway.local',
+            ':scheme': 'https',
+            'content-type': 'application/json',
+            'user-agent': 'OpenAI/Python 1.54.0',
+            'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
             ...(shape.token ? { authorization: `Bearer ${shape.token}` } : {}),
             ...(shape.body ? { 'content-length': String(shape.body.length), 'x-envoy-auth-partial-body': 'false' } : {}),
           },
@@ -178,12 +199,28 @@ function grpcStatusOf(socket: string, requestFile: string): Promise<{ status: st
   });
 }
 
-
 function h2load(socket: string, requestFile: string, options: { seconds: number; clients: number; streams: number; rps?: number }): { rps: number; latencies: number[]; failed: number } {
   const log = join(dir, `h2load-${Date.now()}.log`);
   const argv = [
-    '-B', `unix:${socket}`, '-D', String(options.seconds), '--warm-up-time', '1', '-c', String(options.clients), '-m', String(options.streams), '-t', '1',
-    '-d', requestFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
+    '-B',
+    `unix:${socket}`,
+    '-D',
+    String(options.seconds),
+    '--warm-up-time',
+    '1',
+    '-c',
+    String(options.clients),
+    '-m',
+    String(options.streams),
+    '-t',
+    '1',
+    '-d',
+    requestFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+    `--log-file=${log}`,
     ...(options.rps ? ['--rps', String(options.rps)] : []),
     `http://localhost${CHECK_PATH}`,
   ];
@@ -217,7 +254,10 @@ function runH2load(argv: string[], log: string, seconds: number): { rps: number;
 
 /** h2load's per-request log: start time, status, microseconds to the end of the response. */
 function logRows(log: string): string[][] {
-  return readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+  return readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'));
 }
 
 /** Latencies (µs) of the requests logged with status 200. */
@@ -234,8 +274,20 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
   const name = scenario.replace(/\W+/g, '-');
   const running = await startServer(server, server === 'baseline' ? 'baseline' : name.length > 0 ? (/([^/]+)\.yaml$/.exec(server)?.[1] ?? name) : name, options.workers);
   try {
-    const result = h2load(running.socket, requestFile, { seconds: SECONDS, clients: options.rps ? 10 : CLIENTS, streams: options.rps ? 1 : STREAMS, ...(options.rps ? { rps: options.rps / 10 } : {}) });
-    const row: Row = { scenario, rps: result.rps, ...percentiles(result.latencies), rssMb: running.peakRssMb(), ...(result.failed ? { note: `${result.failed} unfinished or failed` } : {}), ...(options.baseline ? { baseline: options.baseline } : {}) };
+    const result = h2load(running.socket, requestFile, {
+      seconds: SECONDS,
+      clients: options.rps ? 10 : CLIENTS,
+      streams: options.rps ? 1 : STREAMS,
+      ...(options.rps ? { rps: options.rps / 10 } : {}),
+    });
+    const row: Row = {
+      scenario,
+      rps: result.rps,
+      ...percentiles(result.latencies),
+      rssMb: running.peakRssMb(),
+      ...(result.failed ? { note: `${result.failed} unfinished or failed` } : {}),
+      ...(options.baseline ? { baseline: options.baseline } : {}),
+    };
     rows.push(row);
     return row;
   } finally {
@@ -252,7 +304,9 @@ const chatBody = Buffer.from(
     model: 'gpt-4o-mini',
     max_tokens: 512,
     temperature: 0.2,
-    tools: [{ type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } }],
+    tools: [
+      { type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } },
+    ],
     messages: [
       { role: 'system', content: 'You are a careful research assistant. Answer from the documents given; say when they do not cover the question. '.repeat(4) },
       { role: 'user', content: 'Summarise the attached notes on the migration plan, listing the risks and who owns each one. '.repeat(12) },
@@ -279,7 +333,12 @@ const configShadow = writeConfig('shadow-100', 10, {}, false, shadowRules);
 {
   const server = await startServer(config10, 'grants-10');
   try {
-    for (const [name, file, allowed] of [['mTLS', mtlsRequest, true], ['JWT-SVID', jwtRequest, true], ['denied', deniedRequest, false], ['mTLS with a body, no body rules', bodyRequest, true]] as const) {
+    for (const [name, file, allowed] of [
+      ['mTLS', mtlsRequest, true],
+      ['JWT-SVID', jwtRequest, true],
+      ['denied', deniedRequest, false],
+      ['mTLS with a body, no body rules', bodyRequest, true],
+    ] as const) {
       const { status, body } = await grpcStatusOf(server.socket, file);
       const response = authorizationService()['Check']!.responseDeserialize(body.subarray(5)) as { status?: { code?: number } };
       const decided = (response.status?.code ?? 0) === 0;
@@ -312,7 +371,15 @@ for (const workers of [...new Set([2, availableCpus()])]) {
 {
   const endpoint = await startTokenEndpoint();
   const configOAuth2 = writeConfig('oauth2', 10, {
-    destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', key: 'openai/prod', inject: { oauth2: { tokenUrl: endpoint.url, clientId: 'keybroker-bench', scopes: ['bench'] } } } },
+    destinations: {
+      openai: {
+        upstream: 'api.openai.com',
+        authorities: ['gateway.local'],
+        routePrefix: '/openai',
+        key: 'openai/prod',
+        inject: { oauth2: { tokenUrl: endpoint.url, clientId: 'keybroker-bench', scopes: ['bench'] } },
+      },
+    },
   });
   const server = await startServer(configOAuth2, 'oauth2');
   try {
@@ -345,7 +412,10 @@ for (const workers of [...new Set([2, availableCpus()])]) {
     await server.stop();
   }
 }
-for (const [scenario, config] of [[`(h) (a) + ${chatBody.length} B chat body, inspected`, configInspect], [`(h) (a) + ${chatBody.length} B body, no body rules`, config10]] as const) {
+for (const [scenario, config] of [
+  [`(h) (a) + ${chatBody.length} B chat body, inspected`, configInspect],
+  [`(h) (a) + ${chatBody.length} B body, no body rules`, config10],
+] as const) {
   const row = await measure(scenario, config, bodyRequest, { baseline });
   row.note = `${(aRow.rps / row.rps).toFixed(2)}× (a)'s time per Check${row.note ? `; ${row.note}` : ''}`;
 }
@@ -368,7 +438,10 @@ if (!args.quick) {
     },
   });
   try {
-    for (const [label, config] of [['memory', configMemory], ['redis', configRedis]] as const) {
+    for (const [label, config] of [
+      ['memory', configMemory],
+      ['redis', configRedis],
+    ] as const) {
       const server = await startServer(config, `limit-${label}`);
       try {
         const { status, body } = await grpcStatusOf(server.socket, mtlsRequest);
@@ -429,7 +502,11 @@ await measure('(a) at 2,000 rps', config10, mtlsRequest, { rps: 2000, baseline: 
 // ceiling is jose.jwtVerify alone on the same token, in its own process, same concurrency.
 {
   writeFileSync(join(dir, 'token.txt'), warmToken);
-  const out = execFileSync(process.execPath, [join(ROOT, 'bench/jose-alone.ts'), join(dir, 'bundle.jwks'), join(dir, 'token.txt'), String(SECONDS), String(CLIENTS * STREAMS)], { cwd: ROOT, encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
+  const out = execFileSync(process.execPath, [join(ROOT, 'bench/jose-alone.ts'), join(dir, 'bundle.jwks'), join(dir, 'token.txt'), String(SECONDS), String(CLIENTS * STREAMS)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: (SECONDS + 30) * 1000,
+  });
   const jose = JSON.parse(out) as { rps: number };
   rows.push({ scenario: 'jose.jwtVerify alone (ES256)', rps: jose.rps, rssMb: NaN, note: 'the ceiling for (c)' });
   const row = await measure('(c) JWT-SVID, every call verified', configNoCache, jwtRequest);
@@ -448,7 +525,18 @@ if (existsSync(envoyBin)) {
   const [upstreamPort, adminPort, withPort, floorPort, withoutPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const upstream = spawn(process.execPath, [join(ROOT, 'bench/upstream-server.ts'), String(upstreamPort)], { stdio: 'ignore' });
   const envoyConfig = join(dir, 'envoy-hop.envoy.yaml');
-  writeFileSync(envoyConfig, renderTemplate(readFileSync(join(ROOT, 'bench/envoy-hop.yaml'), 'utf8'), { ADMIN_PORT: adminPort, WITH_PORT: withPort, FLOOR_PORT: floorPort, WITHOUT_PORT: withoutPort, KEYBROKER_SOCKET: keybroker.socket, BASELINE_SOCKET: floorServer.socket, UPSTREAM_PORT: upstreamPort }));
+  writeFileSync(
+    envoyConfig,
+    renderTemplate(readFileSync(join(ROOT, 'bench/envoy-hop.yaml'), 'utf8'), {
+      ADMIN_PORT: adminPort,
+      WITH_PORT: withPort,
+      FLOOR_PORT: floorPort,
+      WITHOUT_PORT: withoutPort,
+      KEYBROKER_SOCKET: keybroker.socket,
+      BASELINE_SOCKET: floorServer.socket,
+      UPSTREAM_PORT: upstreamPort,
+    }),
+  );
   const envoy = spawn(envoyBin, ['-c', envoyConfig, '--concurrency', '1', '--use-dynamic-base-id', '--disable-hot-restart', '--log-level', 'error'], { stdio: 'ignore' });
   try {
     await poll(
@@ -505,13 +593,44 @@ if (args.soak) {
   try {
     const log = join(dir, 'soak.log');
     await new Promise<void>((resolve, reject) => {
-      const load = spawn('h2load', ['-B', `unix:${server.socket}`, '-D', '120', '-c', '10', '-m', '1', '-t', '1', '--rps', '200', '-d', mtlsRequest, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`, `http://localhost${CHECK_PATH}`], { stdio: 'ignore' });
+      const load = spawn(
+        'h2load',
+        [
+          '-B',
+          `unix:${server.socket}`,
+          '-D',
+          '120',
+          '-c',
+          '10',
+          '-m',
+          '1',
+          '-t',
+          '1',
+          '--rps',
+          '200',
+          '-d',
+          mtlsRequest,
+          '-H',
+          'content-type: application/grpc',
+          '-H',
+          'te: trailers',
+          `--log-file=${log}`,
+          `http://localhost${CHECK_PATH}`,
+        ],
+        { stdio: 'ignore' },
+      );
       load.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`h2load exited ${code}`))));
     });
     const latencies = okLatencies(logRows(log));
     const settled = samples.slice(1);
     const growth = settled.length > 1 ? ((settled.at(-1)! - settled[0]!) / settled[0]!) * 100 : NaN;
-    rows.push({ scenario: 'soak: (a) at 2,000 rps for 120 s', rps: latencies.length / 120, ...percentiles(latencies), rssMb: server.peakRssMb(), note: `RSS ${settled.map((m) => m.toFixed(0)).join('→')} MB: ${growth.toFixed(1)}% growth after the first 10 s` });
+    rows.push({
+      scenario: 'soak: (a) at 2,000 rps for 120 s',
+      rps: latencies.length / 120,
+      ...percentiles(latencies),
+      rssMb: server.peakRssMb(),
+      note: `RSS ${settled.map((m) => m.toFixed(0)).join('→')} MB: ${growth.toFixed(1)}% growth after the first 10 s`,
+    });
   } finally {
     clearInterval(sampler);
     await server.stop();

@@ -31,7 +31,11 @@ function importsOf(file: string, withTypes: boolean): string[] {
     if (ts.isImportDeclaration(statement)) {
       specifier = statement.moduleSpecifier;
       const clause = statement.importClause;
-      typeOnly = Boolean(clause && (clause.isTypeOnly || (!clause.name && clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.length > 0 && clause.namedBindings.elements.every((e) => e.isTypeOnly))));
+      typeOnly = Boolean(
+        clause &&
+          (clause.isTypeOnly ||
+            (!clause.name && clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.length > 0 && clause.namedBindings.elements.every((e) => e.isTypeOnly))),
+      );
     } else if (ts.isExportDeclaration(statement) && statement.moduleSpecifier) {
       specifier = statement.moduleSpecifier;
       typeOnly = statement.isTypeOnly;

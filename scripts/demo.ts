@@ -74,7 +74,7 @@ function describeReceived(request: Received, token: string): string[] {
     }
   }
   const tokenSeen = request.headers.some(([, v]) => v.includes(token));
-  lines.push(tokenSeen ? 'the agent\'s token: PRESENT (this is a bug)' : 'the agent\'s token: absent (stripped by keybroker\'s answer)');
+  lines.push(tokenSeen ? "the agent's token: PRESENT (this is a bug)" : "the agent's token: absent (stripped by keybroker's answer)");
   return lines;
 }
 
@@ -115,13 +115,22 @@ async function main(): Promise<number> {
     const live = (name: string) => (request: Received) => {
       if (!once && printedIntro) for (const line of describeReceived(request, lastToken)) say(`  [${name} provider] ${line}`);
       return name === 'openai'
-        ? { id: 'chatcmpl-demo', object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the fake provider.' }, finish_reason: 'stop' }] }
+        ? {
+            id: 'chatcmpl-demo',
+            object: 'chat.completion',
+            created: Math.floor(Date.now() / 1000),
+            model: 'gpt-4o-mini',
+            choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the fake provider.' }, finish_reason: 'stop' }],
+          }
         : { id: 'msg-demo', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'Hello from the fake provider.' }] };
     };
     let printedIntro = false;
     const openai: FakeProvider = await startFakeProvider('openai', providerCa.issue('api.openai.com', { dns: ['api.openai.com'] }), live('openai'));
     const anthropic: FakeProvider = await startFakeProvider('anthropic', providerCa.issue('api.anthropic.com', { dns: ['api.anthropic.com'] }), live('anthropic'));
-    stops.push(() => openai.close(), () => anthropic.close());
+    stops.push(
+      () => openai.close(),
+      () => anthropic.close(),
+    );
 
     const envoy: RunningEnvoy = await startEnvoy(
       dir,
@@ -150,7 +159,10 @@ async function main(): Promise<number> {
         say(`  !! expected: ${what}`);
       }
     };
-    for (const [step, who, allowed] of [[1, 'research', true], [2, 'intern', false]] as const) {
+    for (const [step, who, allowed] of [
+      [1, 'research', true],
+      [2, 'intern', false],
+    ] as const) {
       const identity = `spiffe://demo.local/agent/${who}`;
       const token = execFileSync(NODE, [CLI, 'token', '--identity', identity], { encoding: 'utf8' }).trim();
       lastToken = token;

@@ -28,9 +28,25 @@ export function createCa(name: string, dir = mkdtempSync(join(tmpdir(), 'keybrok
   const keyFile = join(dir, `${name}-ca.key`);
   const certFile = join(dir, `${name}-ca.crt`);
   openssl(dir, [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/O=keybroker-test/CN=${name} CA`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/O=keybroker-test/CN=${name} CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   let serial = 1;
   return {
@@ -43,11 +59,7 @@ export function createCa(name: string, dir = mkdtempSync(join(tmpdir(), 'keybrok
       const leafCsr = join(dir, `${leaf}.csr`);
       const leafCert = join(dir, `${leaf}.crt`);
       const ext = join(dir, `${leaf}.ext`);
-      const altNames = [
-        ...(sans.uris ?? []).map((u) => `URI:${u}`),
-        ...(sans.dns ?? []).map((d) => `DNS:${d}`),
-        ...(sans.ips ?? []).map((i) => `IP:${i}`),
-      ];
+      const altNames = [...(sans.uris ?? []).map((u) => `URI:${u}`), ...(sans.dns ?? []).map((d) => `DNS:${d}`), ...(sans.ips ?? []).map((i) => `IP:${i}`)];
       writeFileSync(
         ext,
         [

@@ -53,9 +53,7 @@ export function connectAdmin(server: string, tls?: AdminTls, deadlineMs = 10_000
   const call =
     (method: string) =>
     (request: unknown): Promise<never> =>
-      new Promise((resolve, reject) =>
-        client[method]!(request, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => (error ? reject(error) : resolve(response as never))),
-      );
+      new Promise((resolve, reject) => client[method]!(request, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => (error ? reject(error) : resolve(response as never))));
   return {
     Explain: call('Explain'),
     WhoCan: call('WhoCan'),

@@ -36,16 +36,12 @@ export async function startAdminServer(listen: ListenAddress, deps: AdminDeps, l
         (error: unknown) => {
           const invalid = error instanceof AdminInputError;
           audit(invalid ? 'invalid' : 'error', (error as Error)?.message);
-          callback({ code: invalid ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: invalid ? (error as Error).message : 'the admin call failed; see keybroker\'s log' });
+          callback({ code: invalid ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: invalid ? (error as Error).message : "the admin call failed; see keybroker's log" });
         },
       );
     };
   }
-  return startServiceServer(
-    listen,
-    { name: 'admin', services: [ADMIN_SERVICE], socketMode: 0o600, register: (server) => server.addService(adminService().service, implementation) },
-    log,
-  );
+  return startServiceServer(listen, { name: 'admin', services: [ADMIN_SERVICE], socketMode: 0o600, register: (server) => server.addService(adminService().service, implementation) }, log);
 }
 
 /** What the audit line records as the call's result. */

@@ -41,7 +41,10 @@ exit codes: 0 answered, 1 configuration or server error, 2 usage`,
     } else {
       required(values, 'config');
       const { config } = loadConfigFile(values.config);
-      answer = asMessage(whatCan(config.policy, { identity: values.identity, destination: values.destination }), compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy }).version);
+      answer = asMessage(
+        whatCan(config.policy, { identity: values.identity, destination: values.destination }),
+        compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy }).version,
+      );
     }
     printReview(answer, values.json, io);
     return EXIT.ok;

@@ -52,7 +52,13 @@ export function parseOptions<O extends Options>(args: readonly string[], options
   } catch (error) {
     const message = (error as Error).message;
     const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
-    if (unknown) throw new UsageError(`unknown option ${unknown}${didYouMean(unknown, Object.keys(options).map((o) => `--${o}`))}`);
+    if (unknown)
+      throw new UsageError(
+        `unknown option ${unknown}${didYouMean(
+          unknown,
+          Object.keys(options).map((o) => `--${o}`),
+        )}`,
+      );
     throw new UsageError(message.split('\n')[0] ?? message);
   }
 }

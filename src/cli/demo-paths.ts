@@ -7,5 +7,5 @@ export const DEMO_SIGNING_KEY = fileURLToPath(new URL('../../examples/demo-jwt/s
 
 /** For a missing key file: the command that creates the demo's, when it is the demo's. */
 export function demoKeysHint(file: string): string {
-  return file === DEMO_KEYS ? ' (`npm start` or `node examples/demo-keys.ts` creates the demo\'s)' : '';
+  return file === DEMO_KEYS ? " (`npm start` or `node examples/demo-keys.ts` creates the demo's)" : '';
 }

@@ -44,9 +44,7 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   const { config } = loadConfigFile(configFile);
   if (!(query.destination in config.destinations)) {
     const known = Object.keys(config.destinations);
-    throw new UnknownDestinationError(
-      `unknown destination "${query.destination}"${didYouMean(query.destination, known)} (configured: ${known.join(', ') || 'none'})`,
-    );
+    throw new UnknownDestinationError(`unknown destination "${query.destination}"${didYouMean(query.destination, known)} (configured: ${known.join(', ') || 'none'})`);
   }
   // A missing key file must not hide the policy's answer: the Check then denies with
   // key_unavailable and says which command creates the file.
@@ -77,7 +75,6 @@ function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0]): KeyStore 
     };
   }
 }
-
 
 /** Explain through the admin API; the answer in the same record shape as a local one. */
 async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>): Promise<DecisionRecord> {

@@ -48,13 +48,19 @@ options:
 
 exit codes: 0 SERVING, 1 anything else (NOT_SERVING, unreachable, timed out), 2 usage`,
   async run(args, io) {
-    const values = parseOptions(args, { config: { type: 'string', short: 'c' }, ca: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, timeout: { type: 'string', default: '2000' } });
+    const values = parseOptions(args, {
+      config: { type: 'string', short: 'c' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      timeout: { type: 'string', default: '2000' },
+    });
     required(values, 'config');
     const timeoutMs = Number(values.timeout);
     if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new UsageError(`--timeout: expected milliseconds, got "${values.timeout}"`);
     const listen = parseListen(loadConfigFile(values.config).config.listen);
     const { ca, cert, key } = values;
-    if (listen.tls && !(ca && cert && key)) throw new UsageError('the listener is mTLS: give --ca (of keybroker\'s certificate) and --cert, --key (a client its clientCa trusts)');
+    if (listen.tls && !(ca && cert && key)) throw new UsageError("the listener is mTLS: give --ca (of keybroker's certificate) and --cert, --key (a client its clientCa trusts)");
     const target: HealthTarget = {
       address: grpcTarget(listen),
       ...(listen.tls && ca && cert && key ? { tls: { ca: readFileSync(ca), cert: readFileSync(cert), key: readFileSync(key) } } : {}),

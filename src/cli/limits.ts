@@ -110,7 +110,8 @@ async function show(store: RedisLimitStore, compiled: CompiledLimits, teams: Rec
       if (scoped.length > 0) specs.push({ spec: limit.spec, subjects: subjectsOf(limit, subject).filter((s) => !s.startsWith('person:')) });
     }
   } else {
-    for (const limit of compiled.limits) specs.push({ spec: limit.spec, subjects: limit.spec.per === 'tenant' ? ['tenant'] : limit.spec.per === 'team' ? (limit.spec.teams ?? []).map((t) => `team:${t}`) : [] });
+    for (const limit of compiled.limits)
+      specs.push({ spec: limit.spec, subjects: limit.spec.per === 'tenant' ? ['tenant'] : limit.spec.per === 'team' ? (limit.spec.teams ?? []).map((t) => `team:${t}`) : [] });
   }
   for (const { spec, subjects } of specs) {
     for (const subject of subjects) {
@@ -137,7 +138,7 @@ async function show(store: RedisLimitStore, compiled: CompiledLimits, teams: Rec
     io.out(JSON.stringify({ rows }));
     return EXIT.ok;
   }
-  if (!identity) io.out('limits keyed per identity or person: pass --identity SPIFFE_ID to see one identity\'s counters');
+  if (!identity) io.out("limits keyed per identity or person: pass --identity SPIFFE_ID to see one identity's counters");
   io.out(['limit', 'subject', 'metric', 'used', 'limit', 'remaining', 'window ends'].join('\t'));
   for (const r of rows) io.out([r.limit, r.subject, r.metric, r.used, `${r.limit_value}${r.overridden ? ' (override)' : ''}`, r.remaining, r.resets ?? '-'].join('\t'));
   return EXIT.ok;
@@ -173,7 +174,9 @@ async function change(action: 'set' | 'reset', store: RedisLimitStore, compiled:
 
 /** The counter's key, as the limit keys it; a flag that does not fit the limit's `per` is a usage error. */
 function subjectOf(spec: LimitRuleConfig, values: Values): string {
-  const given = [values.identity && `identity:${values.identity}`, values.team && `team:${values.team}`, values.person && `person:${values.person}`, values.tenant && 'tenant'].filter(Boolean) as string[];
+  const given = [values.identity && `identity:${values.identity}`, values.team && `team:${values.team}`, values.person && `person:${values.person}`, values.tenant && 'tenant'].filter(
+    Boolean,
+  ) as string[];
   if (given.length !== 1) throw new UsageError('name the counter with exactly one of --identity, --team, --person, --tenant');
   const subject = given[0]!;
   const kind = subject.split(':')[0];

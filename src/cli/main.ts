@@ -25,7 +25,20 @@ import { reloadCommand } from './reload.ts';
 import { limitsCommand } from './limits.ts';
 
 /** The registry: one line per command, in the order `keybroker help` lists them. */
-const COMMANDS: readonly Command[] = [serveCommand, validateCommand, explainCommand, testCommand, lintCommand, tokenCommand, healthCommand, whoCanCommand, canCommand, statusCommand, reloadCommand, limitsCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  validateCommand,
+  explainCommand,
+  testCommand,
+  lintCommand,
+  tokenCommand,
+  healthCommand,
+  whoCanCommand,
+  canCommand,
+  statusCommand,
+  reloadCommand,
+  limitsCommand,
+];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

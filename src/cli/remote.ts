@@ -33,10 +33,7 @@ export function adminFromOptions(values: ServerValues & { server: string }): Adm
   const tlsGiven = [values['tls-ca'], values['tls-cert'], values['tls-key']];
   if (tlsGiven.some(Boolean) && !tlsGiven.every(Boolean)) throw new UsageError('--tls-ca, --tls-cert and --tls-key go together');
   try {
-    return connectAdmin(
-      values.server,
-      values['tls-ca'] ? { ca: values['tls-ca'], cert: values['tls-cert']!, key: values['tls-key']!, serverName: values['tls-server-name'] } : undefined,
-    );
+    return connectAdmin(values.server, values['tls-ca'] ? { ca: values['tls-ca'], cert: values['tls-cert']!, key: values['tls-key']!, serverName: values['tls-server-name'] } : undefined);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -55,7 +55,7 @@ export async function serve(configFile: string, options: ServeOptions = {}): Pro
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'serve Envoy\'s ext_authz Check (and gRPC health) from a configuration file',
+  summary: "serve Envoy's ext_authz Check (and gRPC health) from a configuration file",
   help: `usage: keybroker serve -c FILE [--workers N]
 
 Serves envoy.service.auth.v3.Authorization/Check and grpc.health.v1 on the configured

@@ -4,7 +4,7 @@ import { askServer, SERVER_HELP, SERVER_OPTIONS } from './remote.ts';
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'a running keybroker\'s policy version, config hash, keys, bundles, listeners (admin API)',
+  summary: "a running keybroker's policy version, config hash, keys, bundles, listeners (admin API)",
   help: `usage: keybroker status --server ADDR [--json]
 
 Asks a running keybroker through its admin API: the policy version and configuration hash

@@ -41,13 +41,7 @@ export async function mintToken(request: TokenRequest): Promise<MintedToken> {
   const key = await importJWK(jwk, jwk.alg);
   const now = Math.floor(Date.now() / 1000);
   const exp = now + Math.floor(request.ttlMs / 1000);
-  const token = await new SignJWT({})
-    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'JWT' })
-    .setSubject(id.id)
-    .setAudience(request.audience)
-    .setIssuedAt(now)
-    .setExpirationTime(exp)
-    .sign(key);
+  const token = await new SignJWT({}).setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'JWT' }).setSubject(id.id).setAudience(request.audience).setIssuedAt(now).setExpirationTime(exp).sign(key);
   return { token, identity: id.id, audience: request.audience, kid: jwk.kid, expiresAt: new Date(exp * 1000).toISOString() };
 }
 
@@ -60,7 +54,7 @@ function formatMs(ms: number): string {
 
 export const tokenCommand: Command = {
   name: 'token',
-  summary: 'mint a JWT-SVID with a local signing key (the demo\'s by default), for trying things out',
+  summary: "mint a JWT-SVID with a local signing key (the demo's by default), for trying things out",
   help: `usage: keybroker token --identity SPIFFE_ID [--ttl 5m] [--audience AUD] [-c FILE] [--key FILE] [--json]
 
 Mints a JWT-SVID for SPIFFE_ID, signed with a local private JWK, and prints it (and

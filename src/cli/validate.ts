@@ -26,7 +26,14 @@ export function validate(configFile: string): Validation {
   const { listen, runtime } = prepareRuntime(config);
   releaseRuntime(runtime);
   const exposure = exposureWarning(listen, Object.keys(config.trust));
-  return { file: configFile, policyVersion: runtime.policy.version, rules: runtime.policy.ruleCount, destinations: runtime.destinations.size, warnings: exposure ? [exposure] : [], findings: lint(loaded) };
+  return {
+    file: configFile,
+    policyVersion: runtime.policy.version,
+    rules: runtime.policy.ruleCount,
+    destinations: runtime.destinations.size,
+    warnings: exposure ? [exposure] : [],
+    findings: lint(loaded),
+  };
 }
 
 export const validateCommand: Command = {

@@ -110,8 +110,7 @@ function anchorPaths(config: Config, baseDir: string): Config {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const listenAnchored = anchorListen(config.listen, at);
   const keys = anchorKeys(config.keys, at);
-  const bundle = (b: BundleSourceConfig): BundleSourceConfig =>
-    'file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b;
+  const bundle = (b: BundleSourceConfig): BundleSourceConfig => ('file' in b ? { ...b, file: at(b.file) } : b.ca ? { ...b, ca: at(b.ca) } : b);
   const trust = Object.fromEntries(Object.entries(config.trust).map(([name, td]) => [name, td.bundle ? { ...td, bundle: bundle(td.bundle) } : td]));
   const issuers = config.issuers.map((issuer) => ({ ...issuer, jwks: bundle(issuer.jwks) }));
   const destinations = Object.fromEntries(
@@ -120,7 +119,16 @@ function anchorPaths(config: Config, baseDir: string): Config {
       return [name, typeof inject === 'object' && 'oauth2' in inject && inject.oauth2.ca ? { ...d, inject: { oauth2: { ...inject.oauth2, ca: at(inject.oauth2.ca) } } } : d];
     }),
   );
-  return { ...config, listen: listenAnchored, ...(config.admin ? { admin: { listen: anchorListen(config.admin.listen, at) } } : {}), ...(config.gatewayTokens ? { gatewayTokens: { ...config.gatewayTokens, listen: anchorTokenListen(config.gatewayTokens.listen, at) } } : {}), keys, trust, issuers, destinations };
+  return {
+    ...config,
+    listen: listenAnchored,
+    ...(config.admin ? { admin: { listen: anchorListen(config.admin.listen, at) } } : {}),
+    ...(config.gatewayTokens ? { gatewayTokens: { ...config.gatewayTokens, listen: anchorTokenListen(config.gatewayTokens.listen, at) } } : {}),
+    keys,
+    trust,
+    issuers,
+    destinations,
+  };
 }
 
 function anchorTokenListen(listen: NonNullable<Config['gatewayTokens']>['listen'], at: (p: string) => string): NonNullable<Config['gatewayTokens']>['listen'] {

@@ -48,7 +48,10 @@ export function readYamlSource(file: string, displayName = file): YamlSource {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(displayName, doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })));
+    throw new ConfigError(
+      displayName,
+      doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML: ${e.message.split('\n')[0]}` })),
+    );
   }
   return { file: displayName, doc, lines };
 }
@@ -80,7 +83,11 @@ export function expandRules(value: unknown, key: string, main: YamlSource, baseD
   for (const pattern of patterns) {
     const absolute = isAbsolute(pattern) ? pattern : resolve(baseDir, pattern);
     expanded.patterns.push(absolute);
-    const files = pattern.includes('*') ? globSync(absolute).map((f) => resolve(f)).sort() : [absolute];
+    const files = pattern.includes('*')
+      ? globSync(absolute)
+          .map((f) => resolve(f))
+          .sort()
+      : [absolute];
     for (const file of files) {
       if (expanded.files.includes(file)) continue;
       if (expanded.files.length >= MAX_FILES) throw problemAt(main, [key], `includes more than ${MAX_FILES} files`);
@@ -124,7 +131,12 @@ function rejectDuplicateIds(expanded: ExpandedRules): void {
       return;
     }
     const where = `${earlier.source.file}:${lineIn(earlier.source, [...earlier.path, 'id']) ?? '?'}`;
-    problems.push({ file: origin.source.file, path: formatPath([...origin.path, 'id']), line: lineIn(origin.source, [...origin.path, 'id']), message: `rule id "${id}" is already defined in ${where}` });
+    problems.push({
+      file: origin.source.file,
+      path: formatPath([...origin.path, 'id']),
+      line: lineIn(origin.source, [...origin.path, 'id']),
+      message: `rule id "${id}" is already defined in ${where}`,
+    });
   });
   if (problems.length > 0) throw new ConfigError((problems[0] as ConfigProblem).file ?? '', problems);
 }

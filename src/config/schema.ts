@@ -14,13 +14,10 @@ import { bodyConditions, checkBodyConditions, destinationApi } from './schema/bo
 import { injection, keyRef } from './schema/inject.ts';
 import { METHOD_OVERRIDE_HEADERS } from '../credentials/strip.ts';
 
-
 /** RFC 7230 token: what an HTTP header name may be, lowercased as Envoy presents them. */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lowercase HTTP header name');
 
-const hostName = z
-  .string()
-  .regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected a lowercase host name, optionally with ":port"');
+const hostName = z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/, 'expected a lowercase host name, optionally with ":port"');
 
 const trustDomainName = z.string().superRefine((name, ctx) => {
   try {
@@ -30,43 +27,34 @@ const trustDomainName = z.string().superRefine((name, ctx) => {
   }
 });
 
-const pathPattern = z
-  .string()
-  .regex(/^\/[^?#*]*\*?$/, 'expected an absolute path ("/v1/models") or a prefix ending in "*" ("/v1/*"), without query');
+const pathPattern = z.string().regex(/^\/[^?#*]*\*?$/, 'expected an absolute path ("/v1/models") or a prefix ending in "*" ("/v1/*"), without query');
 
-const method = z
-  .string()
-  .regex(/^([A-Z]+|\*)$/, 'expected an upper-case HTTP method such as "POST", or "*" for any');
+const method = z.string().regex(/^([A-Z]+|\*)$/, 'expected an upper-case HTTP method such as "POST", or "*" for any');
 
 const tlsServer = z.strictObject({
   cert: nonEmpty,
   key: nonEmpty,
   clientCa: nonEmpty,
-  allowedCallers: z.array(spiffeIdPattern).min(1, 'name at least one caller SPIFFE ID (Envoy\'s)'),
+  allowedCallers: z.array(spiffeIdPattern).min(1, "name at least one caller SPIFFE ID (Envoy's)"),
 });
 
-const listen = z.union([
-  nonEmpty,
-  z.strictObject({ address: nonEmpty, tls: tlsServer.optional() }),
-]);
+const listen = z.union([nonEmpty, z.strictObject({ address: nonEmpty, tls: tlsServer.optional() })]);
 
 const bundleFormat = z.enum(['jwks', 'spiffe']).default('jwks');
 
 /** A JWKS or SPIFFE bundle: a file (watched), or a URL (refreshed; `ca` to verify its TLS). */
 const bundleSource = z.union([
   z.strictObject({ file: nonEmpty, format: bundleFormat }),
-  z
-    .strictObject({ url: z.url({ protocol: /^https?$/ }), format: bundleFormat, refresh: duration.optional(), ca: nonEmpty.optional(), spiffeId: z.string().optional() })
-    .superRefine((b, ctx) => {
-      if (b.spiffeId === undefined) return;
-      try {
-        parseSpiffeId(b.spiffeId);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', path: ['spiffeId'], message: (error as Error).message });
-      }
-      if (!b.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'the https_spiffe profile (spiffeId) needs the trust domain\'s X.509 bundle as ca to start from' });
-      if (b.format !== 'spiffe') ctx.addIssue({ code: 'custom', path: ['format'], message: 'a SPIFFE bundle endpoint serves format: spiffe' });
-    }),
+  z.strictObject({ url: z.url({ protocol: /^https?$/ }), format: bundleFormat, refresh: duration.optional(), ca: nonEmpty.optional(), spiffeId: z.string().optional() }).superRefine((b, ctx) => {
+    if (b.spiffeId === undefined) return;
+    try {
+      parseSpiffeId(b.spiffeId);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['spiffeId'], message: (error as Error).message });
+    }
+    if (!b.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: "the https_spiffe profile (spiffeId) needs the trust domain's X.509 bundle as ca to start from" });
+    if (b.format !== 'spiffe') ctx.addIssue({ code: 'custom', path: ['format'], message: 'a SPIFFE bundle endpoint serves format: spiffe' });
+  }),
 ]);
 
 const trustDomain = z
@@ -136,7 +124,13 @@ const vaultAuth = z.discriminatedUnion('method', [
 
 const keys = z.discriminatedUnion('store', [
   z.strictObject({ store: z.literal('file'), file: nonEmpty }),
-  z.strictObject({ store: z.literal('env'), prefix: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('KEYBROKER_KEY_') }),
+  z.strictObject({
+    store: z.literal('env'),
+    prefix: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .default('KEYBROKER_KEY_'),
+  }),
   z.strictObject({
     store: z.literal('vault'),
     address: vaultAddress,
@@ -158,7 +152,10 @@ const destination = z.strictObject({
   /** Extra `:authority` values the agent may use for this destination (the gateway's own host). */
   authorities: z.array(hostName).optional(),
   /** The path prefix the Envoy route matches and strips; policy paths are relative to what remains. */
-  routePrefix: z.string().regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'expected a path prefix such as "/openai"').optional(),
+  routePrefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'expected a path prefix such as "/openai"')
+    .optional(),
   inject: injection,
   key: keyRef,
   classification: z.enum(['public', 'internal', 'confidential', 'restricted']).default('confidential'),
@@ -198,9 +195,7 @@ const telemetry = z.strictObject({
       exportTimeout: duration.default(10_000),
     })
     .prefault({}),
-  metrics: z
-    .strictObject({ prometheus: z.strictObject({ host: loopbackHost.default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional() })
-    .prefault({}),
+  metrics: z.strictObject({ prometheus: z.strictObject({ host: loopbackHost.default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional() }).prefault({}),
 });
 
 /** How a replica leaves: SIGTERM reports NOT_SERVING, keeps serving `drainDelay` so load
@@ -253,7 +248,8 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['issuers'], message: 'configure at most one person issuer' });
     }
     if (Object.keys(config.teams).length === 0) {
-      for (const [name, d] of Object.entries(config.destinations)) if (d.key.includes('{team}')) ctx.addIssue({ code: 'custom', path: ['destinations', name, 'key'], message: 'the key is chosen by {team}, but no teams: are configured' });
+      for (const [name, d] of Object.entries(config.destinations))
+        if (d.key.includes('{team}')) ctx.addIssue({ code: 'custom', path: ['destinations', name, 'key'], message: 'the key is chosen by {team}, but no teams: are configured' });
     }
     for (const [team, patterns] of Object.entries(config.teams)) {
       if (!/^[a-z0-9][a-z0-9_-]*$/.test(team)) ctx.addIssue({ code: 'custom', path: ['teams', team], message: 'expected a team name of lowercase letters, digits, "-" and "_"' });
@@ -267,7 +263,12 @@ export const configSchema = z
 type RuleConfig = z.output<typeof rule>;
 
 /** The checks every rule passes against the rest of the configuration: live or candidate. */
-function checkRules(config: { trust: Record<string, unknown>; destinations: Record<string, { api?: z.output<typeof destinationApi> }>; issuers: ReadonlyArray<{ kind: string }> }, rules: readonly RuleConfig[], key: string, ctx: z.RefinementCtx): void {
+function checkRules(
+  config: { trust: Record<string, unknown>; destinations: Record<string, { api?: z.output<typeof destinationApi> }>; issuers: ReadonlyArray<{ kind: string }> },
+  rules: readonly RuleConfig[],
+  key: string,
+  ctx: z.RefinementCtx,
+): void {
   rules.forEach((r, index) => {
     if (r.person && !config.issuers.some((i) => i.kind === 'person')) {
       ctx.addIssue({ code: 'custom', path: [key, index, 'person'], message: 'this rule requires a person, but no issuer of kind "person" is configured' });
@@ -284,10 +285,18 @@ function checkRules(config: { trust: Record<string, unknown>; destinations: Reco
     }
     r.destinations.forEach((name, i) => {
       if (!(name in config.destinations)) {
-        ctx.addIssue({ code: 'custom', path: [key, index, 'destinations', i], message: `unknown destination "${name}"${didYouMean(name, Object.keys(config.destinations))}; configured: ${Object.keys(config.destinations).join(', ') || 'none'}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [key, index, 'destinations', i],
+          message: `unknown destination "${name}"${didYouMean(name, Object.keys(config.destinations))}; configured: ${Object.keys(config.destinations).join(', ') || 'none'}`,
+        });
       }
     });
-    checkBodyConditions(r, (name) => config.destinations[name]?.api, (path, message) => ctx.addIssue({ code: 'custom', path: [key, index, ...path], message }));
+    checkBodyConditions(
+      r,
+      (name) => config.destinations[name]?.api,
+      (path, message) => ctx.addIssue({ code: 'custom', path: [key, index, ...path], message }),
+    );
     r.identities.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, [key, index, 'identities', i], ctx));
   });
 }
@@ -295,4 +304,3 @@ function checkRules(config: { trust: Record<string, unknown>; destinations: Reco
 export type Config = z.output<typeof configSchema>;
 export type DestinationConfig = Config['destinations'][string];
 export type BundleSourceConfig = z.output<typeof bundleSource>;
-

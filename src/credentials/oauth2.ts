@@ -183,10 +183,14 @@ export class OAuth2Tokens {
     } catch (error) {
       if (!(error instanceof BoundedRequestError)) throw error;
       switch (error.failure) {
-        case 'timeout': throw new Error(`the token endpoint did not answer within ${spec.timeout} ms`);
-        case 'too_large': throw new Error(`the token endpoint's answer is larger than ${MAX_BODY} bytes`);
-        case 'aborted': throw new Error('keybroker is shutting down');
-        default: throw new Error(`the token endpoint is unreachable${error.transportCode ? ` (${error.transportCode})` : ''}`);
+        case 'timeout':
+          throw new Error(`the token endpoint did not answer within ${spec.timeout} ms`);
+        case 'too_large':
+          throw new Error(`the token endpoint's answer is larger than ${MAX_BODY} bytes`);
+        case 'aborted':
+          throw new Error('keybroker is shutting down');
+        default:
+          throw new Error(`the token endpoint is unreachable${error.transportCode ? ` (${error.transportCode})` : ''}`);
       }
     }
   }

@@ -52,9 +52,12 @@ function readKey(sources: CredentialSources, ref: KeyRef, identity: string): May
   if (ref.perTeam) {
     const teams = sources.teamsOf(identity);
     if (teams.length !== 1) {
-      throw new KeyUnavailableError(ref.text, teams.length === 0
-        ? `${identity} is in no team, and the key is chosen by team`
-        : `${identity} is in several teams (${teams.join(', ')}), and the key is chosen by team: give the grant its own key:`);
+      throw new KeyUnavailableError(
+        ref.text,
+        teams.length === 0
+          ? `${identity} is in no team, and the key is chosen by team`
+          : `${identity} is in several teams (${teams.join(', ')}), and the key is chosen by team: give the grant its own key:`,
+      );
     }
     team = teams[0];
   }

@@ -51,7 +51,10 @@ export class Secret {
   reveal(): string {
     if (this.#value === undefined) {
       if (this.#primary !== undefined) this.field(this.#primary); // throws, naming the missing field
-      throw new KeyUnavailableError(this.#path, `it has fields (${[...this.#fields.keys()].join(', ')}) and no single value: name one in the key reference ("${this.#path}#<field>") or use \${key.<field>}`);
+      throw new KeyUnavailableError(
+        this.#path,
+        `it has fields (${[...this.#fields.keys()].join(', ')}) and no single value: name one in the key reference ("${this.#path}#<field>") or use \${key.<field>}`,
+      );
     }
     return this.#value;
   }

@@ -4,13 +4,7 @@
  * because Envoy applies removals after sets and would strip the injected key. Headers
  * keybroker injects are set with append=false, so the agent's copy of those is replaced.
  */
-export const AGENT_CREDENTIAL_HEADERS = [
-  'authorization',
-  'proxy-authorization',
-  'x-api-key',
-  'api-key',
-  'x-goog-api-key',
-] as const;
+export const AGENT_CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-goog-api-key'] as const;
 
 /**
  * Headers by which some APIs let a request name another method than its own: a POST-only

@@ -89,7 +89,10 @@ export const QUERY_SAFE = /^[A-Za-z0-9*._-]*$/;
 
 function queryValue(name: string, value: string, secret: Credential): string {
   if (!QUERY_SAFE.test(value)) {
-    throw new KeyUnavailableError(secret.id, `its value has characters Envoy does not accept unencoded in the query parameter "${name}" (only letters, digits and "*-._"); inject it in a header instead`);
+    throw new KeyUnavailableError(
+      secret.id,
+      `its value has characters Envoy does not accept unencoded in the query parameter "${name}" (only letters, digits and "*-._"); inject it in a header instead`,
+    );
   }
   return value;
 }

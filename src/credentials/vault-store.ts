@@ -179,7 +179,10 @@ export class VaultKeyStore implements KeyStore {
       }
       const query = pinned === undefined ? '' : `?version=${pinned}`;
       const response = await this.#call(() => this.#api.read(`${this.#settings.mount}/data/${path}${query}`, call(bound)));
-      const data = response.body['data'] as { data?: Record<string, unknown> | null; metadata?: { version?: unknown; created_time?: unknown; deletion_time?: unknown; destroyed?: unknown } } | null | undefined;
+      const data = response.body['data'] as
+        | { data?: Record<string, unknown> | null; metadata?: { version?: unknown; created_time?: unknown; deletion_time?: unknown; destroyed?: unknown } }
+        | null
+        | undefined;
       if (response.status === 404 && !data?.metadata) throw new VaultReadError(`no secret at ${where}`);
       if (!data?.data || data.metadata?.destroyed === true || isPast(data.metadata?.deletion_time)) {
         throw new KeyGoneError(`no live version at ${where}${pinned ? ` (version ${pinned})` : ''}: it is deleted or destroyed`);
@@ -228,7 +231,10 @@ export class VaultKeyStore implements KeyStore {
       return await request();
     } catch (error) {
       if (!(error instanceof VaultStatusError) || error.status !== 403 || this.#settings.auth.method === 'token') throw error;
-      const tokenAlive = await this.#api.lookupSelf(this.#callBound()).then(() => true, () => false);
+      const tokenAlive = await this.#api.lookupSelf(this.#callBound()).then(
+        () => true,
+        () => false,
+      );
       if (tokenAlive) throw error;
       this.#api.token = '';
       await this.#ensureLogin();
@@ -334,10 +340,14 @@ function describe(error: unknown, where: string): string {
   if (error instanceof VaultStatusError) {
     const first = error.vaultError;
     switch (error.status) {
-      case 403: return `permission denied at ${where}${first ? ` (${first})` : ''}`;
-      case 404: return `no secret at ${where}`;
-      case 503: return `Vault is sealed or unavailable (503)${first ? `: ${first}` : ''}`;
-      default: return `Vault answered ${error.status} at ${where}${first ? `: ${first}` : ''}`;
+      case 403:
+        return `permission denied at ${where}${first ? ` (${first})` : ''}`;
+      case 404:
+        return `no secret at ${where}`;
+      case 503:
+        return `Vault is sealed or unavailable (503)${first ? `: ${first}` : ''}`;
+      default:
+        return `Vault answered ${error.status} at ${where}${first ? `: ${first}` : ''}`;
     }
   }
   if (error instanceof BoundedRequestError) {

@@ -19,11 +19,7 @@ export interface DenialAnswer {
 
 export function denialAnswer(shape: DenialShape | undefined, status: number, reason: Reason, decisionId: string): DenialAnswer {
   const message = `keybroker denied this request (${reason}): ${REASONS[reason].error}`;
-  const headers = [
-    { key: 'content-type', value: 'application/json' },
-    { key: 'x-request-id', value: decisionId },
-    ...(shape === 'anthropic' ? [{ key: 'request-id', value: decisionId }] : []),
-  ];
+  const headers = [{ key: 'content-type', value: 'application/json' }, { key: 'x-request-id', value: decisionId }, ...(shape === 'anthropic' ? [{ key: 'request-id', value: decisionId }] : [])];
   switch (shape) {
     case 'openai':
       return { headers, body: JSON.stringify({ error: { message, type: errorType(status, 'server_error'), code: reason }, decision_id: decisionId }) };
@@ -38,22 +34,34 @@ export function denialAnswer(shape: DenialShape | undefined, status: number, rea
 /** The error `type` both provider APIs use for a status (they agree below 500). */
 function errorType(status: number, serverError: string): string {
   switch (status) {
-    case 400: return 'invalid_request_error';
-    case 401: return 'authentication_error';
-    case 403: return 'permission_error';
-    case 404: return 'not_found_error';
-    case 429: return 'rate_limit_error';
-    default: return serverError;
+    case 400:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 429:
+      return 'rate_limit_error';
+    default:
+      return serverError;
   }
 }
 
 function genericError(status: number): string {
   switch (status) {
-    case 400: return 'bad_request';
-    case 401: return 'unauthenticated';
-    case 403: return 'forbidden';
-    case 429: return 'too_many_requests';
-    case 503: return 'unavailable';
-    default: return 'internal';
+    case 400:
+      return 'bad_request';
+    case 401:
+      return 'unauthenticated';
+    case 403:
+      return 'forbidden';
+    case 429:
+      return 'too_many_requests';
+    case 503:
+      return 'unavailable';
+    default:
+      return 'internal';
   }
 }

@@ -140,10 +140,7 @@ function withResponseHeaders(head: AllowedHead, responseHeaders: readonly Respon
 /** A writer holding the OK status and the start of an ok_response of `okBytes`, sized for all of it. */
 function statusOk(okBytes: number): ProtoWriter {
   const statusBytes = 1 + varintSize(GrpcStatus.OK);
-  return new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes))
-    .lenField(RESPONSE.status, statusBytes)
-    .varintField(CODE, GrpcStatus.OK)
-    .lenField(RESPONSE.ok, okBytes);
+  return new ProtoWriter(lenFieldSize(statusBytes) + lenFieldSize(okBytes)).lenField(RESPONSE.status, statusBytes).varintField(CODE, GrpcStatus.OK).lenField(RESPONSE.ok, okBytes);
 }
 
 function deniedHead(denial: Denial, decisionId: string, shape: DenialShape | undefined): Buffer {
@@ -210,10 +207,6 @@ function writeMetadata(writer: ProtoWriter, record: DecisionRecord, fields: Meta
   for (const [name, field] of fields) {
     const value = record[field];
     if (typeof value !== 'string' || value === '') continue;
-    writer
-      .lenField(STRUCT_FIELDS, entrySize(name, value))
-      .stringField(ENTRY.key, name)
-      .lenField(ENTRY.value, stringFieldSize(value))
-      .stringField(STRING_VALUE, value);
+    writer.lenField(STRUCT_FIELDS, entrySize(name, value)).stringField(ENTRY.key, name).lenField(ENTRY.value, stringFieldSize(value)).stringField(STRING_VALUE, value);
   }
 }

@@ -70,7 +70,7 @@ export function parseBundle(text: string, format: BundleFormat): ParsedBundle {
   }
   const keys: JWK[] = [];
   const x509Authorities: string[] = [];
-  for (const [i, key] of ((doc as { keys: unknown[] }).keys).entries()) {
+  for (const [i, key] of (doc as { keys: unknown[] }).keys.entries()) {
     if (!key || typeof key !== 'object') throw new BundleError(`bundle key ${i} is not an object`);
     const jwk = key as JWK & { use?: string };
     if ('d' in jwk || 'k' in jwk) throw new BundleError(`bundle key ${i} holds private or symmetric key material`);

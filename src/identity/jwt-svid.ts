@@ -25,11 +25,7 @@ export interface VerifiedToken<T> {
   readonly kid: string;
 }
 
-export async function verifyJwtSvid(
-  token: string,
-  unverified: UnverifiedToken,
-  trustDomains: ReadonlyMap<string, TrustDomainTokens>,
-): Promise<VerifiedToken<Principal>> {
+export async function verifyJwtSvid(token: string, unverified: UnverifiedToken, trustDomains: ReadonlyMap<string, TrustDomainTokens>): Promise<VerifiedToken<Principal>> {
   const what = 'JWT-SVID';
   const sub = unverified.claims.sub;
   if (typeof sub !== 'string') throw new Denial('subject_invalid', `${what} has no sub`);

@@ -42,11 +42,7 @@ export class TokenVerifier {
 
   /** Every bundle this verifier reads, for readiness and shutdown. */
   bundles(): JwtBundle[] {
-    return [
-      ...[...this.settings.trustDomains.values()].map((t) => t.bundle),
-      ...this.settings.kubernetes.map((k) => k.bundle),
-      ...(this.settings.person ? [this.settings.person.bundle] : []),
-    ];
+    return [...[...this.settings.trustDomains.values()].map((t) => t.bundle), ...this.settings.kubernetes.map((k) => k.bundle), ...(this.settings.person ? [this.settings.person.bundle] : [])];
   }
 
   async ready(): Promise<void> {

@@ -26,4 +26,3 @@ export function refuseCaseVariants(object: Record<string, unknown>, read: Readon
     }
   }
 }
-

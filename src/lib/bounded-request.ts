@@ -100,13 +100,17 @@ export function boundedRequest(url: string, options: BoundedRequestOptions): Pro
     try {
       req =
         target.protocol === 'https:'
-          ? httpsRequest(target, {
-              ...common,
-              rejectUnauthorized: true,
-              minVersion: 'TLSv1.2',
-              ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
-              ...(options.tls?.checkServerIdentity ? { checkServerIdentity: options.tls.checkServerIdentity } : {}),
-            }, onResponse)
+          ? httpsRequest(
+              target,
+              {
+                ...common,
+                rejectUnauthorized: true,
+                minVersion: 'TLSv1.2',
+                ...(options.tls?.ca ? { ca: options.tls.ca } : {}),
+                ...(options.tls?.checkServerIdentity ? { checkServerIdentity: options.tls.checkServerIdentity } : {}),
+              },
+              onResponse,
+            )
           : httpRequest(target, common, onResponse);
     } catch (error) {
       finish(transportError(where, error as NodeJS.ErrnoException));

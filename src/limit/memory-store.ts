@@ -169,16 +169,25 @@ export class MemoryLimitStore implements LimitStore {
 /** What a usage record says a counter's metric really used. */
 export function actualOf(metric: string, usage: Usage): number {
   switch (metric) {
-    case 'input_tokens': return usage.inputTokens;
-    case 'output_tokens': return usage.outputTokens;
-    case 'total_tokens': return usage.inputTokens + usage.outputTokens;
-    case 'cost_usd': return usage.costMicros;
-    default: return 0;
+    case 'input_tokens':
+      return usage.inputTokens;
+    case 'output_tokens':
+      return usage.outputTokens;
+    case 'total_tokens':
+      return usage.inputTokens + usage.outputTokens;
+    case 'cost_usd':
+      return usage.costMicros;
+    default:
+      return 0;
   }
 }
 
 /** A token bucket's level now: full when it has no state, else refilled since it was last taken from. */
-export function bucketLevel(state: { readonly tokens: number; readonly at: number } | undefined, limits: { readonly rate: number; readonly burst: number; readonly periodMs: number }, now: number): number {
+export function bucketLevel(
+  state: { readonly tokens: number; readonly at: number } | undefined,
+  limits: { readonly rate: number; readonly burst: number; readonly periodMs: number },
+  now: number,
+): number {
   if (!state) return limits.burst;
   return Math.min(limits.burst, state.tokens + (Math.max(0, now - state.at) * limits.rate) / limits.periodMs);
 }

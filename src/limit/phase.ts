@@ -38,10 +38,7 @@ export const limitPhase: StatefulPhase<LimitState | undefined> = {
   prepare(config, previous) {
     const limits = config.limits;
     if (!limits || limits.rules.length === 0) return undefined;
-    const stores =
-      previous && previous.limiter.stores.identity === storesIdentity(limits)
-        ? previous.limiter.stores.retain()
-        : openLimitStores(limits, createLogger(config.log.level));
+    const stores = previous && previous.limiter.stores.identity === storesIdentity(limits) ? previous.limiter.stores.retain() : openLimitStores(limits, createLogger(config.log.level));
     const timeoutMs = typeof limits.store === 'object' ? limits.store.redis.timeout : 0;
     const readsBody = limits.rules.some((r) => r.models || r.tokens || r.costUsd);
     return { limiter: { compiled: compileLimits(limits), stores }, teams: compileTeams(config.teams), readsBody, timeoutMs };

@@ -148,7 +148,7 @@ function bounded<T>(call: Promise<T>, ms: number): Promise<T> {
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new LimitStoreError(`no answer within ${ms} ms`)), ms);
   });
-  return Promise.race([call.catch((error: unknown) => Promise.reject(error instanceof LimitStoreError ? error : new LimitStoreError((error as Error)?.message ?? String(error)))), timeout]).finally(() =>
-    clearTimeout(timer),
+  return Promise.race([call.catch((error: unknown) => Promise.reject(error instanceof LimitStoreError ? error : new LimitStoreError((error as Error)?.message ?? String(error)))), timeout]).finally(
+    () => clearTimeout(timer),
   );
 }

@@ -34,9 +34,7 @@ const name = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected a lowercase nam
 
 const modelPattern = z.string().regex(/^[A-Za-z0-9._:/-]+\*?$/, 'expected a model name ("gpt-4o") or a prefix ending in "*" ("gpt-4*")');
 
-const requests = z
-  .strictObject({ rate: count, per: window(false), burst: count.optional() })
-  .transform((r) => ({ rate: r.rate, per: r.per, burst: r.burst ?? r.rate }));
+const requests = z.strictObject({ rate: count, per: window(false), burst: count.optional() }).transform((r) => ({ rate: r.rate, per: r.per, burst: r.burst ?? r.rate }));
 
 const tokens = z
   .strictObject({ input: count.optional(), output: count.optional(), total: count.optional(), per: window(true) })
@@ -74,7 +72,10 @@ const redis = z.strictObject({
   /** CA bundle for rediss:// when the server's certificate is not publicly trusted. */
   caFile: nonEmpty.optional(),
   /** Key prefix, so several deployments can share one Redis. */
-  prefix: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected a key prefix such as "keybroker:"').default('keybroker:'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected a key prefix such as "keybroker:"')
+    .default('keybroker:'),
   /** The longest a Check waits on Redis (also bounded by Check's own deadline). */
   timeout: duration.default(100),
   connectTimeout: duration.default(2000),
@@ -126,7 +127,8 @@ export function checkLimitReferences(config: Referenced, ctx: z.RefinementCtx): 
     seen.add(rule.id);
     rule.identities?.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, at('identities', i), ctx));
     rule.teams?.forEach((team, i) => {
-      if (!(team in config.teams)) ctx.addIssue({ code: 'custom', path: at('teams', i), message: `unknown team "${team}"; configured under "teams": ${Object.keys(config.teams).join(', ') || 'none'}` });
+      if (!(team in config.teams))
+        ctx.addIssue({ code: 'custom', path: at('teams', i), message: `unknown team "${team}"; configured under "teams": ${Object.keys(config.teams).join(', ') || 'none'}` });
     });
     rule.destinations?.forEach((destination, i) => {
       if (!(destination in config.destinations)) ctx.addIssue({ code: 'custom', path: at('destinations', i), message: `unknown destination "${destination}"` });

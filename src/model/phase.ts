@@ -72,7 +72,20 @@ export interface StatefulPhase<State> extends Phase<State> {
 }
 
 export function newContext(facts: RequestFacts, record: DecisionRecord, answerBy = Infinity): CheckContext {
-  return { facts, record, answerBy, principal: undefined, person: undefined, destination: undefined, upstreamPath: undefined, body: undefined, policy: undefined, secret: undefined, injected: undefined, responseHeaders: undefined };
+  return {
+    facts,
+    record,
+    answerBy,
+    principal: undefined,
+    person: undefined,
+    destination: undefined,
+    upstreamPath: undefined,
+    body: undefined,
+    policy: undefined,
+    secret: undefined,
+    injected: undefined,
+    responseHeaders: undefined,
+  };
 }
 
 export function addResponseHeader(ctx: CheckContext, key: string, value: string): void {

@@ -126,7 +126,8 @@ export function createCheck(deps: CheckDeps): Check {
     const allow = (): Outcome => {
       if (done) return done;
       // Ready too late to reach Envoy in time: Envoy has answered on its own, so must the audit.
-      if (performance.now() > call.answerBy) return deny(new Denial('deadline_exceeded', `the answer was ready ${Math.round(performance.now() - started)} ms after the Check began, past its deadline`));
+      if (performance.now() > call.answerBy)
+        return deny(new Denial('deadline_exceeded', `the answer was ready ${Math.round(performance.now() - started)} ms after the Check began, past its deadline`));
       return finish(allowed(ctx));
     };
     try {
@@ -148,7 +149,10 @@ function bounded(ran: Promise<void>, call: CallContext, started: number): Promis
   const left = call.answerBy - performance.now();
   if (left === Infinity && !call.onCancel) return ran;
   return new Promise<void>((resolve, reject) => {
-    const timer = left === Infinity ? undefined : setTimeout(() => reject(new Denial('deadline_exceeded', `not decided within ${Math.round(call.answerBy - started)} ms, the Check's deadline`)), Math.max(0, left));
+    const timer =
+      left === Infinity
+        ? undefined
+        : setTimeout(() => reject(new Denial('deadline_exceeded', `not decided within ${Math.round(call.answerBy - started)} ms, the Check's deadline`)), Math.max(0, left));
     call.onCancel?.(() => reject(new Denial('cancelled', 'the caller cancelled the Check before it was decided')));
     ran.then(resolve, reject).finally(() => clearTimeout(timer));
   });

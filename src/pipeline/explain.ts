@@ -34,7 +34,12 @@ export async function explainDecision(runtime: Runtime, query: ExplainQuery): Pr
     authority,
     path,
     // As Envoy sends a body it buffered whole: typed JSON, its length declared.
-    headers: query.body ? new Map([['content-type', 'application/json'], ['content-length', String(query.body.length)]]) : new Map(),
+    headers: query.body
+      ? new Map([
+          ['content-type', 'application/json'],
+          ['content-length', String(query.body.length)],
+        ])
+      : new Map(),
     ...(query.body ? { body: query.body } : {}),
     sourcePrincipal: query.identity,
     sourceCertificate: '',

@@ -72,7 +72,10 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       key: parseKeyRef(d.key),
       clientSecret: clientSecret === undefined ? undefined : parseKeyRef(clientSecret),
       classification: d.classification,
-      stripHeaders: headersToStrip(injection.headers.map((h) => h.name), [...tokenHeaders, ...config.removeHeaders]),
+      stripHeaders: headersToStrip(
+        injection.headers.map((h) => h.name),
+        [...tokenHeaders, ...config.removeHeaders],
+      ),
       denialShape: denialShapeOf(d.api, d.inject),
       ...(d.api ? { api: d.api } : {}),
     });
@@ -199,7 +202,16 @@ export function openTokenVerifier(config: Config, log?: Logger, gateway?: Gatewa
         clockSkewMs: issuer.clockSkew,
       });
     } else {
-      person = { name: issuer.name, issuer: issuer.issuer, bundle: bundle(`issuer ${issuer.name}`, issuer.jwks), audiences: issuer.audiences, header: issuer.header, groupsClaim: issuer.groupsClaim, maxLifetimeMs: issuer.maxTokenLifetime, clockSkewMs: issuer.clockSkew };
+      person = {
+        name: issuer.name,
+        issuer: issuer.issuer,
+        bundle: bundle(`issuer ${issuer.name}`, issuer.jwks),
+        audiences: issuer.audiences,
+        header: issuer.header,
+        groupsClaim: issuer.groupsClaim,
+        maxLifetimeMs: issuer.maxTokenLifetime,
+        clockSkewMs: issuer.clockSkew,
+      };
     }
   }
   return new TokenVerifier({ trustDomains, kubernetes, person, tokenHeaders: config.tokens.headers, cacheEntries: config.tokens.cacheEntries, gateway });

@@ -38,23 +38,12 @@ export interface CanQuery {
 
 /** The rules that let someone (or forbid someone to) call `destination`. */
 export function whoCan(rules: readonly RuleSpec[], query: WhoCanQuery): AccessReview {
-  return review(
-    rules.filter(
-      (r) =>
-        r.destinations.includes(query.destination) &&
-        (!query.method || methodMatches(r.methods, query.method)) &&
-        (!query.path || pathMatches(r.paths, query.path)),
-    ),
-  );
+  return review(rules.filter((r) => r.destinations.includes(query.destination) && (!query.method || methodMatches(r.methods, query.method)) && (!query.path || pathMatches(r.paths, query.path))));
 }
 
 /** The rules that name `identity` (exactly or by prefix), optionally at one destination. */
 export function whatCan(rules: readonly RuleSpec[], query: CanQuery): AccessReview {
-  return review(
-    rules.filter(
-      (r) => r.identities.some((p) => identityMatches(p, query.identity)) && (!query.destination || r.destinations.includes(query.destination)),
-    ),
-  );
+  return review(rules.filter((r) => r.identities.some((p) => identityMatches(p, query.identity)) && (!query.destination || r.destinations.includes(query.destination))));
 }
 
 export function identityMatches(pattern: string, identity: string): boolean {
@@ -71,17 +60,19 @@ function pathMatches(paths: readonly string[] | undefined, path: string): boolea
 
 function review(rules: readonly RuleSpec[]): AccessReview {
   // Shadow rules are evaluated beside the policy but never enforced: they grant and deny nothing.
-  const reviewed = rules.filter((r) => r.mode !== 'shadow').map(
-    (r): ReviewedRule => ({
-      rule: r.id,
-      effect: r.effect,
-      identities: r.identities,
-      destinations: r.destinations,
-      methods: r.methods && !r.methods.includes('*') ? r.methods : [],
-      paths: r.paths ?? [],
-      personRequired: Boolean(r.person),
-      personGroups: r.person?.groups ?? [],
-    }),
-  );
+  const reviewed = rules
+    .filter((r) => r.mode !== 'shadow')
+    .map(
+      (r): ReviewedRule => ({
+        rule: r.id,
+        effect: r.effect,
+        identities: r.identities,
+        destinations: r.destinations,
+        methods: r.methods && !r.methods.includes('*') ? r.methods : [],
+        paths: r.paths ?? [],
+        personRequired: Boolean(r.person),
+        personGroups: r.person?.groups ?? [],
+      }),
+    );
   return { grants: reviewed.filter((r) => r.effect === 'allow'), denials: reviewed.filter((r) => r.effect === 'deny') };
 }

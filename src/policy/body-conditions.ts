@@ -92,7 +92,10 @@ function listed(matcher: NameMatcher, name: NameFact, fold: boolean): boolean {
 function argumentChecks(spec: NonNullable<BodyConditionSpec['arguments']>, fold: boolean): Map<string, Array<readonly [string, ArgumentCheck]>> {
   const byTool = new Map<string, Array<readonly [string, ArgumentCheck]>>();
   for (const [tool, args] of Object.entries(spec)) {
-    byTool.set(fold ? tool.toLowerCase() : tool, Object.entries(args).map(([name, constraint]) => [name, argumentCheck(constraint, fold)] as const));
+    byTool.set(
+      fold ? tool.toLowerCase() : tool,
+      Object.entries(args).map(([name, constraint]) => [name, argumentCheck(constraint, fold)] as const),
+    );
   }
   return byTool;
 }
@@ -103,7 +106,10 @@ function argumentChecks(spec: NonNullable<BodyConditionSpec['arguments']>, fold:
  */
 function argumentCheck(spec: ArgumentConstraintSpec, fold: boolean): ArgumentCheck {
   const checks: ArgumentCheck[] = [];
-  const onString = (test: (text: string) => boolean): ArgumentCheck => (value) => (typeof value === 'string' ? test(value) : fold);
+  const onString =
+    (test: (text: string) => boolean): ArgumentCheck =>
+    (value) =>
+      typeof value === 'string' ? test(value) : fold;
   const primitive = (value: unknown) => value === null || typeof value !== 'object';
   if (spec.equals !== undefined) checks.push((value) => (primitive(value) ? value === spec.equals : fold));
   if (spec.oneOf) {
@@ -147,7 +153,10 @@ export function grantBodyFailure(conditions: CompiledBodyConditions, facts: Body
     const asked = facts.maxOutputTokens;
     if (asked === undefined) return { reason: 'output_tokens_over_limit', detail: 'the request sets no output token limit (max_tokens)' };
     if (asked > conditions.maxOutputTokens) {
-      return { reason: 'output_tokens_over_limit', detail: Number.isFinite(asked) ? `max output tokens ${asked} over ${conditions.maxOutputTokens}` : 'an output token limit that is not a non-negative integer' };
+      return {
+        reason: 'output_tokens_over_limit',
+        detail: Number.isFinite(asked) ? `max output tokens ${asked} over ${conditions.maxOutputTokens}` : 'an output token limit that is not a non-negative integer',
+      };
     }
   }
   return undefined;

@@ -14,12 +14,18 @@ export function shadowDivergence(shadow: ShadowIndexes, input: PolicyInput, enfo
   // No shadow rule applies to most requests: then the answer cannot differ.
   const touched = wouldBe(() => evaluate(shadow.only, input));
   if (!touched.allow && touched.rule === undefined) return undefined;
-  return divergence(wouldBe(() => evaluate(shadow.all, input)), enforced);
+  return divergence(
+    wouldBe(() => evaluate(shadow.all, input)),
+    enforced,
+  );
 }
 
 /** What the candidate policy would answer, if that differs from `enforced`. */
 export function candidateDivergence(candidate: CompiledPolicy, input: PolicyInput, enforced: PolicyResult): Divergence | undefined {
-  return divergence(wouldBe(() => evaluate(candidate, input)), enforced);
+  return divergence(
+    wouldBe(() => evaluate(candidate, input)),
+    enforced,
+  );
 }
 
 type WouldBe = PolicyResult | { readonly allow: false; readonly reason: Divergence['reason']; readonly rule?: undefined };

@@ -67,7 +67,11 @@ export function lint(loaded: LoadedConfig): Finding[] {
     const earlier = grants.find((g) => g !== grant && g.compiled.order < grant.compiled.order && covers(g, grant) && sameConditions(g, grant));
     if (!earlier) continue;
     const duplicate = covers(grant, earlier);
-    add(duplicate ? 'grant-duplicate' : 'grant-subsumed', grant.at, `rule "${grant.spec.id}" ${duplicate ? 'grants exactly what' : 'grants nothing beyond what'} rule "${earlier.spec.id}" (${earlier.at.file}:${earlier.at.line ?? '?'}) already grants`);
+    add(
+      duplicate ? 'grant-duplicate' : 'grant-subsumed',
+      grant.at,
+      `rule "${grant.spec.id}" ${duplicate ? 'grants exactly what' : 'grants nothing beyond what'} rule "${earlier.spec.id}" (${earlier.at.file}:${earlier.at.line ?? '?'}) already grants`,
+    );
   }
 
   const reached = new Set(grants.flatMap((g) => g.spec.destinations));

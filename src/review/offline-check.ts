@@ -61,7 +61,14 @@ function factsFor(request: DescribedRequest, runtime: Runtime): RequestFacts & {
     method: request.method.toUpperCase(),
     authority: destination?.upstream ?? '',
     path: (destination?.routePrefix ?? '') + request.path,
-    headers: new Map(body ? [['content-type', 'application/json'], ['content-length', String(body.length)]] : []),
+    headers: new Map(
+      body
+        ? [
+            ['content-type', 'application/json'],
+            ['content-length', String(body.length)],
+          ]
+        : [],
+    ),
     sourcePrincipal: request.identity,
     sourceCertificate: '',
     contextExtensions: new Map([['destination', request.destination]]),

@@ -18,10 +18,12 @@ export interface CaseResult {
 
 export async function runCases(loaded: LoadedConfig, cases: readonly PolicyTestCase[]): Promise<CaseResult[]> {
   const check = offlineCheck(loaded.config);
-  const ruleAt = new Map(loaded.config.policy.map((rule, i) => {
-    const origin = loaded.origins.policy[i];
-    return [rule.id, origin ? `${origin.file}:${origin.line ?? '?'}` : undefined] as const;
-  }));
+  const ruleAt = new Map(
+    loaded.config.policy.map((rule, i) => {
+      const origin = loaded.origins.policy[i];
+      return [rule.id, origin ? `${origin.file}:${origin.line ?? '?'}` : undefined] as const;
+    }),
+  );
   try {
     const results: CaseResult[] = [];
     for (const c of cases) {

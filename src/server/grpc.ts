@@ -137,24 +137,20 @@ function callContext(call: ServerUnaryCall<CheckRequestView, Buffer>): CallConte
 export async function bind(server: Server, listen: ListenAddress, socketMode = 0o660, tlsCredentials?: ServerCredentials): Promise<number> {
   let credentials = tlsCredentials ?? ServerCredentials.createInsecure();
   if (!tlsCredentials && listen.kind === 'tcp' && listen.tls) {
-    credentials = ServerCredentials.createSsl(
-      readFileSync(listen.tls.clientCa),
-      [{ cert_chain: readFileSync(listen.tls.cert), private_key: readFileSync(listen.tls.key) }],
-      true,
-    );
+    credentials = ServerCredentials.createSsl(readFileSync(listen.tls.clientCa), [{ cert_chain: readFileSync(listen.tls.cert), private_key: readFileSync(listen.tls.key) }], true);
   }
   // Under `serve --workers`, the primary claimed the address (and created the one shared
   // socket): a worker must neither probe, remove nor rely on its own umask.
   const umask = cluster.isPrimary ? await claimAddress(listen) : undefined;
   try {
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(grpcTarget(listen), credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
-    ).catch(async (error: unknown) => {
-      // grpc-js says only "No address added out of total 1 resolved": find out why.
-      const code = listen.kind === 'tcp' ? await tcpBindError(listen.host, listen.port) : undefined;
-      if (code === 'EADDRINUSE') throw new ListenError(addressInUse(listen));
-      throw new ListenError(`cannot listen on ${grpcTarget(listen)}: ${code ?? (error as Error).message}`);
-    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(grpcTarget(listen), credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)))).catch(
+      async (error: unknown) => {
+        // grpc-js says only "No address added out of total 1 resolved": find out why.
+        const code = listen.kind === 'tcp' ? await tcpBindError(listen.host, listen.port) : undefined;
+        if (code === 'EADDRINUSE') throw new ListenError(addressInUse(listen));
+        throw new ListenError(`cannot listen on ${grpcTarget(listen)}: ${code ?? (error as Error).message}`);
+      },
+    );
     if (listen.kind === 'unix') chmodSync(listen.path, socketMode);
     return port;
   } finally {

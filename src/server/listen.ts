@@ -39,7 +39,7 @@ export function parseListen(listen: Config['listen']): ListenAddress {
     throw new ListenError(
       `listen: refusing to serve Check on non-loopback address "${address}" without mTLS. ` +
         'Check returns provider keys, so only Envoy may call it: listen on a Unix socket or 127.0.0.1, ' +
-        'or add listen.tls with cert, key, clientCa and allowedCallers (Envoy\'s SPIFFE ID).',
+        "or add listen.tls with cert, key, clientCa and allowedCallers (Envoy's SPIFFE ID).",
     );
   }
   return { kind: 'tcp', host, port, loopback, tls };

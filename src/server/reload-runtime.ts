@@ -45,13 +45,18 @@ export async function reloadRuntime(current: Runtime, next: Config, log: Logger,
     // refused for what is wrong with it.
     const restart = RESTART_ONLY.filter((field) => canonicalJson(next[field]) !== canonicalJson(current.config[field]));
     if (restart.length > 0) {
-      throw new ReloadRefusedError(`${restart.join(', ')} changed: ${restart.length > 1 ? 'they take' : 'it takes'} effect only at start; restart keybroker to apply this file (nothing in it was applied)`);
+      throw new ReloadRefusedError(
+        `${restart.join(', ')} changed: ${restart.length > 1 ? 'they take' : 'it takes'} effect only at start; restart keybroker to apply this file (nothing in it was applied)`,
+      );
     }
     if (!sameIdentity) {
       // New bundles must hold keys before they decide anything: a URL source that cannot
       // be read rejects the reload rather than swapping in an empty trust store.
       await built.tokens.ready();
-      const empty = built.tokens.bundles().filter((b) => !b.keySet()).map((b) => b.name);
+      const empty = built.tokens
+        .bundles()
+        .filter((b) => !b.keySet())
+        .map((b) => b.name);
       if (empty.length > 0) throw new ReloadRefusedError(`could not load ${empty.join(', ')}`);
     }
     // Warm before the swap: every key the running configuration serves, the new one must

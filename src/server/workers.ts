@@ -18,7 +18,6 @@ import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { RELOAD_ALL_WORKERS, WORKER_SLOT_ENV } from '../lib/worker-slot.ts';
 
-
 const CRASH_WINDOW_MS = 60_000;
 const MAX_CRASHES = 5;
 const RESTART_DELAY_MS = 500;
@@ -51,8 +50,7 @@ export interface SupervisorOptions {
 export function superviseWorkers(options: SupervisorOptions): Promise<number> {
   const out = options.stdout ?? process.stdout;
   const err = options.stderr ?? process.stderr;
-  const note = (msg: string, fields: Record<string, unknown> = {}) =>
-    out.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'keybroker', role: 'primary', ...fields, msg })}\n`);
+  const note = (msg: string, fields: Record<string, unknown> = {}) => out.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'keybroker', role: 'primary', ...fields, msg })}\n`);
 
   cluster.setupPrimary({ silent: true });
   const slots = new Map<Worker, number>();

@@ -18,7 +18,9 @@ export interface TokenClient {
 
 export function connectTokenService(address: string, channel: ChannelCredentials, options: Record<string, string> = {}, deadlineMs = 10_000): TokenClient {
   const Ctor = tokenService();
-  const client = new Ctor(address, channel, options) as unknown as Client & { Exchange(r: ExchangeRequest, m: Metadata, o: object, cb: (e: ServiceError | null, r?: ExchangeResponse__Output) => void): void };
+  const client = new Ctor(address, channel, options) as unknown as Client & {
+    Exchange(r: ExchangeRequest, m: Metadata, o: object, cb: (e: ServiceError | null, r?: ExchangeResponse__Output) => void): void;
+  };
   const exchange = (request: ExchangeRequest = {}) =>
     new Promise<ExchangeResponse__Output>((resolve, reject) =>
       client.Exchange({ grant_type: TOKEN_EXCHANGE_GRANT, ...request }, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) =>

@@ -56,7 +56,7 @@ export async function exchangeToken(request: ExchangeRequest__Output, caller: Ex
   const fromCertificate = caller.certificate ? certificateIdentity(caller.uris ?? []) : undefined;
   const fromToken = request.subject_token ? await serviceAccountIdentity(request, runtime) : undefined;
   if (!fromCertificate && !fromToken) {
-    throw new ExchangeError('invalid_request', 'present an X.509-SVID (mTLS with a certificate from the listener\'s clientCa) or a Kubernetes service-account token as subject_token');
+    throw new ExchangeError('invalid_request', "present an X.509-SVID (mTLS with a certificate from the listener's clientCa) or a Kubernetes service-account token as subject_token");
   }
   if (fromCertificate && fromToken && fromCertificate !== fromToken) {
     throw new ExchangeError('invalid_grant', 'the client certificate and the subject token name different identities', 'identity_conflict');

@@ -16,17 +16,12 @@ export const gatewayTokensSchema = z.strictObject({
    * client certificate is requested (not required): an agent that presents an X.509-SVID
    * from that CA may exchange it, and gets a token bound to that certificate.
    */
-  listen: z.union([
-    nonEmpty,
-    z.strictObject({ address: nonEmpty, tls: z.strictObject({ cert: nonEmpty, key: nonEmpty, clientCa: nonEmpty.optional() }).optional() }),
-  ]),
+  listen: z.union([nonEmpty, z.strictObject({ address: nonEmpty, tls: z.strictObject({ cert: nonEmpty, key: nonEmpty, clientCa: nonEmpty.optional() }).optional() })]),
   /** A key store reference whose value is the private signing key, a JWK (EC P-256, ES256) as JSON. */
   signingKey: nonEmpty,
   issuer: nonEmpty.default('keybroker'),
   audience: nonEmpty.default('keybroker'),
-  ttl: duration
-    .default(600_000)
-    .refine((ms) => ms > 0 && ms <= MAX_GATEWAY_TOKEN_TTL_MS, `must be at most ${MAX_GATEWAY_TOKEN_TTL_MS / 60_000}m`),
+  ttl: duration.default(600_000).refine((ms) => ms > 0 && ms <= MAX_GATEWAY_TOKEN_TTL_MS, `must be at most ${MAX_GATEWAY_TOKEN_TTL_MS / 60_000}m`),
   /** Replicas share one issuer, so clocks differ little: a token is refused this soon after exp. */
   clockSkew: duration.default(5_000),
   /** How often the signing key is re-read from the key store, so a rotation takes effect. */

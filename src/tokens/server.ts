@@ -52,7 +52,10 @@ export async function startTokenServer(listen: TokenListen, deps: TokenServerDep
     const scope = call.request.scope;
     exchangeToken(call.request, caller, deps.runtime(), deps.signer).then(
       (done) => {
-        log.info({ audit: 'token-exchange', identity: done.identity, proof: done.proof, scope, bound: done.bound, kid: done.kid, expiresIn: done.response.expires_in, result: 'issued' }, 'gateway token issued');
+        log.info(
+          { audit: 'token-exchange', identity: done.identity, proof: done.proof, scope, bound: done.bound, kid: done.kid, expiresIn: done.response.expires_in, result: 'issued' },
+          'gateway token issued',
+        );
         callback(null, done.response);
       },
       (error: unknown) => {

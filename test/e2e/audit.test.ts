@@ -48,12 +48,10 @@ describe('the audit record in a real Jaeger', function () {
     await jaeger?.stop();
   });
 
-  it('records an allowed decision as one SERVER span with exactly the audit attributes, linking the agent\'s traceparent', async () => {
+  it("records an allowed decision as one SERVER span with exactly the audit attributes, linking the agent's traceparent", async () => {
     const traceId = randomBytes(16).toString('hex');
     const parentId = randomBytes(8).toString('hex');
-    const response = await t.check(
-      envoyCheckRequest({ requestId: 'audit-allow-1', headers: { traceparent: `00-${traceId}-${parentId}-01`, authorization: `Bearer ${CANARY_AGENT_TOKEN}` } }),
-    );
+    const response = await t.check(envoyCheckRequest({ requestId: 'audit-allow-1', headers: { traceparent: `00-${traceId}-${parentId}-01`, authorization: `Bearer ${CANARY_AGENT_TOKEN}` } }));
     expect(response.status.code).to.equal(0);
     const [span, ...more] = await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-allow-1' });
     expect(more).to.have.length(0);
@@ -80,7 +78,7 @@ describe('the audit record in a real Jaeger', function () {
     expect(tags[ATTR.keyId]).to.match(/^file:openai\/prod#[0-9a-f]{12}$/);
   });
 
-  it('exports the record whatever the sampled flags say: the agent\'s (00) and Envoy\'s own (00)', async () => {
+  it("exports the record whatever the sampled flags say: the agent's (00) and Envoy's own (00)", async () => {
     const agentTrace = randomBytes(16).toString('hex');
     const envoyTrace = randomBytes(16).toString('hex');
     const envoySpan = randomBytes(8).toString('hex');
@@ -91,7 +89,7 @@ describe('the audit record in a real Jaeger', function () {
     expect(await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-unsampled-agent' }), 'agent says not sampled').to.have.length(1);
     const [underEnvoy, ...more] = await findSpans(ports.query, SERVICE, { [ATTR.decisionId]: 'audit-unsampled-envoy' });
     expect(more).to.have.length(0);
-    expect(underEnvoy!.traceID, 'continues Envoy\'s trace, from the Check\'s gRPC metadata').to.equal(envoyTrace);
+    expect(underEnvoy!.traceID, "continues Envoy's trace, from the Check's gRPC metadata").to.equal(envoyTrace);
     expect(underEnvoy!.references).to.deep.include({ refType: 'CHILD_OF', traceID: envoyTrace, spanID: envoySpan });
   });
 

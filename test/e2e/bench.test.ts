@@ -9,7 +9,19 @@ describe('npm run bench (smoke)', function () {
 
   it('runs every scenario beside its baseline and prints the table', () => {
     const out = execFileSync(process.execPath, [join(ROOT, 'bench/run.ts'), '--quick'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
-    for (const row of ['baseline: bare grpc-js', '(a) mTLS principal and SVID, allowed', '(b) JWT-SVID, allowed, cache warm', '(c) JWT-SVID, every call verified', '(d) denied', '(f) (a) with audit export on', '(l) (a) with a memory-store rate limit', '(l) (a) with a Redis-store budget', 'jose.jwtVerify alone', 'Envoy → baseline → provider', 'Envoy → keybroker → provider']) {
+    for (const row of [
+      'baseline: bare grpc-js',
+      '(a) mTLS principal and SVID, allowed',
+      '(b) JWT-SVID, allowed, cache warm',
+      '(c) JWT-SVID, every call verified',
+      '(d) denied',
+      '(f) (a) with audit export on',
+      '(l) (a) with a memory-store rate limit',
+      '(l) (a) with a Redis-store budget',
+      'jose.jwtVerify alone',
+      'Envoy → baseline → provider',
+      'Envoy → keybroker → provider',
+    ]) {
       expect(out, row).to.include(row);
     }
     expect(out).to.match(/\| \(a\) mTLS principal and SVID, allowed +\| \d+ +\| [\d.]+ +\|/);

@@ -116,7 +116,12 @@ describe('body rules through real Envoy and the real SDKs', function () {
 
     it('refuses a tool not allowed', async () => {
       const error = await refusal(() =>
-        client().chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'delete_repository', parameters: { type: 'object' } } }] }),
+        client().chat.completions.create({
+          model: 'gpt-4o-mini',
+          max_tokens: 64,
+          messages: [{ role: 'user', content: 'x' }],
+          tools: [{ type: 'function', function: { name: 'delete_repository', parameters: { type: 'object' } } }],
+        }),
       );
       expect(reasonOf(error)).to.equal('tool_not_allowed');
     });
@@ -127,7 +132,12 @@ describe('body rules through real Envoy and the real SDKs', function () {
       const error = await refusal(() => client().chat.completions.create({ model: 'gpt-4o', max_tokens: 64, messages: [{ role: 'user', content: 'x'.repeat(1024 * 1024) }] }));
       expect(error.status).to.equal(413);
       expect(openai.received.length).to.equal(before);
-      expect(broker.logs.lines().slice(decisions).filter((l) => l['decision'])).to.deep.equal([]);
+      expect(
+        broker.logs
+          .lines()
+          .slice(decisions)
+          .filter((l) => l['decision']),
+      ).to.deep.equal([]);
     });
 
     it('streams a streamed answer, chunk by chunk', async () => {
@@ -202,7 +212,10 @@ describe('body rules through real Envoy and the real SDKs', function () {
 
   describe('the audit', () => {
     it('records the model, operation, provider, MCP method and tool in the decision log', () => {
-      const decisions = broker.logs.lines().map((l) => l['decision'] as Record<string, unknown> | undefined).filter((d) => d);
+      const decisions = broker.logs
+        .lines()
+        .map((l) => l['decision'] as Record<string, unknown> | undefined)
+        .filter((d) => d);
       expect(decisions.some((d) => d!['model'] === 'gpt-4o' && d!['reason'] === 'model_not_allowed' && d!['provider'] === 'openai' && d!['operation'] === 'chat')).to.equal(true);
       expect(decisions.some((d) => d!['mcpMethod'] === 'tools/call' && d!['tool'] === 'search_code' && d!['decision'] === 'allow')).to.equal(true);
     });

@@ -57,7 +57,19 @@ describe('docker-compose.yml', function () {
 
   it('runs the Envoy the tests run, keybroker and Envoy sharing one group, spans to the OTLP gRPC port', () => {
     const { services } = compose();
-    expect(Object.keys(services)).to.include.members(['setup', 'envoy', 'keybroker', 'openbao', 'openbao-init', 'fake-provider', 'demo-agent', 'spire-server', 'spire-bootstrap', 'spire-agent', 'jaeger']);
+    expect(Object.keys(services)).to.include.members([
+      'setup',
+      'envoy',
+      'keybroker',
+      'openbao',
+      'openbao-init',
+      'fake-provider',
+      'demo-agent',
+      'spire-server',
+      'spire-bootstrap',
+      'spire-agent',
+      'jaeger',
+    ]);
     const installed = /ENVOY_VERSION=(\S+)/.exec(readFileSync(join(ROOT, 'scripts/install-tools.sh'), 'utf8'))?.[1];
     expect(services['envoy']!.image).to.equal(`envoyproxy/envoy:v${installed}`);
     expect(services['keybroker']!.user).to.equal('1000:1337');
@@ -78,7 +90,9 @@ describe('docker-compose.yml', function () {
     for (const shared of ['network_mode', 'pid', 'ipc'] as const) expect(keybroker[shared], `keybroker ${shared}`).to.equal(undefined);
     const socketVolume = keybroker.volumes?.find((v) => v.endsWith(':/run/keybroker'))?.split(':')[0];
     expect(socketVolume, 'the socket directory is a volume').to.be.a('string');
-    const sharing = Object.entries(services).filter(([, s]) => (s.volumes ?? []).some((v) => v.split(':')[0] === socketVolume)).map(([name]) => name);
+    const sharing = Object.entries(services)
+      .filter(([, s]) => (s.volumes ?? []).some((v) => v.split(':')[0] === socketVolume))
+      .map(([name]) => name);
     expect(sharing.sort(), 'who can reach the socket').to.deep.equal(['envoy', 'keybroker']);
   });
 
@@ -86,7 +100,8 @@ describe('docker-compose.yml', function () {
     const pki = join(dir, 'pki');
     const envoyDir = join(dir, 'envoy');
     setup(pki, envoyDir);
-    for (const file of ['gateway.crt', 'gateway.key', 'research.crt', 'intern.crt', 'providers-ca.crt', 'api.openai.com.crt', 'api.anthropic.com.key']) expect(existsSync(join(pki, file)), file).to.equal(true);
+    for (const file of ['gateway.crt', 'gateway.key', 'research.crt', 'intern.crt', 'providers-ca.crt', 'api.openai.com.crt', 'api.anthropic.com.key'])
+      expect(existsSync(join(pki, file)), file).to.equal(true);
     expect(statSync(join(pki, 'gateway.key')).mode & 0o777).to.equal(0o400);
     if (process.getuid?.() === 0) expect(statSync(join(pki, 'gateway.key')).uid).to.equal(101);
     // In the container the access log is /dev/stdout, which a test's piped child cannot open.
@@ -101,10 +116,22 @@ describe('docker-compose.yml', function () {
     const tls = join(dir, 'openbao-tls');
     mkdirSync(tls); // a volume in compose
     const token = 'compose-test-root';
-    const bao = spawnProcess(BAO_BIN, ['server', '-dev', '-dev-tls', `-dev-tls-cert-dir=${tls}`, `-dev-listen-address=127.0.0.1:${port}`, `-dev-root-token-id=${token}`, '-dev-no-store-token'], { env: { PATH: process.env['PATH'] ?? '', HOME: dir } });
+    const bao = spawnProcess(BAO_BIN, ['server', '-dev', '-dev-tls', `-dev-tls-cert-dir=${tls}`, `-dev-listen-address=127.0.0.1:${port}`, `-dev-root-token-id=${token}`, '-dev-no-store-token'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+    });
     running.push(bao);
     const credentials = join(dir, 'credentials');
-    const env = { ...process.env, BAO: BAO_BIN, BAO_ADDR: `https://127.0.0.1:${port}`, BAO_TOKEN: token, BAO_CACERT: join(tls, 'vault-ca.pem'), CREDENTIALS_DIR: credentials, OPENAI_KEY: CANARY_KEY, ANTHROPIC_KEY: 'sk-ant-compose-test', HOME: dir };
+    const env = {
+      ...process.env,
+      BAO: BAO_BIN,
+      BAO_ADDR: `https://127.0.0.1:${port}`,
+      BAO_TOKEN: token,
+      BAO_CACERT: join(tls, 'vault-ca.pem'),
+      CREDENTIALS_DIR: credentials,
+      OPENAI_KEY: CANARY_KEY,
+      ANTHROPIC_KEY: 'sk-ant-compose-test',
+      HOME: dir,
+    };
     await poll(() => void statSync(join(tls, 'vault-ca.pem')), { timeoutMs: 30_000, stop: exitWatch(bao.exited(), () => new Error(bao.output())) });
     const init = spawnSync('sh', [join(COMPOSE, 'openbao-init.sh')], { env, encoding: 'utf8', timeout: 90_000 });
     expect(init.status, init.stderr).to.equal(0);

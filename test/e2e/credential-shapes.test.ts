@@ -79,24 +79,43 @@ describe('Basic-auth and query-parameter credentials through real Envoy', functi
     openai = await startFakeProvider('openai', providerCa.issue('api.openai.com', { dns: ['api.openai.com'] }));
     const config = baseConfig();
     const destinations = config['destinations'] as Record<string, unknown>;
-    destinations['stripe'] = { upstream: 'api.stripe.com', authorities: ['gateway.local'], routePrefix: '/stripe', inject: { basic: { username: '${key}', password: '' } }, key: 'stripe/prod#secret_key' };
+    destinations['stripe'] = {
+      upstream: 'api.stripe.com',
+      authorities: ['gateway.local'],
+      routePrefix: '/stripe',
+      inject: { basic: { username: '${key}', password: '' } },
+      key: 'stripe/prod#secret_key',
+    };
     destinations['maps'] = { upstream: 'maps.googleapis.com', authorities: ['gateway.local'], routePrefix: '/maps', inject: { query: 'key' }, key: 'google/maps' };
     destinations['odd'] = { upstream: 'maps.googleapis.com', authorities: ['gateway.local'], routePrefix: '/odd', inject: { query: 'key' }, key: 'google/odd' };
     (config['policy'] as unknown[]).push({ id: 'research-tools-shapes', identities: ['spiffe://example.org/ns/research/*'], destinations: ['stripe', 'maps', 'odd'], methods: ['*'], paths: ['/*'] });
-    broker = await startTestBroker({ dir, config, keys: { 'openai/prod': CANARY_KEY, 'stripe/prod': { secret_key: CANARY_FIELD_SECRET, publishable_key: 'pk_test' }, 'google/maps': MAPS_KEY, 'google/odd': `${CANARY_KEY}+/=` } as unknown as Record<string, string> });
+    broker = await startTestBroker({
+      dir,
+      config,
+      keys: {
+        'openai/prod': CANARY_KEY,
+        'stripe/prod': { secret_key: CANARY_FIELD_SECRET, publishable_key: 'pk_test' },
+        'google/maps': MAPS_KEY,
+        'google/odd': `${CANARY_KEY}+/=`,
+      } as unknown as Record<string, string>,
+    });
 
     const template = join(dir, 'gateway-with-tools.yaml');
     const text = readFileSync(GATEWAY_TEMPLATE, 'utf8');
     expect(text, 'the gateway template still has its catch-all route').to.include(CATCH_ALL);
     writeFileSync(template, text.replace(CATCH_ALL, `${TOOL_ROUTES.slice(1)}\n${CATCH_ALL}`).trimEnd() + '\n' + TOOLS_CLUSTER);
-    envoy = await startEnvoy(dir, {
-      ...gatewayValues(gateway, trust.certFile, broker.broker.address),
-      ...fakeProviderValues(providerCa.certFile, openai.port, openai.port),
-      STRIPE_HOST: 'api.stripe.com',
-      MAPS_HOST: 'maps.googleapis.com',
-      ODD_HOST: 'maps.googleapis.com',
-      TOOLS_PORT: tools.port,
-    }, template);
+    envoy = await startEnvoy(
+      dir,
+      {
+        ...gatewayValues(gateway, trust.certFile, broker.broker.address),
+        ...fakeProviderValues(providerCa.certFile, openai.port, openai.port),
+        STRIPE_HOST: 'api.stripe.com',
+        MAPS_HOST: 'maps.googleapis.com',
+        ODD_HOST: 'maps.googleapis.com',
+        TOOLS_PORT: tools.port,
+      },
+      template,
+    );
   });
 
   after(async () => {
@@ -120,15 +139,22 @@ describe('Basic-auth and query-parameter credentials through real Envoy', functi
     expect(response.status, response.body).to.equal(200);
     return tools.received.at(-1)!;
   };
-  const agentCredentials = { authorization: `Basic ${Buffer.from(`${CANARY_AGENT_TOKEN}:`).toString('base64')}`, 'x-api-key': CANARY_AGENT_TOKEN, 'x-goog-api-key': CANARY_AGENT_TOKEN, 'proxy-authorization': `Bearer ${CANARY_AGENT_TOKEN}` };
+  const agentCredentials = {
+    authorization: `Basic ${Buffer.from(`${CANARY_AGENT_TOKEN}:`).toString('base64')}`,
+    'x-api-key': CANARY_AGENT_TOKEN,
+    'x-goog-api-key': CANARY_AGENT_TOKEN,
+    'proxy-authorization': `Bearer ${CANARY_AGENT_TOKEN}`,
+  };
 
-  it('Basic: delivers base64(key:) as the only authorization, and none of the agent\'s credentials', async () => {
+  it("Basic: delivers base64(key:) as the only authorization, and none of the agent's credentials", async () => {
     const upstream = await send('POST', '/stripe/v1/charges', agentCredentials);
     expect(upstream.path).to.equal('/v1/charges');
     expect(tools.headerValues(upstream, 'host')).to.deep.equal(['api.stripe.com']);
     expect(tools.headerValues(upstream, 'authorization')).to.deep.equal([`Basic ${Buffer.from(`${CANARY_FIELD_SECRET}:`).toString('base64')}`]);
     for (const h of ['x-api-key', 'x-goog-api-key', 'proxy-authorization']) expect(tools.headerValues(upstream, h), h).to.deep.equal([]);
-    expect(JSON.stringify(upstream)).to.not.include(CANARY_AGENT_TOKEN).and.not.include(Buffer.from(`${CANARY_AGENT_TOKEN}:`).toString('base64'));
+    expect(JSON.stringify(upstream))
+      .to.not.include(CANARY_AGENT_TOKEN)
+      .and.not.include(Buffer.from(`${CANARY_AGENT_TOKEN}:`).toString('base64'));
   });
 
   it('query: delivers ?key= with the key, once, in place of every copy the agent sent, and no credential header', async () => {
@@ -151,7 +177,7 @@ describe('Basic-auth and query-parameter credentials through real Envoy', functi
     expect(tools.received.length).to.equal(before);
   });
 
-  it('logs no query string in Envoy\'s access log: neither the agent\'s nor the injected key', async () => {
+  it("logs no query string in Envoy's access log: neither the agent's nor the injected key", async () => {
     // Envoy flushes its access log every 100 ms: wait for the lines rather than race them.
     // As forwarded (the route's /maps prefix removed): Envoy keeps no x-envoy-original-path.
     const paths = await poll(

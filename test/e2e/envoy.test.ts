@@ -84,7 +84,17 @@ describe('the egress gateway through real Envoy', function () {
 
   it('passes envoy --mode validate', () => {
     const file = join(dir, 'validate.yaml');
-    writeFileSync(file, renderTemplate(readFileSync(GATEWAY_TEMPLATE, 'utf8'), { ...values('/run/keybroker/authz.sock'), LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: 10000, TOKEN_LISTEN_PORT: 10001, ADMIN_PORT: 9901, ACCESS_LOG: join(dir, 'validate.log') }));
+    writeFileSync(
+      file,
+      renderTemplate(readFileSync(GATEWAY_TEMPLATE, 'utf8'), {
+        ...values('/run/keybroker/authz.sock'),
+        LISTEN_ADDRESS: '127.0.0.1',
+        LISTEN_PORT: 10000,
+        TOKEN_LISTEN_PORT: 10001,
+        ADMIN_PORT: 9901,
+        ACCESS_LOG: join(dir, 'validate.log'),
+      }),
+    );
     expect(validateEnvoyConfig(file)).to.match(/configuration .* OK/);
   });
 
@@ -92,7 +102,13 @@ describe('the egress gateway through real Envoy', function () {
     const before = openai.received.length;
     const response = await send({
       path: '/openai/v1/chat/completions',
-      headers: { authorization: `Bearer ${CANARY_AGENT_TOKEN}`, 'x-api-key': CANARY_AGENT_TOKEN, 'api-key': CANARY_AGENT_TOKEN, 'proxy-authorization': `Basic ${CANARY_AGENT_TOKEN}`, 'x-goog-api-key': CANARY_AGENT_TOKEN },
+      headers: {
+        authorization: `Bearer ${CANARY_AGENT_TOKEN}`,
+        'x-api-key': CANARY_AGENT_TOKEN,
+        'api-key': CANARY_AGENT_TOKEN,
+        'proxy-authorization': `Basic ${CANARY_AGENT_TOKEN}`,
+        'x-goog-api-key': CANARY_AGENT_TOKEN,
+      },
     });
     expect(response.status, response.body).to.equal(200);
     expect(JSON.parse(response.body)).to.deep.equal({ provider: 'openai', ok: true });
@@ -113,7 +129,7 @@ describe('the egress gateway through real Envoy', function () {
     expect(anthropic.headerValues(upstream, 'authorization')).to.deep.equal([]);
   });
 
-  it('answers a denied request with keybroker\'s JSON denial and forwards nothing', async () => {
+  it("answers a denied request with keybroker's JSON denial and forwards nothing", async () => {
     const before = received();
     const response = await send({ path: '/openai/v1/files' });
     expect(response.status).to.equal(403);
@@ -152,7 +168,10 @@ describe('the egress gateway through real Envoy', function () {
       expect(response.status, `${JSON.stringify(trick)} → ${response.body}`).to.be.oneOf([400, 403, 404]);
     }
     // Headers can't choose the route either: this goes to OpenAI with the OpenAI key.
-    const spoofed = await send({ path: '/openai/v1/chat/completions', headers: { 'x-envoy-original-path': '/anthropic/v1/messages', 'x-destination': 'anthropic', 'x-envoy-upstream-cluster': 'anthropic' } });
+    const spoofed = await send({
+      path: '/openai/v1/chat/completions',
+      headers: { 'x-envoy-original-path': '/anthropic/v1/messages', 'x-destination': 'anthropic', 'x-envoy-upstream-cluster': 'anthropic' },
+    });
     expect(spoofed.status).to.equal(200);
     expect(openai.headerValues(openai.received.at(-1)!, 'authorization')).to.deep.equal([`Bearer ${CANARY_KEY}`]);
 
@@ -181,7 +200,10 @@ describe('the egress gateway through real Envoy', function () {
     for (const name of ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-forwarded-for', 'x-forwarded-host', 'forwarded']) {
       expect(names, `${name} reached the provider`).to.not.include(name);
     }
-    expect(names.filter((n) => n.startsWith('x-envoy-')), 'x-envoy-* headers reached the provider').to.deep.equal([]);
+    expect(
+      names.filter((n) => n.startsWith('x-envoy-')),
+      'x-envoy-* headers reached the provider',
+    ).to.deep.equal([]);
     expect(JSON.stringify(upstream.headers), 'the agent address reached the provider').to.not.include('127.0.0.1');
     expect(openai.headerValues(upstream, 'authorization')).to.deep.equal([`Bearer ${CANARY_KEY}`]);
   });
@@ -205,7 +227,7 @@ describe('the egress gateway through real Envoy', function () {
       expect(JSON.stringify(upstream.headers)).to.not.include(token.split('.')[2]);
     });
 
-    it('does the same for the Anthropic SDK\'s x-api-key', async () => {
+    it("does the same for the Anthropic SDK's x-api-key", async () => {
       const token = await mint(signer, { sub: 'spiffe://example.org/ns/writing/writer' });
       const response = await viaToken({ path: '/anthropic/v1/messages', headers: { 'x-api-key': token } });
       expect(response.status, response.body).to.equal(200);
@@ -302,7 +324,7 @@ describe('the egress gateway through real Envoy', function () {
     expect(response.chunks.length).to.be.greaterThan(1);
   });
 
-  it('logs the decision id and decision in Envoy\'s access log', async () => {
+  it("logs the decision id and decision in Envoy's access log", async () => {
     const denied = await send({ path: '/openai/v1/files' });
     const decisionId = readDenial(denied.body).decision_id;
     let line: Record<string, string | number> | undefined;
@@ -331,7 +353,10 @@ describe('the egress gateway through real Envoy', function () {
       return new Promise<void>((r) => hung.close(() => r()));
     });
 
-    for (const [what, socket] of [['hung', () => hungSocket], ['stopped', () => join(dir, 'nobody-listens.sock')]] as const) {
+    for (const [what, socket] of [
+      ['hung', () => hungSocket],
+      ['stopped', () => join(dir, 'nobody-listens.sock')],
+    ] as const) {
       it(`denies when keybroker is ${what}, and nothing reaches the provider`, async () => {
         const failing = await startEnvoy(mkdtempSync(join(tmpdir(), `keybroker-e2e-${what}-`)), values(socket()));
         try {

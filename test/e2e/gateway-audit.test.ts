@@ -55,7 +55,11 @@ describe('the audit through real Envoy', function () {
     responses.push(response);
     return response;
   };
-  const decisions = () => broker.logs.lines().map((l) => l['decision'] as Record<string, unknown> | undefined).filter((d): d is Record<string, unknown> => d !== undefined);
+  const decisions = () =>
+    broker.logs
+      .lines()
+      .map((l) => l['decision'] as Record<string, unknown> | undefined)
+      .filter((d): d is Record<string, unknown> => d !== undefined);
   const accessLine = async (through: RunningEnvoy, requestId: string) => {
     for (let i = 0; i < 50; i++) {
       const line = through.accessLogLines().find((l) => l['request_id'] === requestId);
@@ -113,13 +117,13 @@ describe('the audit through real Envoy', function () {
     expectNoCanary(await traceJson(ports.query, SERVICE), 'the traces in Jaeger');
   });
 
-  it('answers a Check slower than ext_authz\'s timeout with a recorded deadline_exceeded denial, joined to the access log', async () => {
+  it("answers a Check slower than ext_authz's timeout with a recorded deadline_exceeded denial, joined to the access log", async () => {
     keys['anthropic/prod'] = CANARY_ANTHROPIC_KEY; // not read at start: the first Check waits on Vault
     vault.fault = 'slow';
     try {
       const started = Date.now();
       const response = await send({ path: '/anthropic/v1/messages', svid: writer });
-      expect(Date.now() - started, 'within Envoy\'s 0.5 s').to.be.below(1500);
+      expect(Date.now() - started, "within Envoy's 0.5 s").to.be.below(1500);
       expect(response.status, response.body).to.equal(504);
       const body = JSON.parse(response.body) as Record<string, unknown>;
       expect(JSON.stringify(body)).to.include('deadline_exceeded');
@@ -144,7 +148,9 @@ describe('the audit through real Envoy', function () {
     try {
       const response = await send({ path: '/openai/v1/chat/completions' }, broken);
       expect(response.status).to.equal(503);
-      const record = decisions().filter((d) => d['destination'] === 'openai').at(-1)!;
+      const record = decisions()
+        .filter((d) => d['destination'] === 'openai')
+        .at(-1)!;
       expect(record['decision']).to.equal('allow');
       const line = await accessLine(broken, String(record['decisionId']));
       expect(line, 'the access log names the decision').to.include({ decision_id: record['decisionId'], decision: 'allow', status: 503 });
@@ -154,7 +160,7 @@ describe('the audit through real Envoy', function () {
     }
   });
 
-  it('never allows a request the injected key would push over Envoy\'s header limits: each is delivered with its key or refused before any Check', async () => {
+  it("never allows a request the injected key would push over Envoy's header limits: each is delivered with its key or refused before any Check", async () => {
     const before = decisions().length;
     const outcomes: string[] = [];
     const tryHeaders = async (label: string, headers: Record<string, string>) => {
@@ -168,10 +174,15 @@ describe('the audit through real Envoy', function () {
     for (let n = 70; n <= 100; n += 2) statuses.push(await tryHeaders(`${n} extra headers`, Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-extra-${i}`, 'v']))));
     for (const kb of [40, 44, 47, 50, 55, 59]) statuses.push(await tryHeaders(`${kb} KiB header`, { 'x-big': 'a'.repeat(kb * 1024) }));
     expect(statuses, outcomes.join(', ')).to.include(200);
-    expect(responses.some((r) => r.status === 431 && r.body.includes('header_room')), 'the room filter refused some').to.equal(true);
+    expect(
+      responses.some((r) => r.status === 431 && r.body.includes('header_room')),
+      'the room filter refused some',
+    ).to.equal(true);
     // No allow that Envoy then failed: every allowed request went to the provider (which may
     // itself refuse a 44 KiB header: Node's limit is 16 KiB), none ended at ext_authz.
-    const allows = decisions().slice(before).filter((d) => d['decision'] === 'allow');
+    const allows = decisions()
+      .slice(before)
+      .filter((d) => d['decision'] === 'allow');
     expect(allows.length).to.be.greaterThan(0);
     for (const d of allows) {
       const line = await accessLine(envoy, String(d['decisionId']));

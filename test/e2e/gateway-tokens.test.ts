@@ -105,12 +105,21 @@ describe('an agent with only a Kubernetes service-account token, through real En
     const sent = JSON.stringify(upstream.headers);
     expect(sent).to.not.include(token.split('.')[2]);
     expect(sent).to.not.include(serviceAccountToken.split('.')[2]);
-    const decision = broker.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>;
+    const decision = broker.logs
+      .lines()
+      .filter((l) => l['decision'])
+      .at(-1)!['decision'] as Record<string, unknown>;
     expect(decision).to.include({ decision: 'allow', identity: 'spiffe://example.org/ns/research/sa/summarizer', proof: 'gateway-token' });
   });
 
   it('refuses a token downscoped to another destination, and one replayed after expiry, forwarding nothing', async () => {
-    const lastReason = () => (broker.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>)['reason'];
+    const lastReason = () =>
+      (
+        broker.logs
+          .lines()
+          .filter((l) => l['decision'])
+          .at(-1)!['decision'] as Record<string, unknown>
+      )['reason'];
     const before = openai.received.length;
     const scoped = await tokens.exchangeServiceAccountToken(serviceAccountToken, { scope: ['tools'] });
     const refused = await agent(scoped.access_token);

@@ -36,7 +36,10 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
 
   const client = (svid: Issued) =>
     new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${envoy.port}/openai/v1`, fetch: gatewayFetch(trust.cert, svid), maxRetries: 0, timeout: 10_000 });
-  const ask = (svid: Issued) => client(svid).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] }).withResponse();
+  const ask = (svid: Issued) =>
+    client(svid)
+      .chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
 
   before(async () => {
     redis = await startRedis();
@@ -93,7 +96,11 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
     expect(retryAfter).to.be.greaterThan(0).and.at.most(86_400);
     expect(error.code).to.equal('budget_exhausted');
     expect(openai.received.length, 'a refused request never reaches the provider').to.equal(reached);
-    const record = broker.logs.lines().map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined).filter((d) => d?.reason === 'budget_exhausted').at(-1);
+    const record = broker.logs
+      .lines()
+      .map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined)
+      .filter((d) => d?.reason === 'budget_exhausted')
+      .at(-1);
     expect(record?.attributes?.['keybroker.limit.id']).to.equal('agent-output');
 
     const theOther = await ask(other);

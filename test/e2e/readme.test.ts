@@ -103,7 +103,11 @@ describe('the README, command by command', function () {
       try {
         await demo.waitFor(/Running until Ctrl-C/, 120_000);
         await runBlock(block, (c) =>
-          c.replaceAll('$PWD/.demo/', `${join(dir, 'demo')}/`).replaceAll('.demo/', `${join(dir, 'demo')}/`).replaceAll(':10001/', `:${token}/`).replaceAll(':10000/', `:${mtls}/`),
+          c
+            .replaceAll('$PWD/.demo/', `${join(dir, 'demo')}/`)
+            .replaceAll('.demo/', `${join(dir, 'demo')}/`)
+            .replaceAll(':10001/', `:${token}/`)
+            .replaceAll(':10000/', `:${mtls}/`),
         );
       } finally {
         demo.child.kill('SIGTERM');

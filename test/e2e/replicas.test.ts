@@ -136,7 +136,7 @@ describe('keybroker replicas behind real Envoy', function () {
     for (let i = 0; i < 3; i++) if (replicas[i]) await stopReplica(i, 'SIGINT');
     await openai?.close();
     await anthropic?.close();
-    for (const output of outputs) expectNoCanary(output, 'a replica\'s output');
+    for (const output of outputs) expectNoCanary(output, "a replica's output");
     expectNoCanary(readFileSync(envoy.accessLog, 'utf8'), 'Envoy access log');
     rmSync(dir, { recursive: true, force: true });
   });
@@ -182,10 +182,17 @@ describe('keybroker replicas behind real Envoy', function () {
       outOfRotationMs,
       errorWindowMs: lastFailure ? lastFailure - killedAt : 0,
     };
-    const stats = await (await fetch(`http://127.0.0.1:${envoy.adminPort}/stats?filter=^cluster\\.keybroker\\.(upstream_rq_retry|upstream_rq_retry_success|upstream_rq_timeout|upstream_cx_connect_fail|outlier_detection\\.ejections_enforced_total)$`)).text();
+    const stats = await (
+      await fetch(
+        `http://127.0.0.1:${envoy.adminPort}/stats?filter=^cluster\\.keybroker\\.(upstream_rq_retry|upstream_rq_retry_success|upstream_rq_timeout|upstream_cx_connect_fail|outlier_detection\\.ejections_enforced_total)$`,
+      )
+    ).text();
     console.log(`      kill -9 of 1 of 3 replicas under load: ${JSON.stringify(report)}\n      Envoy: ${stats.trim().split('\n').join(', ')}`);
     // Bounded and fail-closed: a failure is Envoy's 503 (status_on_error), never an allow.
-    expect(failed.every((o) => o.status === 503), JSON.stringify(failed.slice(0, 3))).to.equal(true);
+    expect(
+      failed.every((o) => o.status === 503),
+      JSON.stringify(failed.slice(0, 3)),
+    ).to.equal(true);
     expect(failed.length).to.be.at.most(Math.ceil(outcomes.length * 0.05));
     expect(outcomes.length - failed.length).to.be.greaterThan(20);
     await expectEveryDeliveryDecided();

@@ -35,7 +35,12 @@ describe('SPIRE-issued identities through real Envoy', function () {
   const providerCa = createCa('providers');
   let svidDir: string;
 
-  const svid = (): Issued => ({ certFile: join(svidDir, 'svid.0.pem'), keyFile: join(svidDir, 'svid.0.key'), cert: readFileSync(join(svidDir, 'svid.0.pem'), 'utf8'), key: readFileSync(join(svidDir, 'svid.0.key'), 'utf8') });
+  const svid = (): Issued => ({
+    certFile: join(svidDir, 'svid.0.pem'),
+    keyFile: join(svidDir, 'svid.0.key'),
+    cert: readFileSync(join(svidDir, 'svid.0.pem'), 'utf8'),
+    key: readFileSync(join(svidDir, 'svid.0.key'), 'utf8'),
+  });
   const gatewayCa = () => readFileSync(join(svidDir, 'bundle.0.pem'), 'utf8');
   const call = (headers: Record<string, string> = {}, identity: Issued | undefined = svid()) =>
     agentRequest({ port: envoy.port, gatewayCa: gatewayCa(), gatewaySpiffeId: ENVOY_ID, path: '/openai/v1/chat/completions', headers, ...(identity ? { svid: identity } : {}) });
@@ -95,7 +100,17 @@ describe('SPIRE-issued identities through real Envoy', function () {
 
   it('ships an SDS variant that passes envoy --mode validate and differs from the file variant only in where certificates come from', () => {
     const file = join(dir, 'validate-spire.yaml');
-    writeFileSync(file, renderTemplate(readFileSync(join(ROOT, 'envoy/egress-gateway-spire.yaml'), 'utf8'), { ...spireEnvoyValues(), LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: 10000, TOKEN_LISTEN_PORT: 10001, ADMIN_PORT: 9901, ACCESS_LOG: join(dir, 'v.log') }));
+    writeFileSync(
+      file,
+      renderTemplate(readFileSync(join(ROOT, 'envoy/egress-gateway-spire.yaml'), 'utf8'), {
+        ...spireEnvoyValues(),
+        LISTEN_ADDRESS: '127.0.0.1',
+        LISTEN_PORT: 10000,
+        TOKEN_LISTEN_PORT: 10001,
+        ADMIN_PORT: 9901,
+        ACCESS_LOG: join(dir, 'v.log'),
+      }),
+    );
     expect(validateEnvoyConfig(file)).to.match(/OK/);
     const strip = (text: string) => {
       const doc = parse(text.replace(/\{\{(\w+)\}\}/g, 'X')) as { static_resources: { listeners: Array<{ filter_chains: Array<{ transport_socket?: unknown }> }>; clusters: Array<{ name: string }> } };

@@ -36,7 +36,10 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     }
   });
 
-  async function broker(prefix: string, options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown>; on?: TestVault; inject?: unknown } = {}) {
+  async function broker(
+    prefix: string,
+    options: { tokenTtl?: string; tokenMaxTtl?: string; staleness?: string; key?: string; field?: string; auth?: Record<string, unknown>; on?: TestVault; inject?: unknown } = {},
+  ) {
     const on = options.on ?? vault;
     const role = await createAppRole(on, `kb-${prefix}`, { prefix, tokenTtl: options.tokenTtl ?? '1h', tokenMaxTtl: options.tokenMaxTtl ?? '2h' });
     secretId = role.secretId;
@@ -78,7 +81,10 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     const { value, keyId } = await injected(t);
     expect(value).to.equal(`Bearer ${CANARY_KEY}`);
     expect(keyId).to.equal('vault:secret/read/openai#1');
-    const line = t.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>;
+    const line = t.logs
+      .lines()
+      .filter((l) => l['decision'])
+      .at(-1)!['decision'] as Record<string, unknown>;
     expect(line['keyId']).to.equal('vault:secret/read/openai#1');
   });
 
@@ -137,7 +143,10 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
       expect(response.ok_response, message).to.equal(undefined);
       expect(response.denied_response?.status.code).to.equal(503);
       expect(deniedBody(response).reason).to.equal('key_unavailable');
-      expect(t.logs.lines().some((l) => String(l['err'] ?? (l['decision'] as { detail?: string } | undefined)?.detail ?? '').includes(message)), message).to.equal(true);
+      expect(
+        t.logs.lines().some((l) => String(l['err'] ?? (l['decision'] as { detail?: string } | undefined)?.detail ?? '').includes(message)),
+        message,
+      ).to.equal(true);
       expectNoCanary(JSON.stringify(response), 'the denial');
     }
   });

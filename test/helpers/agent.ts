@@ -40,7 +40,10 @@ export function agentRequest(call: AgentCall): Promise<AgentResponse> {
         agent: false,
         timeout: 10_000,
         ...(call.gatewaySpiffeId
-          ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => (parseUriSans(cert.subjectaltname ?? '').join() === call.gatewaySpiffeId ? undefined : new Error(`the gateway is not ${call.gatewaySpiffeId}`)) }
+          ? {
+              checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                parseUriSans(cert.subjectaltname ?? '').join() === call.gatewaySpiffeId ? undefined : new Error(`the gateway is not ${call.gatewaySpiffeId}`),
+            }
           : {}),
       },
       (res) => {

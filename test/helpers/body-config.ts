@@ -19,7 +19,14 @@ export function bodyRulesConfig(upstreams: { openai?: string; anthropic?: string
       ...destinations,
       openai: { ...destinations['openai'], api: 'openai', ...(upstreams.openai ? { upstream: upstreams.openai } : {}) },
       anthropic: { ...destinations['anthropic'], api: 'anthropic', ...(upstreams.anthropic ? { upstream: upstreams.anthropic } : {}) },
-      mcp: { upstream: upstreams.mcp ?? 'mcp.example.org', authorities: ['gateway.local'], routePrefix: '/mcp', inject: { header: 'authorization', value: 'Bearer ${key}' }, key: 'openai/prod', api: 'mcp' },
+      mcp: {
+        upstream: upstreams.mcp ?? 'mcp.example.org',
+        authorities: ['gateway.local'],
+        routePrefix: '/mcp',
+        inject: { header: 'authorization', value: 'Bearer ${key}' },
+        key: 'openai/prod',
+        api: 'mcp',
+      },
     },
     policy: [
       {

@@ -54,7 +54,10 @@ export async function startEnvoy(dir: string, values: Record<string, string | nu
   const adminPort = ports?.adminPort ?? (await freePort());
   const accessLog = join(dir, 'access.log');
   const configFile = join(dir, 'envoy.yaml');
-  writeFileSync(configFile, renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, TOKEN_LISTEN_PORT: tokenPort, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }));
+  writeFileSync(
+    configFile,
+    renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, TOKEN_LISTEN_PORT: tokenPort, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }),
+  );
   const proc = spawnProcess(envoy, ['-c', configFile, '--use-dynamic-base-id', '--log-level', 'warn', '--concurrency', '1', '--disable-hot-restart', '--file-flush-interval-msec', '100']);
   await waitReady(adminPort, proc);
   return {
@@ -65,7 +68,10 @@ export async function startEnvoy(dir: string, values: Record<string, string | nu
     process: proc,
     accessLogLines: () =>
       existsSync(accessLog)
-        ? readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string | number>)
+        ? readFileSync(accessLog, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, string | number>)
         : [],
     async stop() {
       proc.child.kill('SIGTERM');
@@ -79,7 +85,12 @@ function waitReady(adminPort: number, proc: Spawned): Promise<void> {
     async () => {
       if (!(await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok) throw new Error('not ready');
     },
-    { timeoutMs: 20_000, intervalMs: 100, stop: exitWatch(proc.exited(), () => new Error(`Envoy exited during start:\n${proc.output()}`)), describe: () => new Error(`Envoy was not ready within 20 s:\n${proc.output()}`) },
+    {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      stop: exitWatch(proc.exited(), () => new Error(`Envoy exited during start:\n${proc.output()}`)),
+      describe: () => new Error(`Envoy was not ready within 20 s:\n${proc.output()}`),
+    },
   );
 }
 

@@ -83,7 +83,11 @@ exporters:
     async () => {
       if (!(await fetch(`http://127.0.0.1:${ports.query}/api/services`)).ok) throw new Error('not ready');
     },
-    { timeoutMs: 30_000, stop: exitWatch(proc.exited(), () => new Error(`Jaeger exited during start:\n${proc.output()}`)), describe: () => new Error(`Jaeger was not ready within 30 s:\n${proc.output()}`) },
+    {
+      timeoutMs: 30_000,
+      stop: exitWatch(proc.exited(), () => new Error(`Jaeger exited during start:\n${proc.output()}`)),
+      describe: () => new Error(`Jaeger was not ready within 30 s:\n${proc.output()}`),
+    },
   );
   return {
     ports,

@@ -3,10 +3,7 @@
  * most `timeoutMs`; then rethrow its last error, wrapped by `describe` when given.
  * `stop` ends the wait early with an error of its own (a process that exited, say).
  */
-export async function poll<T>(
-  attempt: () => T | Promise<T>,
-  options: { timeoutMs: number; intervalMs?: number; stop?: () => Error | undefined; describe?: (last: unknown) => Error },
-): Promise<T> {
+export async function poll<T>(attempt: () => T | Promise<T>, options: { timeoutMs: number; intervalMs?: number; stop?: () => Error | undefined; describe?: (last: unknown) => Error }): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const stopped = options.stop?.();

@@ -12,9 +12,28 @@ import { ROOT } from './process.ts';
 
 export const BUF = join(ROOT, 'node_modules/.bin/buf');
 
-interface FieldShape { name: string; number: number; label: number; type: number; typeName?: string; oneofIndex?: number; proto3Optional?: boolean }
-interface MessageShape { name: string; field: FieldShape[]; nestedType: MessageShape[]; enumType: EnumShape[]; oneofDecl: { name: string }[]; reservedRange: { start: number; end: number }[]; reservedName: string[] }
-interface EnumShape { name: string; value: { name: string; number: number }[] }
+interface FieldShape {
+  name: string;
+  number: number;
+  label: number;
+  type: number;
+  typeName?: string;
+  oneofIndex?: number;
+  proto3Optional?: boolean;
+}
+interface MessageShape {
+  name: string;
+  field: FieldShape[];
+  nestedType: MessageShape[];
+  enumType: EnumShape[];
+  oneofDecl: { name: string }[];
+  reservedRange: { start: number; end: number }[];
+  reservedName: string[];
+}
+interface EnumShape {
+  name: string;
+  value: { name: string; number: number }[];
+}
 export interface FileShape {
   name: string;
   package: string;

@@ -49,7 +49,12 @@ async function launch(port: number): Promise<Spawned> {
     () => {
       execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe', timeout: 2000 });
     },
-    { timeoutMs: 15_000, intervalMs: 50, stop: exitWatch(proc.exited(), () => new Error(`redis-server exited during start:\n${proc.output()}`)), describe: () => new Error(`redis-server was not ready within 15 s:\n${proc.output()}`) },
+    {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      stop: exitWatch(proc.exited(), () => new Error(`redis-server exited during start:\n${proc.output()}`)),
+      describe: () => new Error(`redis-server was not ready within 15 s:\n${proc.output()}`),
+    },
   );
   return proc;
 }

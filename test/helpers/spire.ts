@@ -116,8 +116,18 @@ plugins {
     nodeId,
     createEntry(spiffeId, selector, ttls = {}) {
       const out = run(SPIRE_SERVER, [
-        'entry', 'create', '-socketPath', serverSocket, '-parentID', nodeId, '-spiffeID', spiffeId, '-selector', selector,
-        ...(ttls.x509 ? ['-x509SVIDTTL', String(ttls.x509)] : []), ...(ttls.jwt ? ['-jwtSVIDTTL', String(ttls.jwt)] : []),
+        'entry',
+        'create',
+        '-socketPath',
+        serverSocket,
+        '-parentID',
+        nodeId,
+        '-spiffeID',
+        spiffeId,
+        '-selector',
+        selector,
+        ...(ttls.x509 ? ['-x509SVIDTTL', String(ttls.x509)] : []),
+        ...(ttls.jwt ? ['-jwtSVIDTTL', String(ttls.jwt)] : []),
       ]);
       const id = /Entry ID\s+:\s+(\S+)/.exec(out)?.[1];
       if (!id) throw new Error(`entry create printed no id:\n${out}`);

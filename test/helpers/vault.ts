@@ -49,7 +49,11 @@ export async function startOpenBao(): Promise<TestVault> {
     async () => {
       if ((await fetch(`${address}/v1/sys/health`)).status !== 200) throw new Error('not ready');
     },
-    { timeoutMs: 30_000, stop: exitWatch(proc.exited(), () => new Error(`OpenBao exited during start:\n${proc.output()}`)), describe: () => new Error(`OpenBao was not ready within 30 s:\n${proc.output()}`) },
+    {
+      timeoutMs: 30_000,
+      stop: exitWatch(proc.exited(), () => new Error(`OpenBao exited during start:\n${proc.output()}`)),
+      describe: () => new Error(`OpenBao was not ready within 30 s:\n${proc.output()}`),
+    },
   );
   // The dev banner (with the unseal key, for the seal test) may follow readiness.
   await proc.waitFor(/Unseal Key: \S+\s/, 10_000);

@@ -52,7 +52,7 @@ describe('admin API on a Unix socket', () => {
     expect(t.broker.address).to.not.equal(t.broker.adminAddress);
   });
 
-  it('Explain: the running config\'s decision, with the key id and never the key', async () => {
+  it("Explain: the running config's decision, with the key id and never the key", async () => {
     const allowed = await admin.Explain({ identity: RESEARCH, destination: 'openai', method: 'post', path: '/v1/chat/completions' });
     expect(allowed.decision).to.include({ decision: 'allow', reason: 'allowed', status: 200, rule: 'research-openai', identity: RESEARCH, destination: 'openai' });
     expect(allowed.decision!.key_id).to.match(/^file:openai\/prod#/);
@@ -172,7 +172,7 @@ describe('admin API over TCP with mTLS and an admin allowlist', () => {
 
   const as = (who: { certFile: string; keyFile: string }) => connectAdmin(`127.0.0.1:${port}`, { ca: ca.certFile, cert: who.certFile, key: who.keyFile, serverName: 'keybroker.local' });
 
-  it('serves an allowlisted admin and records the caller\'s SPIFFE ID', async () => {
+  it("serves an allowlisted admin and records the caller's SPIFFE ID", async () => {
     const admin = as(operator);
     try {
       expect((await admin.Status({})).policy_version).to.equal(t.broker.runtime().policy.version);
@@ -218,7 +218,7 @@ describe('admin listener rules', () => {
     expect(await attempt({ listen: `127.0.0.1:${await freePort()}` })).to.match(/admin\.listen: .* needs tls/);
   });
 
-  it('refuses the Check listener\'s own address', async () => {
+  it("refuses the Check listener's own address", async () => {
     const dir = (await import('node:fs')).mkdtempSync(join((await import('node:os')).tmpdir(), 'kb-admin-'));
     const t = await startTestBroker({ dir, config: { ...baseConfig(), admin: { listen: `unix://${join(dir, 'authz.sock')}` } } }).catch((e: Error) => e);
     expect(t).to.be.instanceOf(Error);
@@ -243,10 +243,13 @@ describe('the CLI with --server: asking a running keybroker', function () {
   });
   after(() => t.stop());
 
-  it('explain: the running config\'s answer and exit code, no -c needed', async () => {
+  it("explain: the running config's answer and exit code, no -c needed", async () => {
     const allowed = await cli('explain', '--server', server, '--identity', RESEARCH, '--destination', 'openai', '--path', '/v1/chat/completions');
     expect(allowed.code, allowed.output).to.equal(0);
-    expect(allowed.output).to.match(/decision:\s+allow/).and.match(/rule:\s+research-openai/).and.match(/key id:\s+file:openai\/prod#/);
+    expect(allowed.output)
+      .to.match(/decision:\s+allow/)
+      .and.match(/rule:\s+research-openai/)
+      .and.match(/key id:\s+file:openai\/prod#/);
     const denied = await cli('explain', '--server', server, '--identity', 'spiffe://example.org/ns/research/quarantined', '--destination', 'openai', '--path', '/v1/chat/completions');
     expect(denied.code).to.equal(3);
     expect(denied.output).to.match(/reason:\s+denied_by_rule/);

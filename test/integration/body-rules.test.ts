@@ -20,7 +20,12 @@ const mcpCall = (name: string, args: Record<string, unknown>, more: RequestShape
   body: { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args } },
   ...more,
 });
-const mcp = (method: string, params?: Record<string, unknown>): RequestShape => ({ principal: RESEARCH, path: '/mcp/', destination: 'mcp', body: { jsonrpc: '2.0', id: 1, method, ...(params ? { params } : {}) } });
+const mcp = (method: string, params?: Record<string, unknown>): RequestShape => ({
+  principal: RESEARCH,
+  path: '/mcp/',
+  destination: 'mcp',
+  body: { jsonrpc: '2.0', id: 1, method, ...(params ? { params } : {}) },
+});
 
 describe('body rules', () => {
   let t: TestBroker;
@@ -171,7 +176,16 @@ describe('body rules', () => {
     });
 
     it('refuses a JSON-RPC batch, whatever its first element', async () => {
-      await denies({ ...mcp('tools/list'), body: [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_shell' } }] }, 'body_unreadable');
+      await denies(
+        {
+          ...mcp('tools/list'),
+          body: [
+            { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+            { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_shell' } },
+          ],
+        },
+        'body_unreadable',
+      );
     });
 
     it('refuses a message that is not JSON-RPC 2.0, and case variants of the keys read', async () => {
@@ -213,9 +227,14 @@ describe('body rules', () => {
       await denies(openai(chat({ metadata: { model: 'gpt-4o' } })), 'denied_by_rule');
       await denies(openai(chat({ model: ['gpt-4o-mini', 'gpt-4o'] })), 'denied_by_rule');
       // Where no deny rule lists models, the grant refuses it.
-      expect((await denies({ principal: WRITER, path: '/anthropic/v1/messages', destination: 'anthropic', body: { model: 'claude-3-5-haiku-1', max_tokens: 5, extra_body: { model: 'claude-opus-4-1' } } }, 'model_not_allowed'))['detail']).to.include(
-        'a second "model" under "extra_body"',
-      );
+      expect(
+        (
+          await denies(
+            { principal: WRITER, path: '/anthropic/v1/messages', destination: 'anthropic', body: { model: 'claude-3-5-haiku-1', max_tokens: 5, extra_body: { model: 'claude-opus-4-1' } } },
+            'model_not_allowed',
+          )
+        )['detail'],
+      ).to.include('a second "model" under "extra_body"');
       await denies({ principal: WRITER, path: '/anthropic/v1/messages', destination: 'anthropic', body: { model: { name: 'claude-3-5-haiku-1' }, max_tokens: 5 } }, 'model_not_allowed');
       await denies(openai(chat({ Model: 'gpt-4o' })), 'body_unreadable');
       await denies(openai({ MODEL: 'gpt-4o-mini', max_tokens: 5 }), 'body_unreadable');

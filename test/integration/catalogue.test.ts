@@ -14,7 +14,9 @@ import { envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { startTokenEndpoint, type TokenEndpoint } from '../helpers/token-endpoint.ts';
 
 const DIR = join(ROOT, 'examples/destinations');
-const SNIPPETS = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const SNIPPETS = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const KEY_VALUE = 'test-key_for.catalogue-0f3a';
 
 interface Snippet {
@@ -81,7 +83,10 @@ describe('the destinations catalogue (examples/destinations/)', function () {
         const set = [...(response.ok_response?.headers ?? []).map((h) => h.header.value), ...(response.ok_response?.query_parameters_to_set ?? []).map((q) => q.value)];
         const decoded = set.map((v) => (v.startsWith('Basic ') ? Buffer.from(v.slice(6), 'base64').toString() : v));
         const expected = (destination.inject as { oauth2?: unknown }).oauth2 ? endpoint.lastToken() : KEY_VALUE;
-        expect(decoded.some((v) => v.includes(expected)), `${file} injects its key: ${JSON.stringify(decoded)}`).to.equal(true);
+        expect(
+          decoded.some((v) => v.includes(expected)),
+          `${file} injects its key: ${JSON.stringify(decoded)}`,
+        ).to.equal(true);
       } finally {
         await t.stop();
       }

@@ -49,9 +49,8 @@ describe('Check over a Unix socket', () => {
     };
     const client = new pkg.grpc.health.v1.Health(t.broker.address, credentials.createInsecure());
     const status = await new Promise<string>((resolve, reject) =>
-      (client as unknown as { check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).check(
-        { service: 'envoy.service.auth.v3.Authorization' },
-        (error, response) => (error ? reject(error) : resolve(response.status)),
+      (client as unknown as { check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).check({ service: 'envoy.service.auth.v3.Authorization' }, (error, response) =>
+        error ? reject(error) : resolve(response.status),
       ),
     );
     client.close();
@@ -79,9 +78,7 @@ describe('Check over a Unix socket', () => {
   });
 
   it('injects by template: anthropic in x-api-key, and strips authorization', async () => {
-    const response = await t.check(
-      envoyCheckRequest({ principal: 'spiffe://example.org/ns/writing/writer', destination: 'anthropic', path: '/anthropic/v1/messages' }),
-    );
+    const response = await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/writing/writer', destination: 'anthropic', path: '/anthropic/v1/messages' }));
     expect(response.ok_response?.headers[0]?.header.key).to.equal('x-api-key');
     expect(response.ok_response?.headers_to_remove).to.include('authorization');
     expect(response.ok_response?.headers_to_remove).to.not.include('x-api-key');
@@ -126,7 +123,7 @@ describe('Check over a Unix socket', () => {
     expect(deniedBody(without).decision_id).to.match(/^[0-9a-f-]{36}$/);
   });
 
-  it('answers a denial as JSON in the shape of the route\'s API, with the decision id as x-request-id', async () => {
+  it("answers a denial as JSON in the shape of the route's API, with the decision id as x-request-id", async () => {
     const headersOf = (r: CheckResponseMessage) => Object.fromEntries((r.denied_response?.headers ?? []).map((h) => [h.header.key, h.header.value]));
     // openai (inject: openai): what the OpenAI SDKs read, reason as error.code.
     const openai = await deny({ principal: 'spiffe://example.org/ns/other/x', requestId: 'deny-openai' }, 403, 'no_matching_grant');
@@ -147,14 +144,25 @@ describe('Check over a Unix socket', () => {
     // tools (a generic template, no api): keybroker's own JSON.
     const tools = await deny({ principal: 'spiffe://example.org/ns/other/x', destination: 'tools', host: 'tools.example.org', path: '/search', requestId: 'deny-tools' }, 403, 'no_matching_grant');
     expect(headersOf(tools)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'deny-tools' });
-    expect(JSON.parse(tools.denied_response!.body)).to.deep.equal({ error: 'forbidden', reason: 'no_matching_grant', message: 'keybroker denied this request (no_matching_grant): no grant allows this request', decision_id: 'deny-tools' });
+    expect(JSON.parse(tools.denied_response!.body)).to.deep.equal({
+      error: 'forbidden',
+      reason: 'no_matching_grant',
+      message: 'keybroker denied this request (no_matching_grant): no grant allows this request',
+      decision_id: 'deny-tools',
+    });
   });
 
   it('denies no identity with 401', () => deny({ principal: '' }, 401, 'identity_missing'));
   it('denies an unknown identity with 403', () => deny({ principal: 'spiffe://example.org/ns/finance/bot' }, 403, 'no_matching_grant'));
   it('denies a foreign trust domain with 401', () => deny({ principal: 'spiffe://evil.example/ns/research/summarizer' }, 401, 'trust_domain_unknown'));
   it('denies a malformed SPIFFE ID with 401', async () => {
-    for (const principal of ['spiffe://example.org/ns/research/../admin', 'spiffe://Example.org/ns/research/x', 'https://example.org/ns/research/x', 'spiffe://example.org/ns/research/x/', 'spiffe://example.org/ns/research/%41']) {
+    for (const principal of [
+      'spiffe://example.org/ns/research/../admin',
+      'spiffe://Example.org/ns/research/x',
+      'https://example.org/ns/research/x',
+      'spiffe://example.org/ns/research/x/',
+      'spiffe://example.org/ns/research/%41',
+    ]) {
       await deny({ principal }, 401, 'identity_malformed');
     }
   });
@@ -162,8 +170,7 @@ describe('Check over a Unix socket', () => {
     await deny({ destination: null }, 403, 'destination_missing');
     await deny({ destination: 'azure' }, 403, 'destination_unknown');
   });
-  it('denies the wrong destination for the identity', () =>
-    deny({ destination: 'anthropic', path: '/anthropic/v1/messages' }, 403, 'no_matching_grant'));
+  it('denies the wrong destination for the identity', () => deny({ destination: 'anthropic', path: '/anthropic/v1/messages' }, 403, 'no_matching_grant'));
   it('denies the wrong method', () => deny({ method: 'DELETE' }, 403, 'no_matching_grant'));
   it('denies the wrong path, and a query string never widens a match', async () => {
     await deny({ path: '/openai/v1/files' }, 403, 'no_matching_grant');
@@ -236,7 +243,14 @@ describe('Check over a Unix socket', () => {
     const lines = t.logs.lines().filter((l) => l['decision']);
     expect(lines.length - before).to.equal(1);
     const record = lines.at(-1)!['decision'] as Record<string, unknown>;
-    expect(record).to.include({ decisionId: 'log-line-1', decision: 'allow', identity: 'spiffe://example.org/ns/research/summarizer', proof: 'x509-svid', destination: 'openai', rule: 'research-openai' });
+    expect(record).to.include({
+      decisionId: 'log-line-1',
+      decision: 'allow',
+      identity: 'spiffe://example.org/ns/research/summarizer',
+      proof: 'x509-svid',
+      destination: 'openai',
+      rule: 'research-openai',
+    });
     expect(record['keyId']).to.match(/^file:openai\/prod#/);
     expectNoCanary(t.logs.text(), 'the log');
   });
@@ -292,7 +306,9 @@ describe('Check: what is injected and what is stripped', () => {
 
   it('answers azure-openai destinations in the OpenAI shape', async () => {
     const response = await t.check(envoyCheckRequest({ principal: 'spiffe://example.org/ns/other/x', destination: 'azure', host: 'contoso.openai.azure.com', path: '/v1/x' }));
-    expect(JSON.parse(response.denied_response!.body)).to.deep.include({ error: { message: 'keybroker denied this request (no_matching_grant): no grant allows this request', type: 'permission_error', code: 'no_matching_grant' } });
+    expect(JSON.parse(response.denied_response!.body)).to.deep.include({
+      error: { message: 'keybroker denied this request (no_matching_grant): no grant allows this request', type: 'permission_error', code: 'no_matching_grant' },
+    });
   });
 });
 

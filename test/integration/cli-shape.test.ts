@@ -51,7 +51,13 @@ describe('keybroker help, --help and --version', function () {
     const names = [...runCli(['help']).stdout.matchAll(/^ {2}([a-z][a-z-]*)\s{2,}/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
     expect(names.length).to.be.greaterThan(3);
     for (const name of names) {
-      for (const args of name === 'explain' ? [[name, '--help'], [name, '-h'], ['help', name]] : [[name, '--help']]) {
+      for (const args of name === 'explain'
+        ? [
+            [name, '--help'],
+            [name, '-h'],
+            ['help', name],
+          ]
+        : [[name, '--help']]) {
         const result = runCli(args);
         expect(result.code, args.join(' ')).to.equal(0);
         expect(result.stdout, args.join(' ')).to.match(new RegExp(`^usage: keybroker ${name}`));
@@ -158,7 +164,10 @@ describe('keybroker validate: JSON and "did you mean"', function () {
 describe('keybroker token: relative key path, TTL and audience the config accepts', function () {
   this.timeout(60_000);
   it('resolves a relative --key against the config file directory, from any working directory', () => {
-    const { dir, file } = configDir({ ...baseConfig(), trust: { 'example.org': {}, 'partner.example': {}, 'demo.local': { bundle: { file: './bundle.jwks', format: 'spiffe' }, audiences: ['keybroker'], maxTokenLifetime: '10m' } } });
+    const { dir, file } = configDir({
+      ...baseConfig(),
+      trust: { 'example.org': {}, 'partner.example': {}, 'demo.local': { bundle: { file: './bundle.jwks', format: 'spiffe' }, audiences: ['keybroker'], maxTokenLifetime: '10m' } },
+    });
     copyFileSync(join(ROOT, 'examples/demo-jwt/signing-key.jwk'), join(dir, 'signing.jwk'));
     copyFileSync(join(ROOT, 'examples/demo-jwt/bundle.jwks'), join(dir, 'bundle.jwks'));
     const result = runCli(['token', '-c', file, '--key', 'signing.jwk', '--identity', 'spiffe://demo.local/agent/research', '--ttl', '10m', '--json'], { cwd: tmpdir() });
@@ -247,9 +256,12 @@ describe('npm start', function () {
       expect(await socketAnswers(socket)).to.equal(true);
       npm.child.kill('SIGTERM');
       await npm.exited();
-      await poll(async () => {
-        if (await socketAnswers(socket)) throw new Error('keybroker still answers after npm was stopped');
-      }, { timeoutMs: 15_000, intervalMs: 200 });
+      await poll(
+        async () => {
+          if (await socketAnswers(socket)) throw new Error('keybroker still answers after npm was stopped');
+        },
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
     } finally {
       npm.child.kill('SIGKILL');
     }

@@ -60,7 +60,10 @@ describe('keybroker validate', () => {
   it('names the line of a bad value and what was expected', () => {
     const { dir } = configDir({});
     const file = join(dir, 'bad-method.yaml');
-    writeFileSync(file, 'trust: { example.org: {} }\nkeys: { store: file, file: ./keys.yaml }\ndestinations: {}\npolicy:\n  - id: r\n    identities: [spiffe://example.org/a]\n    destinations: [openai]\n    methods: [post]\n    paths: [/x]\n');
+    writeFileSync(
+      file,
+      'trust: { example.org: {} }\nkeys: { store: file, file: ./keys.yaml }\ndestinations: {}\npolicy:\n  - id: r\n    identities: [spiffe://example.org/a]\n    destinations: [openai]\n    methods: [post]\n    paths: [/x]\n',
+    );
     const result = runCli(['validate', '-c', file]);
     expect(result.code).to.equal(1);
     expect(result.stderr).to.include(':8: policy[0].methods[0]: expected an upper-case HTTP method');
@@ -146,7 +149,10 @@ describe('keybroker serve', () => {
       const responses = await Promise.allSettled(inflight);
       expect(await served.exited()).to.equal(0);
       expect(served.output()).to.include('keybroker stopped');
-      expect(responses.map((r) => (r.status === 'fulfilled' ? r.value.status.code : `${r.reason}`)), 'every Check in flight at SIGTERM is answered').to.deep.equal(Array(20).fill(0));
+      expect(
+        responses.map((r) => (r.status === 'fulfilled' ? r.value.status.code : `${r.reason}`)),
+        'every Check in flight at SIGTERM is answered',
+      ).to.deep.equal(Array(20).fill(0));
       expectNoCanary(served.output(), 'serve output');
     } finally {
       client.close();
@@ -196,7 +202,10 @@ describe('the demo in examples/ (the README walk-through)', function () {
       // The SDK-shaped walk-through: a demo JWT-SVID from `keybroker token` as the bearer key.
       const client = authorizationClient(`unix://${join(dir, 'authz.sock')}`);
       try {
-        for (const [who, allowed] of [['research', true], ['intern', false]] as const) {
+        for (const [who, allowed] of [
+          ['research', true],
+          ['intern', false],
+        ] as const) {
           const minted = runCli(['token', '--identity', `spiffe://demo.local/agent/${who}`, '--ttl', '2m', '--key', join(dir, 'demo-jwt/signing-key.jwk')]);
           expect(minted.code, minted.stderr).to.equal(0);
           const token = minted.stdout.trim();

@@ -102,9 +102,20 @@ describe('credential shapes, keys per team, OAuth2', function () {
     const response = await check(destination, shape);
     expect(response.denied_response?.status.code).to.equal(503);
     expect(deniedBody(response).reason).to.equal('key_unavailable');
-    return t.logs.lines().map((l) => (l['decision'] as { decisionId?: string; detail?: string } | undefined)).filter((d) => d?.decisionId === deniedBody(response).decision_id).map((d) => d?.detail ?? '').join('\n');
+    return t.logs
+      .lines()
+      .map((l) => l['decision'] as { decisionId?: string; detail?: string } | undefined)
+      .filter((d) => d?.decisionId === deniedBody(response).decision_id)
+      .map((d) => d?.detail ?? '')
+      .join('\n');
   };
-  const agentCredentials = { authorization: `Bearer ${CANARY_AGENT_TOKEN}`, 'x-api-key': CANARY_AGENT_TOKEN, 'api-key': CANARY_AGENT_TOKEN, 'x-goog-api-key': CANARY_AGENT_TOKEN, 'proxy-authorization': 'Basic eA==' };
+  const agentCredentials = {
+    authorization: `Bearer ${CANARY_AGENT_TOKEN}`,
+    'x-api-key': CANARY_AGENT_TOKEN,
+    'api-key': CANARY_AGENT_TOKEN,
+    'x-goog-api-key': CANARY_AGENT_TOKEN,
+    'proxy-authorization': 'Basic eA==',
+  };
 
   it('bearer: sets authorization with append=false and strips every other agent credential header', async () => {
     const a = await allowed('bearer', { headers: agentCredentials });
@@ -114,7 +125,7 @@ describe('credential shapes, keys per team, OAuth2', function () {
     expect(a.keyId).to.match(/^file:openai\/research#[0-9a-f]{12}$/);
   });
 
-  it('header: any name, with a prefix and a suffix; the agent\'s copy is overwritten and authorization stripped', async () => {
+  it("header: any name, with a prefix and a suffix; the agent's copy is overwritten and authorization stripped", async () => {
     const a = await allowed('header', { headers: { ...agentCredentials, 'x-tool-token': CANARY_AGENT_TOKEN } });
     expect(a.set).to.deep.equal({ 'x-tool-token': `Token ${CANARY_KEY}; v=1` });
     expect(a.removed).to.include.members(['authorization', 'x-api-key', 'api-key']).and.not.include('x-tool-token');
@@ -133,7 +144,7 @@ describe('credential shapes, keys per team, OAuth2', function () {
     expect(a.keyId).to.match(/^file:twilio\/prod#[0-9a-f]{12}$/);
   });
 
-  it('query: sets the parameter (overwriting the agent\'s) and strips every credential header', async () => {
+  it("query: sets the parameter (overwriting the agent's) and strips every credential header", async () => {
     const a = await allowed('maps', { path: `/v1/things?key=${CANARY_AGENT_TOKEN}&q=x`, headers: agentCredentials });
     expect(a.set).to.deep.equal({});
     expect(a.query).to.deep.equal({ key: `${CANARY_KEY}_x.y*z` });
@@ -167,13 +178,13 @@ describe('credential shapes, keys per team, OAuth2', function () {
   });
 
   describe('keys per team', () => {
-    it('chooses the caller\'s team key, and the record shows which', async () => {
+    it("chooses the caller's team key, and the record shows which", async () => {
       const research = await allowed('openai', { principal: RESEARCH });
       expect(research.set).to.deep.equal({ authorization: `Bearer ${CANARY_KEY}` });
       expect(research.keyId).to.match(/^file:openai\/research#/);
     });
 
-    it('a grant\'s own key: overrides the team key', async () => {
+    it("a grant's own key: overrides the team key", async () => {
       const writer = await allowed('openai', { principal: WRITER });
       expect(writer.set).to.deep.equal({ authorization: `Bearer ${CANARY_KEY}-writers` });
       expect(writer.keyId).to.match(/^file:openai\/writers-special#/);
@@ -216,7 +227,7 @@ describe('credential shapes, keys per team, OAuth2', function () {
       expect(new Set(all.map((r) => r.ok_response!.headers[0]!.header.value)).size).to.equal(1);
     });
 
-    it('ends a slow token request\'s wait by the Check\'s deadline: key_unavailable, in time', async () => {
+    it("ends a slow token request's wait by the Check's deadline: key_unavailable, in time", async () => {
       endpoint.mode = 'hang';
       try {
         const started = Date.now();

@@ -19,7 +19,11 @@ describe('Check deadline and cancellation', function () {
   const dir = mkdtempSync(join(tmpdir(), 'keybroker-deadline-'));
   let vault: FaultyVault;
   let t: TestBroker;
-  const records = (decisionId: string) => t.logs.lines().map((l) => l['decision'] as Record<string, unknown> | undefined).filter((d) => d?.['decisionId'] === decisionId);
+  const records = (decisionId: string) =>
+    t.logs
+      .lines()
+      .map((l) => l['decision'] as Record<string, unknown> | undefined)
+      .filter((d) => d?.['decisionId'] === decisionId);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   before(async () => {

@@ -30,19 +30,23 @@ describe('keybroker explain with a request body', function () {
     expect(allowed.stdout).to.match(/model:\s+gpt-4o-mini\n/);
     const model = explain(...openai, '--model', 'gpt-4o', '--max-tokens', '100');
     expect(model.code).to.equal(3);
-    expect(model.stdout).to.match(/reason:\s+model_not_allowed\n/).and.match(/detail:\s+rule "research-chat": model "gpt-4o"/);
+    expect(model.stdout)
+      .to.match(/reason:\s+model_not_allowed\n/)
+      .and.match(/detail:\s+rule "research-chat": model "gpt-4o"/);
     const writer = ['--identity', WRITER, '--destination', 'anthropic', '--path', '/v1/messages'];
     expect(explain(...writer, '--model', 'claude-3-5-haiku-1', '--max-tokens', '10', '--stream').code).to.equal(0);
   });
 
   it('describes an MCP message by method and tool', () => {
     const method = explain(...mcp, '--mcp-method', 'resources/read');
-    expect(method.stdout).to.match(/reason:\s+mcp_method_not_allowed/).and.match(/mcp method:\s+resources\/read/);
+    expect(method.stdout)
+      .to.match(/reason:\s+mcp_method_not_allowed/)
+      .and.match(/mcp method:\s+resources\/read/);
     const tool = explain(...mcp, '--tool', 'delete_repository', '--json');
     expect(JSON.parse(tool.stdout)).to.include({ reason: 'denied_by_rule', tool: 'delete_repository', mcpMethod: 'tools/call' });
   });
 
-  it('reads a body file as Check reads Envoy\'s, and never prints its content', () => {
+  it("reads a body file as Check reads Envoy's, and never prints its content", () => {
     const body = join(dir, 'call.json');
     writeFileSync(body, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_issue', arguments: { repo: `other/${CANARY_ARGUMENT}` } } }));
     const denied = explain(...mcp, '--body', body);

@@ -25,7 +25,13 @@ describe('fail closed', () => {
     const { config } = loadConfigFile(t.configFile);
     await t.stop();
     const runtime = buildRuntime(config, {
-      keys: { kind: 'broken', get: () => { throw new TypeError('store exploded'); }, close: () => {} },
+      keys: {
+        kind: 'broken',
+        get: () => {
+          throw new TypeError('store exploded');
+        },
+        close: () => {},
+      },
     });
     const records: DecisionRecord[] = [];
     const logs = new Capture();
@@ -52,8 +58,14 @@ describe('fail closed', () => {
     const raw = new Client(t.broker.address, credentials.createInsecure());
     const send = (bytes: Buffer) =>
       new Promise<{ error: ServiceError | null; response?: Buffer }>((resolve) =>
-        raw.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) =>
-          resolve({ error, ...(response ? { response } : {}) }),
+        raw.makeUnaryRequest(
+          CHECK_PATH,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          bytes,
+          new Metadata(),
+          { deadline: Date.now() + 5000 },
+          (error, response) => resolve({ error, ...(response ? { response } : {}) }),
         ),
       );
     try {

@@ -49,8 +49,7 @@ describe('gateway tokens (TokenService/Exchange, proof gateway-token at Check)',
   let serviceAccountToken: string;
 
   const keysYaml = (key: string) => stringify({ ...TEST_KEYS, 'tools/search': 'tool-key-for-tests', 'keybroker/token-signing': key });
-  const tls = (who?: { cert: string; key: string }) =>
-    who ? credentials.createSsl(Buffer.from(ca.cert), Buffer.from(who.key), Buffer.from(who.cert)) : credentials.createSsl(Buffer.from(ca.cert));
+  const tls = (who?: { cert: string; key: string }) => (who ? credentials.createSsl(Buffer.from(ca.cert), Buffer.from(who.key), Buffer.from(who.cert)) : credentials.createSsl(Buffer.from(ca.cert)));
   const connect = (who?: { cert: string; key: string }): TokenClient => connectTokenService(`127.0.0.1:${tokenPort}`, tls(who), { 'grpc.ssl_target_name_override': 'keybroker.local' });
   async function withClient<T>(who: { cert: string; key: string } | undefined, run: (c: TokenClient) => Promise<T>): Promise<T> {
     const client = connect(who);
@@ -60,7 +59,11 @@ describe('gateway tokens (TokenService/Exchange, proof gateway-token at Check)',
       client.close();
     }
   }
-  const refused = (promise: Promise<unknown>) => promise.then(() => expect.fail('the exchange was granted'), (e: ServiceError) => e);
+  const refused = (promise: Promise<unknown>) =>
+    promise.then(
+      () => expect.fail('the exchange was granted'),
+      (e: ServiceError) => e,
+    );
   const checkWith = (token: string, shape: Parameters<typeof envoyCheckRequest>[0] = {}) =>
     t.check(envoyCheckRequest({ principal: '', ...shape, headers: { authorization: `Bearer ${token}`, ...shape.headers } }));
   async function deniedWith(token: string, reason: string, shape: Parameters<typeof envoyCheckRequest>[0] = {}) {
@@ -104,9 +107,15 @@ describe('gateway tokens (TokenService/Exchange, proof gateway-token at Check)',
     expect(claims['cnf']).to.equal(undefined);
     const response = await checkWith(out.access_token);
     expect(response.status.code, JSON.stringify(response.denied_response)).to.equal(0);
-    const decision = t.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>;
+    const decision = t.logs
+      .lines()
+      .filter((l) => l['decision'])
+      .at(-1)!['decision'] as Record<string, unknown>;
     expect(decision).to.include({ identity: SA_IDENTITY, proof: 'gateway-token', decision: 'allow' });
-    const audit = t.logs.lines().filter((l) => l['audit'] === 'token-exchange').at(-1)!;
+    const audit = t.logs
+      .lines()
+      .filter((l) => l['audit'] === 'token-exchange')
+      .at(-1)!;
     expect(audit).to.include({ identity: SA_IDENTITY, proof: 'kubernetes', bound: false, result: 'issued' });
     expect(JSON.stringify(t.logs.lines())).to.not.include(out.access_token.split('.')[2]);
   });
@@ -166,7 +175,14 @@ describe('gateway tokens (TokenService/Exchange, proof gateway-token at Check)',
     const kid = decodeProtectedHeader((await withClient(undefined, (c) => c.exchangeServiceAccountToken(serviceAccountToken))).access_token).kid!;
     const key = await importJWK(JSON.parse(signingKey) as JWK, 'ES256');
     const now = Math.floor(Date.now() / 1000);
-    const swapped = await new SignJWT({ jti: 'x' }).setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' }).setIssuer('keybroker').setAudience('billing-api').setSubject(SA_IDENTITY).setIssuedAt(now).setExpirationTime(now + 60).sign(key);
+    const swapped = await new SignJWT({ jti: 'x' })
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+      .setIssuer('keybroker')
+      .setAudience('billing-api')
+      .setSubject(SA_IDENTITY)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(key);
     await deniedWith(swapped, 'audience_mismatch');
   });
 

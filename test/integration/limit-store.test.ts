@@ -143,19 +143,23 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(await reserve(plan(counters, now))).to.deep.equal({ allowed: false, index: 0, retryAfterMs: 12 * 60_000 });
       await store.reset([counters[0]!]);
       expect(await reserve(plan(counters, now))).to.deep.equal({ allowed: true, remaining: [4, 2400] });
-      expect((await store.read(counters, now)).map((s) => [s.limit, s.overridden])).to.deep.equal([[5, true], [3000, true]]);
+      expect((await store.read(counters, now)).map((s) => [s.limit, s.overridden])).to.deep.equal([
+        [5, true],
+        [3000, true],
+      ]);
       await store.setOverride(counters[0]!.override, undefined);
       await store.setOverride(counters[1]!.override, undefined);
       await store.reset(counters);
-      expect((await store.read(counters, now)).map((s) => [s.used, s.limit, s.overridden])).to.deep.equal([[0, 1, false], [0, 300, false]]);
+      expect((await store.read(counters, now)).map((s) => [s.used, s.limit, s.overridden])).to.deep.equal([
+        [0, 1, false],
+        [0, 300, false],
+      ]);
     });
 
     it('never over-grants under 200 concurrent reservations of one budget', async () => {
       const compiled = limits([{ id: 'shared', per: 'tenant', costUsd: { max: '12.50', per: '1d' }, requests: { rate: 1000, per: '1h', burst: 80 } }], prefix);
       const now = Date.now();
-      const answers = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => reserve(plan(planCounters(compiled, { ...subject, identity: `spiffe://td/agent/${i}` }, estimate, now), now))),
-      );
+      const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => reserve(plan(planCounters(compiled, { ...subject, identity: `spiffe://td/agent/${i}` }, estimate, now), now))));
       // $12.50 at $0.25 a request: exactly 50, though the bucket would allow 80.
       expect(answers.filter((a) => a.allowed)).to.have.length(50);
       const [bucket, cost] = await store.read(planCounters(compiled, subject, estimate, now), now);

@@ -118,7 +118,7 @@ describe('limits shared through Redis by three keybroker processes', function ()
     expect(two.map((a) => a.status.code === 0)).to.deep.equal([true, true, false]);
   });
 
-  it('takes an operator\'s override at once in every process, records who made it, and resets', async () => {
+  it("takes an operator's override at once in every process, records who made it, and resets", async () => {
     for (let i = 0; i < 2; i++) expect((await check(brokers[i]!, id('ops'))).status.code).to.equal(0);
     expect(deniedBody(await check(brokers[2]!, id('ops'))).reason).to.equal('rate_limited');
     const set = runCli(['limits', 'set', '-c', configFile, '--limit', 'ops', '--identity', id('ops'), '--requests', '4', '--by', 'alice']);

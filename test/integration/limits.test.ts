@@ -53,7 +53,10 @@ describe('limits through a real keybroker (memory store)', function () {
     expect(tools.status.code).to.equal(0);
     expect(tools.ok_response?.response_headers_to_add ?? []).to.have.length(0);
 
-    const decisions = t.logs.lines().filter((l) => l['decision']).map((l) => l['decision'] as { reason: string; attributes?: Record<string, unknown>; detail?: string });
+    const decisions = t.logs
+      .lines()
+      .filter((l) => l['decision'])
+      .map((l) => l['decision'] as { reason: string; attributes?: Record<string, unknown>; detail?: string });
     const denied = decisions.find((d) => d.reason === 'rate_limited')!;
     expect(denied.attributes).to.deep.include({ 'keybroker.limit.id': 'research-rate', 'keybroker.limit.retry_after_s': 30 });
     expect(denied.detail).to.match(/limit "research-rate" \(request rate of identity:spiffe:\/\/example.org\/ns\/research\/summarizer\)/);
@@ -82,11 +85,15 @@ describe('limits through a real keybroker (memory store)', function () {
     expect((await t.check(chat(OTHER))).status.code).to.equal(0);
     const analystAgain = await t.check(chat(OTHER));
     expect(deniedBody(analystAgain).reason).to.equal('budget_exhausted');
-    const record = t.logs.lines().map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined).filter((d) => d?.reason === 'budget_exhausted').at(-1)!;
+    const record = t.logs
+      .lines()
+      .map((l) => l['decision'] as { reason?: string; attributes?: Record<string, unknown> } | undefined)
+      .filter((d) => d?.reason === 'budget_exhausted')
+      .at(-1)!;
     expect(record.attributes?.['keybroker.limit.id']).to.equal('team-month');
   });
 
-  it('reserves the body\'s max_tokens as the output estimate, and scopes limits by model', async () => {
+  it("reserves the body's max_tokens as the output estimate, and scopes limits by model", async () => {
     t = await startTestBroker({
       config: limitsConfig([
         { id: 'gpt4-output', models: ['gpt-4*'], tokens: { output: 1000, per: '1d' } },
@@ -107,7 +114,10 @@ describe('limits through a real keybroker (memory store)', function () {
     t = await startTestBroker({ config });
     expect((await t.check(chat(RESEARCH))).status.code).to.equal(0);
     // A reload that changes the policy but not the store must not hand out a fresh bucket.
-    t.writeConfig({ ...config, policy: [...(config['policy'] as unknown[]), { id: 'extra', identities: ['spiffe://example.org/ns/x'], destinations: ['openai'], methods: ['GET'], paths: ['/v1/models'] }] });
+    t.writeConfig({
+      ...config,
+      policy: [...(config['policy'] as unknown[]), { id: 'extra', identities: ['spiffe://example.org/ns/x'], destinations: ['openai'], methods: ['GET'], paths: ['/v1/models'] }],
+    });
     expect(await t.broker.watcher.reload()).to.equal(true);
     expect(deniedBody(await t.check(chat(RESEARCH))).reason).to.equal('rate_limited');
     expect(deniedBody(await t.check(chat(RESEARCH))).reason).to.equal('rate_limited');

@@ -47,9 +47,13 @@ describe('keybroker lint', function () {
     const lines = result.stdout.split('\n');
     const finding = (code: string) => lines.filter((l) => l.includes(` ${code}: `));
     expect(finding('grant-duplicate')).to.have.length(1);
-    expect(finding('grant-duplicate')[0]).to.match(/policy\.d\/10-team\.yaml:1: warning grant-duplicate: rule "research-openai-again" grants exactly what rule "research-openai" \(.*base\.yaml:1\) already grants/);
+    expect(finding('grant-duplicate')[0]).to.match(
+      /policy\.d\/10-team\.yaml:1: warning grant-duplicate: rule "research-openai-again" grants exactly what rule "research-openai" \(.*base\.yaml:1\) already grants/,
+    );
     expect(finding('grant-subsumed')[0]).to.match(/policy\.d\/10-team\.yaml:\d+: warning grant-subsumed: rule "summarizer-chat" grants nothing beyond what rule "research-openai"/);
-    expect(finding('grant-covered-by-deny')[0]).to.match(/10-team\.yaml:\d+: warning grant-covered-by-deny: rule "quarantined-models" can never allow: deny rule "block-quarantined" \(.*base\.yaml:\d+\)/);
+    expect(finding('grant-covered-by-deny')[0]).to.match(
+      /10-team\.yaml:\d+: warning grant-covered-by-deny: rule "quarantined-models" can never allow: deny rule "block-quarantined" \(.*base\.yaml:\d+\)/,
+    );
     expect(finding('path-undeliverable')[0]).to.match(/10-team\.yaml:\d+: error path-undeliverable: rule "double-slash": path "\/v1\/\/models"/);
     expect(finding('destination-unreached')[0]).to.match(/keybroker\.yaml:\d+: warning destination-unreached: destination "unused"/);
     const missing = finding('key-missing');
@@ -59,7 +63,15 @@ describe('keybroker lint', function () {
     expectNoCanary(result.stdout + result.stderr, 'lint output');
 
     const json = JSON.parse(runCli(['lint', '-c', config, '--json']).stdout) as { findings: Array<{ code: string; severity: string; file: string; line: number }> };
-    expect(json.findings.map((f) => f.code).sort()).to.deep.equal(['destination-unreached', 'grant-covered-by-deny', 'grant-duplicate', 'grant-subsumed', 'key-missing', 'key-missing', 'path-undeliverable']);
+    expect(json.findings.map((f) => f.code).sort()).to.deep.equal([
+      'destination-unreached',
+      'grant-covered-by-deny',
+      'grant-duplicate',
+      'grant-subsumed',
+      'key-missing',
+      'key-missing',
+      'path-undeliverable',
+    ]);
     expect(json.findings.every((f) => typeof f.line === 'number' && f.file.length > 0)).to.equal(true);
 
     // validate prints the same findings as warnings, and still answers valid.

@@ -30,8 +30,7 @@ describe('Check over TCP with mTLS and a caller allowlist', () => {
   });
   after(() => t.stop());
 
-  const clientWith = (creds: ReturnType<typeof credentials.createSsl>) =>
-    authorizationClient(t.broker.address, creds, { 'grpc.ssl_target_name_override': 'keybroker.local' });
+  const clientWith = (creds: ReturnType<typeof credentials.createSsl>) => authorizationClient(t.broker.address, creds, { 'grpc.ssl_target_name_override': 'keybroker.local' });
 
   it('answers the allowlisted caller', async () => {
     const response = await t.check(envoyCheckRequest());
@@ -58,8 +57,7 @@ describe('Check over TCP with mTLS and a caller allowlist', () => {
     expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(intruder.key), Buffer.from(intruder.cert))), GrpcStatus.PERMISSION_DENIED, 'a non-allowlisted caller'));
 
   // UNAVAILABLE: the TLS handshake failed, so no call reached Check.
-  it('refuses a caller without a client certificate', () =>
-    expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert))), GrpcStatus.UNAVAILABLE, 'an unauthenticated caller'));
+  it('refuses a caller without a client certificate', () => expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert))), GrpcStatus.UNAVAILABLE, 'an unauthenticated caller'));
 
   it('refuses a caller whose certificate comes from another CA', () =>
     expectRefused(clientWith(credentials.createSsl(Buffer.from(ca.cert), Buffer.from(stranger.key), Buffer.from(stranger.cert))), GrpcStatus.UNAVAILABLE, 'a caller from another CA'));

@@ -70,7 +70,7 @@ describe('OAuth2 client credentials', function () {
     expect(Object.fromEntries(sent.form)).to.deep.equal({ grant_type: 'client_credentials', client_id: 'keybroker', client_secret: CANARY_CLIENT_SECRET });
   });
 
-  it('authenticates with private_key_jwt (RFC 7523): a fresh, short-lived assertion signed by the client\'s key', async () => {
+  it("authenticates with private_key_jwt (RFC 7523): a fresh, short-lived assertion signed by the client's key", async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     const jwk = JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'kb-1' });
     const t = tokens();
@@ -128,12 +128,15 @@ describe('OAuth2 client credentials', function () {
     // Refreshed at 75–85% of the 2 s lifetime, before the token stops being served at 1.8 s:
     // every call meanwhile is answered from cache, synchronously.
     let refreshed: Secret | undefined;
-    await poll(async () => {
-      const now = t.token('saas', spec(), clientSecret);
-      expect(now, 'served from cache, not awaited').to.be.instanceOf(Secret);
-      if ((now as Secret).id === first.id) throw new Error('not refreshed yet');
-      refreshed = now as Secret;
-    }, { timeoutMs: 1800, intervalMs: 20 });
+    await poll(
+      async () => {
+        const now = t.token('saas', spec(), clientSecret);
+        expect(now, 'served from cache, not awaited').to.be.instanceOf(Secret);
+        if ((now as Secret).id === first.id) throw new Error('not refreshed yet');
+        refreshed = now as Secret;
+      },
+      { timeoutMs: 1800, intervalMs: 20 },
+    );
     expect(refreshed?.reveal()).to.equal(`${CANARY_ACCESS_TOKEN}-2`);
     expect(endpoint.requests).to.have.length(2);
   });
@@ -152,9 +155,12 @@ describe('OAuth2 client credentials', function () {
     const first = await t.token('saas', spec(), clientSecret);
     void t.token('saas', spec(), clientSecret); // in use: worth refreshing
     endpoint.mode = 'refuse';
-    await poll(async () => {
-      if (endpoint.requests.length < 2) throw new Error('no refresh yet');
-    }, { timeoutMs: 1800, intervalMs: 20 });
+    await poll(
+      async () => {
+        if (endpoint.requests.length < 2) throw new Error('no refresh yet');
+      },
+      { timeoutMs: 1800, intervalMs: 20 },
+    );
     const during = t.token('saas', spec(), clientSecret);
     expect((during as Secret).id, 'the outage does not take the valid token away').to.equal(first.id);
     await new Promise((r) => setTimeout(r, 2000 - 1500 + 100));

@@ -117,7 +117,16 @@ describe('the Check pipeline', () => {
       const plain = buildRuntime(config);
       try {
         const plainCheck = createCheck({ runtime: () => plain, audit: { record() {} }, log: pino({ level: 'silent' }) });
-        const outcome = await plainCheck({ decisionId: 'plain', method: 'POST', authority: 'gateway.local', path: '/openai/v1/chat/completions', headers: new Map(), sourcePrincipal: 'spiffe://example.org/ns/research/summarizer', sourceCertificate: '', contextExtensions: new Map([['destination', 'openai']]) });
+        const outcome = await plainCheck({
+          decisionId: 'plain',
+          method: 'POST',
+          authority: 'gateway.local',
+          path: '/openai/v1/chat/completions',
+          headers: new Map(),
+          sourcePrincipal: 'spiffe://example.org/ns/research/summarizer',
+          sourceCertificate: '',
+          contextExtensions: new Map([['destination', 'openai']]),
+        });
         expect(outcome.allow && outcome.responseHeaders).to.equal(undefined);
       } finally {
         releaseRuntime(plain);
@@ -149,7 +158,12 @@ describe('the Check pipeline', () => {
     retirePhaseStates(carried, next, freshPhases);
     expect(state.closed).to.equal(true);
 
-    const failing: StatefulPhase<Counter> = { ...countingLimit, prepare: () => { throw new Error('limit store unreachable'); } };
+    const failing: StatefulPhase<Counter> = {
+      ...countingLimit,
+      prepare: () => {
+        throw new Error('limit store unreachable');
+      },
+    };
     expect(() => buildRuntime(config, { phases: withLimit(stateful(failing)) })).to.throw('limit store unreachable');
     releaseRuntime(carried);
     releaseRuntime(next);

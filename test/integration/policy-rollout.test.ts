@@ -21,7 +21,10 @@ const RESEARCH = 'spiffe://example.org/ns/research/summarizer';
 const INTERN = 'spiffe://example.org/ns/interns/intern';
 
 function records(t: TestBroker): DecisionRecord[] {
-  return t.logs.lines().filter((l) => l['decision']).map((l) => l['decision'] as DecisionRecord);
+  return t.logs
+    .lines()
+    .filter((l) => l['decision'])
+    .map((l) => l['decision'] as DecisionRecord);
 }
 
 async function lastRecord(t: TestBroker): Promise<DecisionRecord> {
@@ -98,7 +101,14 @@ describe('shadow rules', () => {
 
   it('counts disagreements per rule', async () => {
     const text = await (await fetch(metricsUrl)).text();
-    const count = (rule: string) => Number(text.split('\n').find((l) => l.startsWith('keybroker_shadow_disagreements_total{') && l.includes(`rule="${rule}"`) && l.includes('policy="shadow"'))?.split(' ').at(-1) ?? 0);
+    const count = (rule: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => l.startsWith('keybroker_shadow_disagreements_total{') && l.includes(`rule="${rule}"`) && l.includes('policy="shadow"'))
+          ?.split(' ')
+          .at(-1) ?? 0,
+      );
     expect(count('shadow-block-research')).to.equal(1);
     expect(count('shadow-interns-models')).to.equal(2);
     expect(count('shadow-same-answer')).to.equal(0);
@@ -219,7 +229,10 @@ describe('policy in several files', () => {
   });
 
   it('locates a problem in an included file at its line', () => {
-    write('50-broken.yaml', [{ id: 'ok', identities: ['spiffe://example.org/a'], destinations: ['openai'], methods: ['POST'], paths: ['/x'] }, { id: 'typo', identities: ['spiffe://example.org/a'], destinations: ['openai'], methods: ['POST'], pths: ['/x'] }]);
+    write('50-broken.yaml', [
+      { id: 'ok', identities: ['spiffe://example.org/a'], destinations: ['openai'], methods: ['POST'], paths: ['/x'] },
+      { id: 'typo', identities: ['spiffe://example.org/a'], destinations: ['openai'], methods: ['POST'], pths: ['/x'] },
+    ]);
     try {
       const result = runCli(['validate', '-c', t.configFile]);
       expect(result.code).to.equal(1);

@@ -17,7 +17,14 @@ describe('keybroker test', function () {
     config = join(dir, 'keybroker.yaml');
     writeFileSync(join(dir, 'people.jwks'), JSON.stringify({ keys: [] }));
     const base = baseConfig();
-    (base['policy'] as unknown[]).push({ id: 'ml-people-tools', identities: ['spiffe://example.org/ns/ml/*'], destinations: ['tools'], methods: ['GET'], paths: ['/*'], person: { required: true, groups: ['ml'] } });
+    (base['policy'] as unknown[]).push({
+      id: 'ml-people-tools',
+      identities: ['spiffe://example.org/ns/ml/*'],
+      destinations: ['tools'],
+      methods: ['GET'],
+      paths: ['/*'],
+      person: { required: true, groups: ['ml'] },
+    });
     // No keys file at all: the command must not read keys.
     writeFileSync(config, stringify({ ...base, issuers: [{ kind: 'person', name: 'people', issuer: 'https://login.example.com', jwks: { file: './people.jwks' }, audiences: ['keybroker'] }] }));
   });
@@ -39,9 +46,31 @@ describe('keybroker test', function () {
   it('decides as Check does: grants, deny rules, people in groups, proofs; reads no key', () => {
     const file = cases([
       { name: 'research chats', ...research, expect: { decision: 'allow', reason: 'allowed', rule: 'research-openai' } },
-      { name: 'quarantined is denied by rule', ...research, identity: 'spiffe://example.org/ns/research/quarantined', expect: { decision: 'deny', reason: 'denied_by_rule', rule: 'block-quarantined' } },
-      { name: 'a person in ml may use tools', identity: 'spiffe://example.org/ns/ml/agent', proof: 'kubernetes', destination: 'tools', method: 'GET', path: '/search', person: { sub: 'alice', groups: ['ml'] }, expect: { decision: 'allow', rule: 'ml-people-tools' } },
-      { name: 'a person outside ml may not', identity: 'spiffe://example.org/ns/ml/agent', destination: 'tools', method: 'GET', path: '/search', person: { groups: ['sales'] }, expect: { decision: 'deny', reason: 'no_matching_grant' } },
+      {
+        name: 'quarantined is denied by rule',
+        ...research,
+        identity: 'spiffe://example.org/ns/research/quarantined',
+        expect: { decision: 'deny', reason: 'denied_by_rule', rule: 'block-quarantined' },
+      },
+      {
+        name: 'a person in ml may use tools',
+        identity: 'spiffe://example.org/ns/ml/agent',
+        proof: 'kubernetes',
+        destination: 'tools',
+        method: 'GET',
+        path: '/search',
+        person: { sub: 'alice', groups: ['ml'] },
+        expect: { decision: 'allow', rule: 'ml-people-tools' },
+      },
+      {
+        name: 'a person outside ml may not',
+        identity: 'spiffe://example.org/ns/ml/agent',
+        destination: 'tools',
+        method: 'GET',
+        path: '/search',
+        person: { groups: ['sales'] },
+        expect: { decision: 'deny', reason: 'no_matching_grant' },
+      },
       { name: 'no person, no grant', identity: 'spiffe://example.org/ns/ml/agent', destination: 'tools', method: 'GET', path: '/search', expect: { decision: 'deny', reason: 'no_matching_grant' } },
     ]);
     const result = runCli(['test', '-c', config, file]);
@@ -81,12 +110,18 @@ describe('keybroker test', function () {
 
   it('refuses a cases file it cannot read whole, naming the line, with exit 2', () => {
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, ['cases:', '  - name: typo', '    identity: spiffe://example.org/a', '    destination: openai', '    method: POST', '    path: /x', '    expct: { decision: allow }'].join('\n'));
+    writeFileSync(
+      file,
+      ['cases:', '  - name: typo', '    identity: spiffe://example.org/a', '    destination: openai', '    method: POST', '    path: /x', '    expct: { decision: allow }'].join('\n'),
+    );
     const result = runCli(['test', '-c', config, file]);
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/bad\.yaml:\d+: cases\[0\]\.expct: unknown key "expct"/);
     expect(result.stderr).to.match(/bad\.yaml:2: cases\[0\]\.expect: /);
-    const dup = cases([{ name: 'a', ...research, expect: { decision: 'allow' } }, { name: 'a', ...research, expect: { decision: 'allow' } }]);
+    const dup = cases([
+      { name: 'a', ...research, expect: { decision: 'allow' } },
+      { name: 'a', ...research, expect: { decision: 'allow' } },
+    ]);
     expect(runCli(['test', '-c', config, dup]).stderr).to.match(/cases\[1\]\.name: case name "a" is used twice/);
     expect(runCli(['test', '-c', join(dir, 'absent.yaml'), dup]).code).to.equal(2);
     expect(runCli(['test', '-c', config]).code).to.equal(2);

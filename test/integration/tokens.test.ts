@@ -154,7 +154,7 @@ describe('token identities', () => {
     const payload = () => ({ sub: 'spiffe://example.org/ns/research/summarizer', aud: 'keybroker', iat: nowSeconds(), exp: nowSeconds() + 300 });
 
     it('alg none', () => deniedWith(forge({ alg: 'none', kid: 'example-es256', typ: 'JWT' }, payload()), 'alg_not_allowed'));
-    it('HS256 signed with the bundle\'s public key as the secret', () =>
+    it("HS256 signed with the bundle's public key as the secret", () =>
       deniedWith(forge({ alg: 'HS256', kid: 'example-es256', typ: 'JWT' }, payload(), JSON.stringify(signer.publicJwk)), 'alg_not_allowed'));
     it('EdDSA (outside the list)', () => deniedWith(forge({ alg: 'EdDSA', kid: 'example-es256' }, payload(), 'x'), 'alg_not_allowed'));
     it('missing kid', async () => deniedWith(await mint(signer, { kid: null }), 'kid_missing'));
@@ -163,8 +163,7 @@ describe('token identities', () => {
     it('nbf in the future', async () => deniedWith(await mint(signer, { nbf: nowSeconds() + 120 }), 'token_not_yet_valid'));
     it('lifetime over the maximum', async () => deniedWith(await mint(signer, { ttlSeconds: 3600 }), 'lifetime_too_long'));
     it('lifetime over the maximum without iat', async () => deniedWith(await mint(signer, { iat: null, exp: nowSeconds() + 3600 }), 'lifetime_too_long'));
-    it('iat in the future beyond the clock skew, however short its exp − iat', async () =>
-      deniedWith(await mint(signer, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 }), 'token_not_yet_valid'));
+    it('iat in the future beyond the clock skew, however short its exp − iat', async () => deniedWith(await mint(signer, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 }), 'token_not_yet_valid'));
     it('iat just within the skew cannot stretch the lifetime past the maximum (measured from now)', async () =>
       deniedWith(await mint(signer, { iat: nowSeconds() + 4, ttlSeconds: 15 * 60 }), 'lifetime_too_long'));
     it('iat in the past is measured from iat, and the maximum itself is accepted', async () => {
@@ -176,7 +175,7 @@ describe('token identities', () => {
     it('no aud', async () => deniedWith(await mint(signer, { aud: null }), 'audience_mismatch'));
     it('sub not a SPIFFE ID', async () => deniedWith(await mint(signer, { sub: 'research-agent' }), 'subject_invalid'));
     it('sub with a dot segment', async () => deniedWith(await mint(signer, { sub: 'spiffe://example.org/ns/../admin' }), 'subject_invalid'));
-    it('sub in trust domain B signed with A\'s key', async () => deniedWith(await mint(signer, { sub: 'spiffe://partner.example/ns/research/summarizer' }), 'trust_domain_mismatch'));
+    it("sub in trust domain B signed with A's key", async () => deniedWith(await mint(signer, { sub: 'spiffe://partner.example/ns/research/summarizer' }), 'trust_domain_mismatch'));
     it('sub in a trust domain without a bundle', async () => deniedWith(await mint(signer, { sub: 'spiffe://elsewhere.example/x' }), 'trust_domain_unknown'));
     it('an extra critical header', async () => deniedWith(await mint(signer, { header: { crit: ['x-critical'], 'x-critical': true }, crit: ['x-critical'] }), 'token_malformed'));
     it('typ other than JWT or JOSE', async () => deniedWith(await mint(signer, { header: { typ: 'at+jwt' } }), 'token_malformed'));
@@ -220,7 +219,10 @@ describe('token identities', () => {
       const response = await check(tokenRequest(bearer(token)));
       expect(response.status.code, JSON.stringify(response.denied_response)).to.equal(0);
       expect(response.dynamic_metadata.fields['identity']?.stringValue).to.equal('spiffe://example.org/ns/research/sa/summarizer');
-      const line = t.logs.lines().filter((l) => l['decision']).at(-1)!['decision'] as Record<string, unknown>;
+      const line = t.logs
+        .lines()
+        .filter((l) => l['decision'])
+        .at(-1)!['decision'] as Record<string, unknown>;
       expect(line['proof']).to.equal('kubernetes');
     });
     it('refuses a token from the issuer signed with another key', async () => {
@@ -273,7 +275,10 @@ describe('token identities', () => {
     });
     it('refuses a user token issued in the future, or living longer than its issuer allows', async () => {
       const detailOf = (requestId: string) =>
-        (t.logs.lines().map((l) => l['decision'] as Record<string, unknown> | undefined).find((d) => d?.['decisionId'] === requestId) ?? {})['detail'];
+        (t.logs
+          .lines()
+          .map((l) => l['decision'] as Record<string, unknown> | undefined)
+          .find((d) => d?.['decisionId'] === requestId) ?? {})['detail'];
       const future = await personToken({ groups: [] }, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 });
       const tooLong = await personToken({ groups: [] }, { ttlSeconds: 25 * 3600 });
       tokensSent.push(future, tooLong);
@@ -310,7 +315,7 @@ describe('token identities', () => {
       await bundle.refresh();
     });
 
-    it('never caches past the token\'s exp', async () => {
+    it("never caches past the token's exp", async () => {
       const token = await mint(signer, { iat: nowSeconds() - 290, exp: nowSeconds() + 1 });
       expect((await check(tokenRequest(bearer(token)))).status.code).to.equal(0);
       await new Promise((r) => setTimeout(r, 2100));

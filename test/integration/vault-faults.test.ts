@@ -81,12 +81,15 @@ describe('Vault faults (stand-in)', function () {
     expect(t.logs.text()).to.include('with a body that is not JSON');
   });
 
-  describe('TLS to Vault is keybroker\'s alone to set', () => {
+  describe("TLS to Vault is keybroker's alone to set", () => {
     const saved = { skip: process.env['VAULT_SKIP_VERIFY'], reject: process.env['NODE_TLS_REJECT_UNAUTHORIZED'] };
     const ca = createCa('vault-test');
     const serverCert = ca.issue('vault', { ips: ['127.0.0.1'] });
     afterEach(() => {
-      for (const [name, value] of [['VAULT_SKIP_VERIFY', saved.skip], ['NODE_TLS_REJECT_UNAUTHORIZED', saved.reject]] as const) {
+      for (const [name, value] of [
+        ['VAULT_SKIP_VERIFY', saved.skip],
+        ['NODE_TLS_REJECT_UNAUTHORIZED', saved.reject],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }

@@ -30,7 +30,16 @@ describe('serve --workers', function () {
   const writeConfig = (extraRule?: Record<string, unknown>) => {
     const config = baseConfig();
     if (extraRule) (config['policy'] as unknown[]).push(extraRule);
-    writeFileSync(configFile, stringify({ ...config, listen: `unix://${socket}`, admin: { listen: `unix://${adminSocket}` }, telemetry: { metrics: { prometheus: { port: metricsPort } } }, shutdown: { drainDelay: '0s', grace: '5s' } }));
+    writeFileSync(
+      configFile,
+      stringify({
+        ...config,
+        listen: `unix://${socket}`,
+        admin: { listen: `unix://${adminSocket}` },
+        telemetry: { metrics: { prometheus: { port: metricsPort } } },
+        shutdown: { drainDelay: '0s', grace: '5s' },
+      }),
+    );
   };
   const scrape = async (slot: number) => (await fetch(`http://127.0.0.1:${metricsPort + slot}/metrics`)).text();
   const checksOf = (text: string) => Number(/^keybroker_checks_total\{[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
@@ -53,7 +62,7 @@ describe('serve --workers', function () {
 
   after(() => {
     served.child.kill('SIGKILL');
-    expectNoCanary(served.output(), 'the workers\' output');
+    expectNoCanary(served.output(), "the workers' output");
     rmSync(dir, { recursive: true, force: true });
   });
 

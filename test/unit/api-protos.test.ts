@@ -54,7 +54,10 @@ describe("keybroker's API protos", function () {
 
   it('have their generated TypeScript types checked in and current (npm run api:types)', () => {
     const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['api:types']!;
-    const args = script.split(' ').slice(1).map((a) => (a === 'src/api/generated' ? dir : a));
+    const args = script
+      .split(' ')
+      .slice(1)
+      .map((a) => (a === 'src/api/generated' ? dir : a));
     const result = spawnSync(join(ROOT, 'node_modules/.bin/proto-loader-gen-types'), args, { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(result.status, result.stderr).to.equal(0);
     const checkedIn = join(ROOT, 'src/api/generated');

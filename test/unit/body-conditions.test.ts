@@ -24,7 +24,10 @@ describe('body conditions', () => {
     expect(grantBodyFailure(grant, facts({ model: 'gpt-4o-mini', maxOutputTokens: 100, tools: ['search_web'] }))).to.equal(undefined);
     expect(grantBodyFailure(grant, facts({ model: 'claude-3', maxOutputTokens: 1 }))).to.equal(undefined);
     expect(grantBodyFailure(grant, facts({ model: 'Gpt-4o-mini', maxOutputTokens: 1 }))).to.deep.equal({ reason: 'model_not_allowed', detail: 'model "Gpt-4o-mini"' });
-    expect(grantBodyFailure(grant, facts({ model: null, modelProblem: 'the model is not a string', maxOutputTokens: 1 }))).to.deep.equal({ reason: 'model_not_allowed', detail: 'the model is not a string' });
+    expect(grantBodyFailure(grant, facts({ model: null, modelProblem: 'the model is not a string', maxOutputTokens: 1 }))).to.deep.equal({
+      reason: 'model_not_allowed',
+      detail: 'the model is not a string',
+    });
     expect(grantBodyFailure(grant, facts({ model: 'claude-3', maxOutputTokens: 1, tools: ['search_a', null] }))?.reason).to.equal('tool_not_allowed');
     expect(grantBodyFailure(grant, facts({ model: 'claude-3', maxOutputTokens: 1, stream: true }))?.reason).to.equal('stream_not_allowed');
     expect(grantBodyFailure(grant, facts({ model: 'claude-3', maxOutputTokens: Infinity }))?.reason).to.equal('output_tokens_over_limit');
@@ -37,7 +40,7 @@ describe('body conditions', () => {
     expect(denyBodyMatch(deny, facts({}))).to.equal(undefined);
   });
 
-  it('checks the called tool\'s arguments; a deny rule matches only when all its constraints hold', () => {
+  it("checks the called tool's arguments; a deny rule matches only when all its constraints hold", () => {
     const args = { get: { repo: { prefix: 'acme/' }, id: { oneOf: [1, 2] } } };
     const allow = compileBodyConditions({ arguments: args }, 'allow')!;
     const block = compileBodyConditions({ arguments: args }, 'deny')!;

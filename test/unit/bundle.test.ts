@@ -5,12 +5,30 @@ const ec = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPH
 
 describe('parseBundle', () => {
   it('takes only jwt-svid keys from a SPIFFE bundle and reads its refresh hint', () => {
-    const parsed = parseBundle(JSON.stringify({ spiffe_refresh_hint: 300, keys: [{ ...ec, kid: 'a', use: 'jwt-svid' }, { ...ec, kid: 'b', use: 'x509-svid' }] }), 'spiffe');
+    const parsed = parseBundle(
+      JSON.stringify({
+        spiffe_refresh_hint: 300,
+        keys: [
+          { ...ec, kid: 'a', use: 'jwt-svid' },
+          { ...ec, kid: 'b', use: 'x509-svid' },
+        ],
+      }),
+      'spiffe',
+    );
     expect(parsed.keys.map((k) => k.kid)).to.deep.equal(['a']);
     expect(parsed.refreshHintMs).to.equal(300_000);
   });
   it('takes signing keys from a JWKS, skipping encryption keys', () => {
-    const parsed = parseBundle(JSON.stringify({ keys: [{ ...ec, kid: 'a' }, { ...ec, kid: 'b', use: 'sig' }, { ...ec, kid: 'c', use: 'enc' }] }), 'jwks');
+    const parsed = parseBundle(
+      JSON.stringify({
+        keys: [
+          { ...ec, kid: 'a' },
+          { ...ec, kid: 'b', use: 'sig' },
+          { ...ec, kid: 'c', use: 'enc' },
+        ],
+      }),
+      'jwks',
+    );
     expect(parsed.keys.map((k) => k.kid)).to.deep.equal(['a', 'b']);
   });
   it('refuses private or symmetric key material, keys without kid, and non-JSON', () => {

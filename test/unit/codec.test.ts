@@ -46,7 +46,21 @@ describe('CheckRequest decoding', () => {
 
   it('reads header_map with raw values', () => {
     const view = decodeCheckRequest(
-      encode({ attributes: { request: { http: { method: 'GET', header_map: { headers: [{ key: 'x-a', raw_value: Buffer.from('é') }, { key: 'x-b', value: 'v' }] } } } } }),
+      encode({
+        attributes: {
+          request: {
+            http: {
+              method: 'GET',
+              header_map: {
+                headers: [
+                  { key: 'x-a', raw_value: Buffer.from('é') },
+                  { key: 'x-b', value: 'v' },
+                ],
+              },
+            },
+          },
+        },
+      }),
     );
     expect(view.http!.headerMap.map((h) => [h.key, h.value, h.rawValue?.toString('utf8')])).to.deep.equal([
       ['x-a', '', 'é'],
@@ -79,7 +93,9 @@ describe('CheckRequest decoding', () => {
       const headers = Object.fromEntries(Array.from({ length: randomBytes(1)[0]! % 12 }, () => [text().toLowerCase(), text()]));
       const rawBody = randomBytes(randomBytes(1)[0]! % 3 === 0 ? 0 : randomBytes(2).readUInt16LE() % 4096);
       const body = randomBytes(1)[0]! % 2 === 0 ? '' : text().repeat(1 + (randomBytes(1)[0]! % 50));
-      const message = { attributes: { source: { principal: text() }, request: { http: { method: text(), path: text(), host: text(), headers, body, raw_body: rawBody } }, context_extensions: { destination: text() } } };
+      const message = {
+        attributes: { source: { principal: text() }, request: { http: { method: text(), path: text(), host: text(), headers, body, raw_body: rawBody } }, context_extensions: { destination: text() } },
+      };
       const view = decodeCheckRequest(encode(message));
       const http = message.attributes.request.http;
       // proto3 leaves empty fields off the wire.
@@ -168,7 +184,16 @@ describe('CheckResponse encoding', () => {
     expect(response.ok_response!.headers).to.deep.equal([{ header: { key: 'authorization', value: `Bearer ${CANARY_KEY}` }, append: { value: false } }]);
     expect(response.ok_response!.headers_to_remove).to.deep.equal(['x-api-key', 'api-key']);
     const metadata = Object.fromEntries(Object.entries(response.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
-    expect(metadata).to.deep.equal({ decision_id: 'd-1', decision: 'allow', reason: 'allowed', identity: 'spiffe://example.org/agent', destination: 'openai', rule: 'règle-é', key_id: secret.id, policy_version: 'v1' });
+    expect(metadata).to.deep.equal({
+      decision_id: 'd-1',
+      decision: 'allow',
+      reason: 'allowed',
+      identity: 'spiffe://example.org/agent',
+      destination: 'openai',
+      rule: 'règle-é',
+      key_id: secret.id,
+      policy_version: 'v1',
+    });
     // The default: what the shipped access log reads, and no more.
     const essential = allow(secret, destination, allowed, 'essential').dynamic_metadata.fields;
     expect(Object.keys(essential).sort()).to.deep.equal(['decision', 'decision_id', 'identity', 'key_id', 'reason']);
@@ -184,7 +209,14 @@ describe('CheckResponse encoding', () => {
   });
 
   it('encodes every injection shape a generic decoder reads back: headers set, removed, query parameters set', () => {
-    const fields = new Secret('file', 'twilio/prod', new Map([['sid', CANARY_SID], ['secret', CANARY_FIELD_SECRET]]));
+    const fields = new Secret(
+      'file',
+      'twilio/prod',
+      new Map([
+        ['sid', CANARY_SID],
+        ['secret', CANARY_FIELD_SECRET],
+      ]),
+    );
     const single = new Secret('file', 'maps/prod', 'k+y/=&?#');
     const on = (inject: InjectSpec, stripHeaders = ['x-api-key']): Destination => ({ ...destination, injection: injectionFor(inject), stripHeaders });
     const set = (response: CheckResponseMessage) => (response.ok_response!.headers ?? []).map((h) => [h.header.key, h.header.value, h.append.value]);
@@ -198,7 +230,12 @@ describe('CheckResponse encoding', () => {
       ['x-version', '2024-06', false],
     ]);
     expect(set(allow(single, on({ header: 'x-token', prefix: 'Token ', suffix: ';v=1' })))).to.deep.equal([['x-token', 'Token k+y/=&?#;v=1', false]]);
-    for (const [name, header, value] of [['anthropic', 'x-api-key', 'k+y/=&?#'], ['azure-openai', 'api-key', 'k+y/=&?#'], ['google', 'x-goog-api-key', 'k+y/=&?#'], ['bearer', 'authorization', 'Bearer k+y/=&?#']] as const) {
+    for (const [name, header, value] of [
+      ['anthropic', 'x-api-key', 'k+y/=&?#'],
+      ['azure-openai', 'api-key', 'k+y/=&?#'],
+      ['google', 'x-goog-api-key', 'k+y/=&?#'],
+      ['bearer', 'authorization', 'Bearer k+y/=&?#'],
+    ] as const) {
       expect(set(allow(single, on(name))), name).to.deep.equal([[header, value, false]]);
     }
 
@@ -222,7 +259,11 @@ describe('CheckResponse encoding', () => {
   });
 
   it('encodes denials with the gRPC code Envoy maps, the HTTP status and a JSON body', () => {
-    for (const [reason, grpc, http] of [['identity_missing', 16, 401], ['no_matching_grant', 7, 403], ['request_malformed', 7, 400]] as const) {
+    for (const [reason, grpc, http] of [
+      ['identity_missing', 16, 401],
+      ['no_matching_grant', 7, 403],
+      ['request_malformed', 7, 400],
+    ] as const) {
       const denial = new Denial(reason);
       const response = decodeResponse(toCheckResponse({ allow: false, record: record({ decision: 'deny', reason, status: denial.status }), denial }));
       expect(response.status.code).to.equal(grpc);
@@ -242,13 +283,17 @@ describe('CheckResponse encoding', () => {
     }
   });
 
-  it('encodes denials in the shape the destination\'s SDK reads, with the decision id as request id', () => {
+  it("encodes denials in the shape the destination's SDK reads, with the decision id as request id", () => {
     const deny = (api: 'openai' | 'anthropic', reason: 'identity_missing' | 'no_matching_grant' | 'key_unavailable') => {
       const denial = new Denial(reason);
       return decodeResponse(toCheckResponse({ allow: false, record: record({ decision: 'deny', reason, status: denial.status }), denial, shape: api })).denied_response!;
     };
     const headersOf = (d: ReturnType<typeof deny>) => Object.fromEntries(d.headers.map((h) => [h.header.key, h.header.value]));
-    for (const [reason, type] of [['identity_missing', 'authentication_error'], ['no_matching_grant', 'permission_error'], ['key_unavailable', 'server_error']] as const) {
+    for (const [reason, type] of [
+      ['identity_missing', 'authentication_error'],
+      ['no_matching_grant', 'permission_error'],
+      ['key_unavailable', 'server_error'],
+    ] as const) {
       const openai = deny('openai', reason);
       expect(JSON.parse(openai.body), reason).to.deep.equal({
         error: { message: `keybroker denied this request (${reason}): ${REASONS[reason].error}`, type, code: reason },
@@ -256,7 +301,11 @@ describe('CheckResponse encoding', () => {
       });
       expect(headersOf(openai)).to.deep.equal({ 'content-type': 'application/json', 'x-request-id': 'd-1' });
     }
-    for (const [reason, type] of [['identity_missing', 'authentication_error'], ['no_matching_grant', 'permission_error'], ['key_unavailable', 'api_error']] as const) {
+    for (const [reason, type] of [
+      ['identity_missing', 'authentication_error'],
+      ['no_matching_grant', 'permission_error'],
+      ['key_unavailable', 'api_error'],
+    ] as const) {
       const anthropic = deny('anthropic', reason);
       expect(JSON.parse(anthropic.body), reason).to.deep.equal({
         type: 'error',

@@ -7,9 +7,7 @@ import { ROOT } from '../helpers/process.ts';
 describe('denial reasons', () => {
   // The documented table is the contract agents and dashboards rely on: every reason's
   // status is stated there, and the code must agree with it, reason by reason.
-  const documented = new Map(
-    [...readFileSync(join(ROOT, 'docs/denials.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]),
-  );
+  const documented = new Map([...readFileSync(join(ROOT, 'docs/denials.md'), 'utf8').matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
 
   it('documents every reason, and only those', () => {
     expect([...documented.keys()].sort()).to.deep.equal(Object.keys(REASONS).sort());

@@ -22,7 +22,11 @@ const problem = (inject: unknown, key?: string, extra?: Record<string, unknown>)
 describe('inject: and key: configuration', () => {
   it('accepts every documented shape', () => {
     for (const inject of [
-      'openai', 'anthropic', 'azure-openai', 'google', 'bearer',
+      'openai',
+      'anthropic',
+      'azure-openai',
+      'google',
+      'bearer',
       { bearer: '${key.token}' },
       { header: 'x-api-key', value: 'Token ${key}' },
       { header: 'x-api-key', prefix: 'Token ' },
@@ -45,7 +49,7 @@ describe('inject: and key: configuration', () => {
     expect(problem('openai', 'openai/{team}')).to.match(/destinations\.tool\.key: the key is chosen by \{team\}, but no teams: are configured/);
   });
 
-  it('anchors the OAuth2 ca to the config file\'s directory, and defaults the client authentication', () => {
+  it("anchors the OAuth2 ca to the config file's directory, and defaults the client authentication", () => {
     const inject = load({ oauth2: { tokenUrl: 'https://login.example/t', clientId: 'kb', ca: './ca.pem' } }).destinations['tool']!.inject as unknown as { oauth2: Record<string, unknown> };
     expect(inject.oauth2).to.include({ ca: '/work/ca.pem', auth: 'client_secret_basic', timeout: 5000 });
   });
@@ -68,7 +72,10 @@ describe('inject: and key: configuration', () => {
       [{ oauth2: { tokenUrl: 'http://login.example/token', clientId: 'kb' } }, /inject\.oauth2\.tokenUrl: .*https \(plain http only on loopback\)/],
       [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', scope: ['x'] } }, /unknown key\(s\) "scope" for inject\.oauth2/],
       [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', auth: 'tls_client_auth' } }, /inject\.oauth2\.auth/],
-      [{ oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', assertionAudience: 'https://login.example' } }, /inject\.oauth2\.assertionAudience: assertionAudience is for auth: private_key_jwt/],
+      [
+        { oauth2: { tokenUrl: 'https://login.example/token', clientId: 'kb', assertionAudience: 'https://login.example' } },
+        /inject\.oauth2\.assertionAudience: assertionAudience is for auth: private_key_jwt/,
+      ],
       ['openai', /destinations\.tool\.key: expected a key reference/, 'openai/{tenant}'],
       ['openai', /destinations\.tool\.key: expected a key reference/, 'openai/prod#'],
     ];

@@ -70,16 +70,33 @@ describe('limits: money, windows and configuration', () => {
     expect(limits.rules[1]!.costUsd!.max).to.equal(500_000_000);
     const compiled = compileLimits(limits);
     const now = Date.UTC(2026, 10, 28, 12);
-    const counters = planCounters(compiled, { identity: 'spiffe://example.org/ns/research/a', teams: ['research'], destination: 'openai' }, { inputTokens: 10, outputTokens: 500, costMicros: 20_000 }, now);
+    const counters = planCounters(
+      compiled,
+      { identity: 'spiffe://example.org/ns/research/a', teams: ['research'], destination: 'openai' },
+      { inputTokens: 10, outputTokens: 500, costMicros: 20_000 },
+      now,
+    );
     expect(counters.map((c) => [c.kind, c.limitId, c.subject, c.metric])).to.deep.equal([
       ['bucket', 'research-rate', 'identity:spiffe://example.org/ns/research/a', 'requests'],
       ['window', 'research-team-month', 'team:research', 'output_tokens'],
       ['window', 'research-team-month', 'team:research', 'cost_usd'],
     ]);
-    expect(counters[2]).to.deep.include({ max: 500_000_000, amount: 20_000, start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1), key: `keybroker:w:research-team-month:cost_usd:team:research:${Date.UTC(2026, 10, 1)}` });
+    expect(counters[2]).to.deep.include({
+      max: 500_000_000,
+      amount: 20_000,
+      start: Date.UTC(2026, 10, 1),
+      end: Date.UTC(2026, 11, 1),
+      key: `keybroker:w:research-team-month:cost_usd:team:research:${Date.UTC(2026, 10, 1)}`,
+    });
     // Outside the scope: no counters. The local fallback's share divides every limit.
     expect(planCounters(compiled, { identity: 'spiffe://example.org/ns/other/a', teams: [], destination: 'openai' }, { inputTokens: 1, outputTokens: 1, costMicros: 1 }, now)).to.deep.equal([]);
-    const shared = planCounters(compiled, { identity: 'spiffe://example.org/ns/research/a', teams: ['research'], destination: 'openai' }, { inputTokens: 10, outputTokens: 500, costMicros: 20_000 }, now, 3);
+    const shared = planCounters(
+      compiled,
+      { identity: 'spiffe://example.org/ns/research/a', teams: ['research'], destination: 'openai' },
+      { inputTokens: 10, outputTokens: 500, costMicros: 20_000 },
+      now,
+      3,
+    );
     expect(shared.map((c) => (c.kind === 'bucket' ? [c.rate, c.burst] : c.max))).to.deep.equal([[2 / 3, 1], 666_666, 166_666_666]);
   });
 

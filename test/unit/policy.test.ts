@@ -37,7 +37,12 @@ describe('policy', () => {
   });
   it('decides from the index, not a scan: 10,000 grants and still only the right one matches', () => {
     const many: RuleSpec[] = Array.from({ length: 10_000 }, (_, i) => ({
-      id: `r${i}`, effect: 'allow', identities: [`spiffe://td/agents/a${i}`], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'],
+      id: `r${i}`,
+      effect: 'allow',
+      identities: [`spiffe://td/agents/a${i}`],
+      destinations: ['openai'],
+      methods: ['POST'],
+      paths: ['/v1/chat/completions'],
     }));
     const big = compilePolicy(many);
     expect(big.byDestination.get('openai')?.exact.get('spiffe://td/agents/a9999')).to.have.length(1);

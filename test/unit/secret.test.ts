@@ -85,7 +85,10 @@ describe('env key store', () => {
 
 describe('secrets with fields', () => {
   const dir = mkdtempSync(join(tmpdir(), 'keybroker-fields-'));
-  const fields = new Map([['sid', CANARY_SID], ['secret', CANARY_FIELD_SECRET]]);
+  const fields = new Map([
+    ['sid', CANARY_SID],
+    ['secret', CANARY_FIELD_SECRET],
+  ]);
 
   it('reveals a field only through field(), and select() is one object per field with its own id', () => {
     const secret = new Secret('file', 'twilio/prod', fields);

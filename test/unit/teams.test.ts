@@ -22,8 +22,7 @@ describe('teams', () => {
     expect(teamsOf(compileTeams({}), 'spiffe://td/a')).to.deep.equal([]);
   });
 
-  const config = (teams: unknown) =>
-    JSON.stringify({ trust: { td: {} }, keys: { store: 'env' }, destinations: {}, teams });
+  const config = (teams: unknown) => JSON.stringify({ trust: { td: {} }, keys: { store: 'env' }, destinations: {}, teams });
 
   it('validates names and patterns in config, with the path of the problem', () => {
     expect(parseConfigText(config({ research: ['spiffe://td/ns/research/*'] }), 'c.yaml', '/tmp').teams).to.deep.equal({ research: ['spiffe://td/ns/research/*'] });

@@ -55,7 +55,10 @@ describe('VaultKeyStore staleness bound', () => {
     expect(store.holds('openai/prod')).to.equal(false);
     const pending = store.get('openai/prod');
     expect(pending, 'past the bound the cache is not answered from').to.be.instanceOf(Promise);
-    const error = await Promise.resolve(pending).then(() => undefined, (e: unknown) => e);
+    const error = await Promise.resolve(pending).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(KeyUnavailableError);
     expect((error as Error).message).to.include('sealed');
   });

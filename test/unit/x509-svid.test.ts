@@ -10,7 +10,7 @@ describe('X.509-SVID from Envoy', () => {
   const twoUris = ca.issue('two', { uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] });
   const domains = new Set(['example.org']);
 
-  it('reads each certificate\'s own URI SANs, the same on every call (they are cached by PEM)', () => {
+  it("reads each certificate's own URI SANs, the same on every call (they are cached by PEM)", () => {
     for (let i = 0; i < 3; i++) {
       expect(uriSans(research.cert)).to.deep.equal(['spiffe://example.org/agent/research']);
       expect(uriSans(intern.cert)).to.deep.equal(['spiffe://example.org/agent/intern']);

@@ -9,8 +9,7 @@ import { APIS } from '../../inspect/types.ts';
 export const destinationApi = z.enum(APIS).optional();
 
 const NAME = '[A-Za-z0-9._:/@+-]+';
-const namePattern = (what: string) =>
-  z.string().regex(new RegExp(`^${NAME}\\*?$`), `expected a ${what} name, or a prefix ending in "*" (letters, digits and . _ : / @ + -)`);
+const namePattern = (what: string) => z.string().regex(new RegExp(`^${NAME}\\*?$`), `expected a ${what} name, or a prefix ending in "*" (letters, digits and . _ : / @ + -)`);
 
 const primitive = z.union([z.string(), z.number(), z.boolean()]);
 

@@ -9,9 +9,7 @@ import { KEY_REF } from '../../credentials/key-ref.ts';
 import { isLoopback } from '../../lib/loopback.ts';
 import { parseDuration } from '../duration.ts';
 
-export const keyRef = z
-  .string()
-  .regex(KEY_REF, 'expected a key reference such as "openai/prod", "openai/prod@7" (a Vault version), "stripe/prod#secret_key" (a field) or "openai/{team}" (per team)');
+export const keyRef = z.string().regex(KEY_REF, 'expected a key reference such as "openai/prod", "openai/prod@7" (a Vault version), "stripe/prod#secret_key" (a field) or "openai/{team}" (per team)');
 
 /** Header names keybroker must not set: they decide routing, framing or Envoy's own behaviour. */
 const RESERVED_HEADER = /^(host|content-length|transfer-encoding|connection|te|upgrade|keep-alive|x-request-id|x-envoy-.*)$/;
@@ -29,11 +27,17 @@ const template = (needsKey: boolean) =>
   });
 
 /** Literal text around the key: no placeholder of its own. */
-const affix = z.string().regex(/^[\x20-\x7e]*$/, 'may contain only printable ASCII characters and spaces').refine((t) => !t.includes('${'), 'is literal text: the key goes between prefix and suffix');
+const affix = z
+  .string()
+  .regex(/^[\x20-\x7e]*$/, 'may contain only printable ASCII characters and spaces')
+  .refine((t) => !t.includes('${'), 'is literal text: the key goes between prefix and suffix');
 
 // What Envoy takes unencoded in a query string (see QUERY_SAFE in credentials/templates.ts).
 const queryName = z.string().regex(/^[A-Za-z0-9*._-]{1,128}$/, 'expected a query parameter name of letters, digits, "*", ".", "_" and "-"');
-const queryValue = template(true).refine((t) => QUERY_SAFE.test(t.replace(/\$\{[^}]*\}/g, '')), 'may contain, besides ${key}, only letters, digits, "*", ".", "_" and "-": Envoy refuses anything else in a query parameter');
+const queryValue = template(true).refine(
+  (t) => QUERY_SAFE.test(t.replace(/\$\{[^}]*\}/g, '')),
+  'may contain, besides ${key}, only letters, digits, "*", ".", "_" and "-": Envoy refuses anything else in a query parameter',
+);
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -51,16 +55,22 @@ const tokenUrl = z.url({ protocol: /^https?$/ }).refine((address) => {
 
 const oauth2 = z
   .strictObject({
-  tokenUrl,
-  clientId: z.string().regex(/^[\x21-\x7e]{1,256}$/, 'expected a client id of printable ASCII characters'),
-  /** The client secret's key reference; default: the destination's `key`. */
-  clientSecret: keyRef.optional(),
-  auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
-  assertionAudience: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth2 scope token (RFC 6749 §3.3)')).default([]),
-  audience: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
-  ca: z.string().min(1).optional(),
-  timeout: duration.default(5000),
+    tokenUrl,
+    clientId: z.string().regex(/^[\x21-\x7e]{1,256}$/, 'expected a client id of printable ASCII characters'),
+    /** The client secret's key reference; default: the destination's `key`. */
+    clientSecret: keyRef.optional(),
+    auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
+    assertionAudience: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,512}$/)
+      .optional(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected an OAuth2 scope token (RFC 6749 §3.3)')).default([]),
+    audience: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,512}$/)
+      .optional(),
+    ca: z.string().min(1).optional(),
+    timeout: duration.default(5000),
   })
   .refine((o) => o.assertionAudience === undefined || o.auth === 'private_key_jwt', { message: 'assertionAudience is for auth: private_key_jwt', path: ['assertionAudience'] });
 
@@ -94,7 +104,12 @@ export const injection = z.unknown().transform((value, ctx): InjectSpec => {
     if (named.length === 1) {
       const parsed = shapes[named[0]!].safeParse(value);
       if (parsed.success) return parsed.data as InjectSpec;
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')} for inject.${named[0]}` : issue.message });
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({
+          code: 'custom',
+          path: issue.path,
+          message: issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')} for inject.${named[0]}` : issue.message,
+        });
       return z.NEVER;
     }
   }
