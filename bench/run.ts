@@ -152,6 +152,9 @@ interface Server {
 
 async function startServer(kind: 'baseline' | string, name: string, workers = 1): Promise<Server> {
   const socket = join(dir, `${name}.sock`);
+  // The wait below is for this server's socket: one left by an earlier run of the same
+  // name would let the load start before anything listens ("client could not connect").
+  rmSync(socket, { force: true });
   const args = kind === 'baseline' ? [join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [join(ROOT, 'src/cli/main.ts'), 'serve', '-c', kind, '--workers', String(workers)];
   // The decision log stays on, as in production; its lines go to /dev/null.
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env['UV_THREADPOOL_SIZE'] ?? '4' } });
