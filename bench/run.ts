@@ -13,7 +13,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectHttp2 } from 'node:http2';
 import { connect as connectSocket } from 'node:net';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ interface Row extends Partial<Percentiles> {
   scenario: string;
   rps: number;
   rssMb: number;
+  /** The server's CPU time (all its processes, user + system) per request answered. */
+  cpuUs?: number;
   note?: string;
   baseline?: Row;
 }
@@ -148,6 +150,32 @@ interface Server {
   socket: string;
   stop(): Promise<void>;
   peakRssMb(): number;
+  /** CPU seconds (user + system) used so far by the server and its worker processes. */
+  cpuSeconds(): number;
+}
+
+const CLOCK_TICKS = 100;
+
+/** utime + stime of a process, in seconds, or 0 once it is gone; and its parent's pid. */
+function procStat(pid: number | string): { cpu: number; ppid: number } {
+  try {
+    // The command name (field 2) may hold spaces: fields are counted after its ')'.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS, ppid: Number(fields[1]) };
+  } catch {
+    return { cpu: 0, ppid: 0 };
+  }
+}
+
+/** The process and its children (serve --workers forks its workers from the primary). */
+function cpuOfTree(pid: number): number {
+  let total = procStat(pid).cpu;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(entry);
+    if (stat.ppid === pid) total += stat.cpu;
+  }
+  return total;
 }
 
 async function startServer(kind: 'baseline' | string, name: string, workers = 1): Promise<Server> {
@@ -171,6 +199,7 @@ async function startServer(kind: 'baseline' | string, name: string, workers = 1)
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
     },
+    cpuSeconds: () => cpuOfTree(child.pid!),
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
@@ -270,6 +299,16 @@ function okLatencies(rows: string[][]): number[] {
 
 // ---------------------------------------------------------------- scenarios
 
+/**
+ * µs of server CPU per request. h2load reports the rate after its 1 s warm-up, while the
+ * CPU is read around the whole run, warm-up included: the requests are counted at the
+ * measured rate over both. Less noisy than req/s on shared cores, since the load
+ * generator's share of the CPU does not enter it.
+ */
+function cpuPerRequest(cpuSeconds: number, rps: number): number {
+  return rps > 0 ? (cpuSeconds * 1e6) / (rps * (SECONDS + 1)) : NaN;
+}
+
 const rows: Row[] = [];
 const fmt = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
 
@@ -277,6 +316,7 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
   const name = scenario.replace(/\W+/g, '-');
   const running = await startServer(server, server === 'baseline' ? 'baseline' : name.length > 0 ? (/([^/]+)\.yaml$/.exec(server)?.[1] ?? name) : name, options.workers);
   try {
+    const cpuBefore = running.cpuSeconds();
     const result = h2load(running.socket, requestFile, {
       seconds: SECONDS,
       clients: options.rps ? 10 : CLIENTS,
@@ -288,6 +328,7 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
       rps: result.rps,
       ...percentiles(result.latencies),
       rssMb: running.peakRssMb(),
+      cpuUs: cpuPerRequest(running.cpuSeconds() - cpuBefore, result.rps),
       ...(result.failed ? { note: `${result.failed} unfinished or failed` } : {}),
       ...(options.baseline ? { baseline: options.baseline } : {}),
     };
@@ -642,7 +683,7 @@ if (args.soak) {
 
 // ---------------------------------------------------------------- report
 
-const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'vs baseline', 'note'];
+const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', 'peak RSS MB', 'vs baseline', 'note'];
 const table = rows.map((r) => [
   r.scenario,
   fmt(r.rps, 0),
@@ -650,6 +691,7 @@ const table = rows.map((r) => [
   fmt(r.p90, 3),
   fmt(r.p99, 3),
   fmt(r.p999, 3),
+  fmt(r.cpuUs, 0),
   fmt(r.rssMb, 0),
   r.baseline ? `${(r.rps / r.baseline.rps).toFixed(2)}× rps, ${((r.p99 ?? NaN) / (r.baseline.p99 ?? NaN)).toFixed(2)}× p99` : '',
   r.note ?? '',
