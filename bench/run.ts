@@ -468,7 +468,7 @@ if (!args.quick) {
   await measure('(e) 10,000 grants', config10000, mtlsRequest, { baseline });
 }
 
-// (h) (a) under a memory-store request rate limit, and (i) under a token and cost budget
+// (l) (a) under a memory-store request rate limit, and under a token and cost budget
 // counted in a real Redis (one script call per Check); both generous enough that every
 // Check is allowed and reserves, so the rows measure the limit phase, not denials.
 {

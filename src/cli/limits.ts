@@ -61,7 +61,8 @@ WHO names the counter as the limit keys it (its "per"): --identity SPIFFE_ID,
   --json              machine-readable output
   -h, --help          this text
 
-set and reset print one audit line (JSON) and append it to the store's audit stream.
+set and reset print one audit line (JSON) and append it to the store's audit stream,
+from which one running keybroker writes it into the decision log.
 exit codes: 0 done; 1 store unreachable or configuration error; 2 usage`,
   async run(args, io) {
     const [action, ...rest] = args;
@@ -162,7 +163,8 @@ async function change(action: 'set' | 'reset', store: RedisLimitStore, compiled:
     const value = metric === 'cost_usd' ? parseUsd(text) : /^\d{1,15}$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
     if (value === undefined) throw new UsageError(`--${option}: expected ${metric === 'cost_usd' ? 'US dollars such as "250.00"' : 'a whole number of at least 1'}, got "${text}"`);
     await store.setOverride(counter.override, value);
-    Object.assign(entry, { metric, value: text });
+    // Not `value`: the process log redacts fields of that name (src/lib/logger.ts).
+    Object.assign(entry, { metric, newLimit: text });
   } else {
     for (const counter of counters) await store.setOverride(counter.override, undefined);
     await store.reset(counters);

@@ -69,6 +69,13 @@ const ESSENTIAL_METADATA: MetadataFields = [
 ];
 const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['destination', 'destination'], ['rule', 'rule'], ['policy_version', 'policyVersion']];
 
+/**
+ * Facts a phase put in the record's attributes that a filter after ext_authz reads, so
+ * essential, on allowed answers: the limit's reservation, which the usage record
+ * (ext_proc) settles. Absent (costing one property read) when nothing was reserved.
+ */
+const ATTRIBUTE_METADATA: ReadonlyArray<readonly [string, string]> = [['limit_reservation', 'keybroker.limit.reservation']];
+
 export type DynamicMetadata = 'essential' | 'full';
 
 /** Encoded status + ok_response, per destination and injected credential (so key version); dropped with either. */
@@ -81,9 +88,11 @@ export function toCheckResponse(outcome: Outcome, dynamicMetadata: DynamicMetada
     : outcome.responseHeaders
       ? withResponseHeaders(allowedHead(outcome.destination, outcome.injected), outcome.responseHeaders)
       : allowedHead(outcome.destination, outcome.injected).bytes;
-  const metadataBytes = metadataSize(outcome.record, fields);
+  // A phase's facts for the filters after ext_authz matter only when the request goes on.
+  const attributes = outcome.allow ? outcome.record.attributes : undefined;
+  const metadataBytes = metadataSize(outcome.record, fields, attributes);
   const writer = new ProtoWriter(head.length + lenFieldSize(metadataBytes)).raw(head).lenField(RESPONSE.dynamicMetadata, metadataBytes);
-  writeMetadata(writer, outcome.record, fields);
+  writeMetadata(writer, outcome.record, fields, attributes);
   return writer.finish();
 }
 
@@ -194,19 +203,29 @@ function entrySize(name: string, value: string): number {
   return stringFieldSize(name) + lenFieldSize(stringFieldSize(value));
 }
 
-function metadataSize(record: DecisionRecord, fields: MetadataFields): number {
+type Attributes = DecisionRecord['attributes'];
+
+function metadataSize(record: DecisionRecord, fields: MetadataFields, attributes: Attributes): number {
   let bytes = 0;
   for (const [name, field] of fields) {
     const value = record[field];
     if (typeof value === 'string' && value !== '') bytes += lenFieldSize(entrySize(name, value));
   }
+  if (attributes) {
+    for (const [name, attribute] of ATTRIBUTE_METADATA) {
+      const value = attributes[attribute];
+      if (typeof value === 'string' && value !== '') bytes += lenFieldSize(entrySize(name, value));
+    }
+  }
   return bytes;
 }
 
-function writeMetadata(writer: ProtoWriter, record: DecisionRecord, fields: MetadataFields): void {
-  for (const [name, field] of fields) {
-    const value = record[field];
-    if (typeof value !== 'string' || value === '') continue;
-    writer.lenField(STRUCT_FIELDS, entrySize(name, value)).stringField(ENTRY.key, name).lenField(ENTRY.value, stringFieldSize(value)).stringField(STRING_VALUE, value);
-  }
+function writeMetadata(writer: ProtoWriter, record: DecisionRecord, fields: MetadataFields, attributes: Attributes): void {
+  for (const [name, field] of fields) writeEntry(writer, name, record[field]);
+  if (attributes) for (const [name, attribute] of ATTRIBUTE_METADATA) writeEntry(writer, name, attributes[attribute]);
+}
+
+function writeEntry(writer: ProtoWriter, name: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') return;
+  writer.lenField(STRUCT_FIELDS, entrySize(name, value)).stringField(ENTRY.key, name).lenField(ENTRY.value, stringFieldSize(value)).stringField(STRING_VALUE, value);
 }

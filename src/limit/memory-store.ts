@@ -134,7 +134,7 @@ export class MemoryLimitStore implements LimitStore {
     return window && window.expires > now ? window.used : 0;
   }
 
-  private adjust(id: string, actual: (metric: string) => number): boolean {
+  private adjust(id: string, actual: (metric: string) => number | undefined): boolean {
     const held = this.held.get(id);
     if (!held) return false;
     if (held.expires <= this.clock()) {
@@ -144,7 +144,8 @@ export class MemoryLimitStore implements LimitStore {
     this.held.delete(id);
     for (const { key, metric, amount } of held.entries) {
       const window = this.windows.get(key);
-      if (window) window.used += actual(metric) - amount;
+      const used = actual(metric);
+      if (window && used !== undefined) window.used += used - amount;
     }
     return true;
   }
@@ -166,19 +167,19 @@ export class MemoryLimitStore implements LimitStore {
   }
 }
 
-/** What a usage record says a counter's metric really used. */
-export function actualOf(metric: string, usage: Usage): number {
+/** What a usage record says a counter's metric really used; undefined when it does not say. */
+export function actualOf(metric: string, usage: Usage): number | undefined {
   switch (metric) {
     case 'input_tokens':
       return usage.inputTokens;
     case 'output_tokens':
       return usage.outputTokens;
     case 'total_tokens':
-      return usage.inputTokens + usage.outputTokens;
+      return usage.inputTokens === undefined || usage.outputTokens === undefined ? undefined : usage.inputTokens + usage.outputTokens;
     case 'cost_usd':
       return usage.costMicros;
     default:
-      return 0;
+      return undefined;
   }
 }
 

@@ -5,12 +5,12 @@
  * stores are carried over by reloads that keep `store` and `onStoreError`, so counters
  * survive a reload (invariant 8: a reload never opens the gate).
  */
-import { createLogger } from '../lib/logger.ts';
+import { performance } from 'node:perf_hooks';
 import { isPromise } from '../lib/maybe-async.ts';
-import { addRecordAttribute, addResponseHeader, need, type CheckContext, type StatefulPhase } from '../model/phase.ts';
+import { addRecordAttribute, addResponseHeader, need, onDenied, type CheckContext, type StatefulPhase } from '../model/phase.ts';
 import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
 import { compileLimits } from './compile.ts';
-import { LimitDenial, reserveLimits, type LimitGrant, type Limiter } from './reserve.ts';
+import { LimitDenial, releaseGrant, reserveLimits, type LimitGrant, type Limiter } from './reserve.ts';
 import { openLimitStores, storesIdentity } from './stores.ts';
 
 export interface LimitState {
@@ -35,10 +35,10 @@ export const LIMIT_ATTR = {
 
 export const limitPhase: StatefulPhase<LimitState | undefined> = {
   name: 'limit',
-  prepare(config, previous) {
+  prepare(config, previous, log) {
     const limits = config.limits;
     if (!limits || limits.rules.length === 0) return undefined;
-    const stores = previous && previous.limiter.stores.identity === storesIdentity(limits) ? previous.limiter.stores.retain() : openLimitStores(limits, createLogger(config.log.level));
+    const stores = previous && previous.limiter.stores.identity === storesIdentity(limits) ? previous.limiter.stores.retain() : openLimitStores(limits, log);
     const timeoutMs = typeof limits.store === 'object' ? limits.store.redis.timeout : 0;
     const readsBody = limits.rules.some((r) => r.models || r.tokens || r.costUsd);
     return { limiter: { compiled: compileLimits(limits), stores }, teams: compileTeams(config.teams), readsBody, timeoutMs };
@@ -68,9 +68,10 @@ export const limitPhase: StatefulPhase<LimitState | undefined> = {
       throw error;
     };
     try {
-      const grant = reserveLimits(state.limiter, request, Date.now(), state.timeoutMs);
-      if (isPromise(grant)) return grant.then((g) => noteGrant(ctx, g), denied);
-      noteGrant(ctx, grant);
+      const waitMs = state.timeoutMs > 0 ? storeWait(state.timeoutMs, ctx.answerBy) : 0;
+      const grant = reserveLimits(state.limiter, request, Date.now(), waitMs);
+      if (isPromise(grant)) return grant.then((g) => noteGrant(ctx, state, g), denied);
+      noteGrant(ctx, state, grant);
     } catch (error) {
       denied(error);
     }
@@ -87,10 +88,26 @@ function readBody(ctx: CheckContext) {
   }
 }
 
-function noteGrant(ctx: CheckContext, grant: LimitGrant | undefined): void {
+/**
+ * How long this Check may wait on the shared store: the store's timeout, but never past
+ * the Check's own deadline less a margin to answer in — so a slow Redis ends in this
+ * phase's answer (limits_unavailable, or the local count), not in the pipeline's
+ * deadline_exceeded, and never holds Envoy past its deadline.
+ */
+export function storeWait(timeoutMs: number, answerBy: number): number {
+  if (answerBy === Infinity) return timeoutMs;
+  const left = answerBy - performance.now();
+  return Math.min(timeoutMs, Math.floor(left - Math.min(5, Math.max(0, left) / 10)));
+}
+
+function noteGrant(ctx: CheckContext, state: LimitState, grant: LimitGrant | undefined): void {
   if (!grant) return;
   addRecordAttribute(ctx, LIMIT_ATTR.id, grant.limitId);
-  addRecordAttribute(ctx, LIMIT_ATTR.reservation, grant.reservationId);
+  if (grant.reservationId !== undefined) {
+    addRecordAttribute(ctx, LIMIT_ATTR.reservation, grant.reservationId);
+    // A later phase's denial (key_unavailable, the deadline) means the provider is never called.
+    onDenied(ctx, () => void releaseGrant(state.limiter.stores, grant));
+  }
   if (grant.store === 'local') addRecordAttribute(ctx, LIMIT_ATTR.store, 'local');
   const { requests, tokens, costUsd } = grant.remaining;
   if (requests !== undefined) addRecordAttribute(ctx, LIMIT_ATTR.requests, requests);

@@ -100,8 +100,9 @@ return out
 
 /**
  * KEYS: the reservation key, the pending set. ARGV: now, input tokens, output tokens,
- * cost µUSD, "settle" | "release". Returns 1 when the reservation was settled or released
- * as asked, 0 when it was unknown or had timed out (then handled as the timeout says).
+ * cost µUSD (each '' when unknown: the estimate stays charged for it), "settle" |
+ * "release". Returns 1 when the reservation was settled or released as asked, 0 when it
+ * was unknown or had timed out (then handled as the timeout says).
  */
 export const SETTLE = `
 local member = redis.call('GET', KEYS[1])
@@ -116,11 +117,16 @@ if held.p == 1 then
   late = tonumber(due) <= tonumber(ARGV[1])
 end
 local input, output = tonumber(ARGV[2]), tonumber(ARGV[3])
-local actual = { input_tokens = input, output_tokens = output, total_tokens = input + output, cost_usd = tonumber(ARGV[4]) }
+local total = nil
+if input and output then total = input + output end
+local actual = { input_tokens = input, output_tokens = output, total_tokens = total, cost_usd = tonumber(ARGV[4]) }
 for j, key in ipairs(held.k) do
   local reserved = tonumber(held.a[j])
   local delta = -reserved
-  if not late and ARGV[5] == 'settle' then delta = actual[held.m[j]] - reserved end
+  if not late and ARGV[5] == 'settle' then
+    local used = actual[held.m[j]]
+    if used then delta = used - reserved else delta = 0 end
+  end
   if delta ~= 0 and redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, string.format('%d', delta)) end
 end
 if late then return 0 end

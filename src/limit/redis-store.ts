@@ -17,6 +17,15 @@ import { LimitStoreError, type Counter, type CounterState, type LimitStore, type
 
 type Reply = Array<number | string>;
 
+/** The consumer group every keybroker replica reads the operators' audit stream in. */
+const AUDIT_GROUP = 'keybroker';
+
+function pairs(fields: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) out.push([fields[i]!, fields[i + 1]!]);
+  return out;
+}
+
 interface Scripted {
   kbReserve(numKeys: number, ...args: Array<string | number>): Promise<Reply>;
   kbSettle(numKeys: number, ...args: Array<string | number>): Promise<number>;
@@ -73,6 +82,8 @@ export class RedisLimitStore implements LimitStore {
   }
 
   reserve(plan: ReservePlan, timeoutMs: number): Promise<ReserveResult> {
+    // No time left before the Check's deadline: asking would only take what cannot be used.
+    if (!(timeoutMs > 0)) return Promise.reject(new LimitStoreError("no time left to ask before the Check's deadline"));
     const n = plan.counters.length;
     const keys = plan.counters.map((c) => c.key);
     const args: Array<string | number> = [plan.now, n, plan.timeoutMs, plan.onTimeout === 'release' ? 1 : 0];
@@ -81,13 +92,16 @@ export class RedisLimitStore implements LimitStore {
       else args.push('w', c.max, c.amount, c.end, c.override, c.metric);
     }
     const call = this.redis.kbReserve(n + 3, ...keys, this.key('overrides'), this.key(`r:${plan.id}`), this.key('pending'), ...args);
-    return bounded(call, timeoutMs).then((reply) =>
+    // Answered after the Check gave up on it: the request was denied (or counted locally), so a reservation Redis took is given back.
+    const late = () => call.then((reply) => (reply[0] === 1 && plan.id !== '' ? this.release(plan.id) : false)).catch(() => false);
+    return bounded(call, timeoutMs, late).then((reply) =>
       reply[0] === 1 ? { allowed: true, remaining: reply.slice(1).map(Number) } : { allowed: false, index: Number(reply[1]), retryAfterMs: Number(reply[2]) },
     );
   }
 
   async settle(id: string, usage: Usage): Promise<boolean> {
-    return (await this.redis.kbSettle(2, this.key(`r:${id}`), this.key('pending'), Date.now(), usage.inputTokens, usage.outputTokens, usage.costMicros, 'settle')) === 1;
+    const known = (n: number | undefined) => (n === undefined ? '' : n);
+    return (await this.redis.kbSettle(2, this.key(`r:${id}`), this.key('pending'), Date.now(), known(usage.inputTokens), known(usage.outputTokens), known(usage.costMicros), 'settle')) === 1;
   }
 
   async release(id: string): Promise<boolean> {
@@ -133,6 +147,26 @@ export class RedisLimitStore implements LimitStore {
     await this.redis.xadd(this.key('audit'), 'MAXLEN', '~', '10000', '*', ...Object.entries(entry).flat());
   }
 
+  /**
+   * Operators' actions appended to the audit stream that no replica has logged yet: the
+   * replicas read as one consumer group, so each action is delivered to exactly one of them.
+   */
+  async unloggedNotes(consumer: string): Promise<Array<Record<string, string>>> {
+    let reply: unknown;
+    try {
+      reply = await this.redis.xreadgroup('GROUP', AUDIT_GROUP, consumer, 'COUNT', 100, 'NOACK', 'STREAMS', this.key('audit'), '>');
+    } catch (error) {
+      if (!/NOGROUP/.test((error as Error).message)) throw error;
+      // First reader ever, or a Redis that lost its data: from the start of the stream, so no action goes unlogged.
+      await this.redis.xgroup('CREATE', this.key('audit'), AUDIT_GROUP, '0', 'MKSTREAM').catch((e: Error) => {
+        if (!/BUSYGROUP/.test(e.message)) throw e;
+      });
+      return [];
+    }
+    const streams = (reply ?? []) as Array<[string, Array<[string, string[]]>]>;
+    return streams.flatMap(([, entries]) => entries.map(([, fields]) => Object.fromEntries(pairs(fields))));
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }
@@ -142,13 +176,22 @@ export class RedisLimitStore implements LimitStore {
   }
 }
 
-/** The store's answer, or a LimitStoreError after `ms`: a Check never waits longer. */
-function bounded<T>(call: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LimitStoreError(`no answer within ${ms} ms`)), ms);
+/** The store's answer, or a LimitStoreError after `ms` (then `late` deals with the answer): a Check never waits longer. */
+function bounded<T>(call: Promise<T>, ms: number, late: () => unknown): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      late();
+      reject(new LimitStoreError(`no answer within ${ms} ms`));
+    }, ms);
+    call.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof LimitStoreError ? error : new LimitStoreError((error as Error)?.message ?? String(error)));
+      },
+    );
   });
-  return Promise.race([call.catch((error: unknown) => Promise.reject(error instanceof LimitStoreError ? error : new LimitStoreError((error as Error)?.message ?? String(error)))), timeout]).finally(
-    () => clearTimeout(timer),
-  );
 }

@@ -26,7 +26,8 @@ export interface LimitRequest extends LimitSubject {
 
 /** What an allowed request learns: its reservation and what it may still use. */
 export interface LimitGrant {
-  readonly reservationId: string;
+  /** What the usage record settles; absent when only request rates applied (nothing is held). */
+  readonly reservationId: string | undefined;
   /** Where it was counted: the shared store, or this replica alone (fallback). */
   readonly store: 'memory' | 'redis' | 'local';
   /** The limit with the least left, as a fraction of its size. */
@@ -63,16 +64,23 @@ export const LIMIT_HEADERS = {
 } as const;
 
 let sequence = 0;
+const PID = process.pid.toString(36);
 
-/** Reserves for `request`, or throws a Denial; undefined when no limit covers it. */
-export function reserveLimits(limiter: Limiter, request: LimitRequest, now: number, timeoutMs: number): MaybePromise<LimitGrant | undefined> {
+/**
+ * Reserves for `request`, or throws a Denial; undefined when no limit covers it. `waitMs`
+ * bounds the wait on a shared store: its own timeout, or less when the Check's deadline
+ * comes first — a store that cannot answer by then is a store error, as if it were down.
+ */
+export function reserveLimits(limiter: Limiter, request: LimitRequest, now: number, waitMs: number): MaybePromise<LimitGrant | undefined> {
   const { compiled, stores } = limiter;
   const estimate = estimateOf(compiled, request);
   const counters = planCounters(compiled, request, estimate, now);
   if (counters.length === 0) return undefined;
   const { timeout, onTimeout } = compiled.config.reservations;
+  // Only budgets are held for settling; a request rate's token is spent on admission.
+  const holds = counters.some((c) => c.kind === 'window');
   // The decision id may come from the agent (x-request-id): a suffix keeps reservations apart.
-  const id = `${request.decisionId}#${process.pid.toString(36)}.${(++sequence).toString(36)}`;
+  const id = holds ? `${request.decisionId}#${PID}.${(++sequence).toString(36)}` : '';
   const plan = { id, now, counters, timeoutMs: timeout, onTimeout };
 
   const fallback = (error: unknown): LimitGrant => {
@@ -82,11 +90,22 @@ export function reserveLimits(limiter: Limiter, request: LimitRequest, now: numb
     return grantOrDeny(stores.local.reserve({ ...plan, counters: shared }), shared, id, 'local');
   };
   try {
-    const result = stores.primary.reserve(plan, timeoutMs);
+    const result = stores.primary.reserve(plan, waitMs);
     return isPromise(result) ? result.then((r) => grantOrDeny(r, counters, id, stores.primary.kind), fallback) : grantOrDeny(result, counters, id, stores.primary.kind);
   } catch (error) {
     return fallback(error);
   }
+}
+
+/**
+ * Gives a grant's reservation back: the request was denied after the limit phase (the
+ * key unavailable, the deadline passed) and never reached the provider. A failure leaves
+ * the estimate charged until the reservation times out: counting too much, never too little.
+ */
+export function releaseGrant(stores: LimitStores, grant: LimitGrant): Promise<boolean> {
+  if (grant.reservationId === undefined) return Promise.resolve(false);
+  const store = grant.store === 'local' ? stores.local : stores.primary;
+  return store ? store.release(grant.reservationId).catch(() => false) : Promise.resolve(false);
 }
 
 function estimateOf(compiled: CompiledLimits, request: LimitRequest): Estimate {
@@ -121,5 +140,5 @@ function grantOrDeny(result: ReserveResult, counters: readonly Counter[], reserv
   if (remaining.requests !== undefined) headers.push([LIMIT_HEADERS.requests, String(remaining.requests)]);
   if (remaining.tokens !== undefined) headers.push([LIMIT_HEADERS.tokens, String(remaining.tokens)]);
   if (remaining.costUsd !== undefined) headers.push([LIMIT_HEADERS.costUsd, remaining.costUsd]);
-  return { reservationId, store, limitId: tightest.limitId, remaining, headers };
+  return { reservationId: reservationId === '' ? undefined : reservationId, store, limitId: tightest.limitId, remaining, headers };
 }

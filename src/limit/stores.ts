@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { canonicalJson } from '../lib/canonical-json.ts';
 import { MemoryLimitStore } from './memory-store.ts';
+import { logOperatorActions } from './log-operator-actions.ts';
 import { RedisLimitStore } from './redis-store.ts';
 import type { LimitsConfig } from './schema.ts';
 import type { LimitStore } from './types.ts';
@@ -25,9 +26,12 @@ export function storesIdentity(config: LimitsConfig): string {
   return canonicalJson({ store: config.store, onStoreError: config.onStoreError });
 }
 
+/** `log`: the process logger, for the store's warnings and operators' actions (a serving runtime; `validate` passes none). */
 export function openLimitStores(config: LimitsConfig, log?: Logger): LimitStores {
-  const primary: LimitStore = config.store === 'memory' ? new MemoryLimitStore() : new RedisLimitStore(config.store.redis, log);
+  const redis = config.store === 'memory' ? undefined : new RedisLimitStore(config.store.redis, log);
+  const primary: LimitStore = redis ?? new MemoryLimitStore();
   const local = config.store !== 'memory' && config.onStoreError === 'local' ? new MemoryLimitStore() : undefined;
+  const stopLogging = redis && log ? logOperatorActions(redis, log) : undefined;
   let users = 1;
   const stores: LimitStores = {
     identity: storesIdentity(config),
@@ -39,6 +43,7 @@ export function openLimitStores(config: LimitsConfig, log?: Logger): LimitStores
     },
     async close() {
       if (--users > 0) return;
+      stopLogging?.();
       await Promise.all([primary.close(), local?.close()]);
     },
   };

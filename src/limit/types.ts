@@ -54,11 +54,14 @@ export type ReserveResult =
   /** `index`: the counter that refused (the one that frees last, when several do). */
   | { readonly allowed: false; readonly index: number; readonly retryAfterMs: number };
 
-/** A request's actual use, from its usage record. */
+/**
+ * A request's actual use, from its usage record. What is not known (the response was not
+ * metered; no price for the model) is absent, and the estimate stays charged for it.
+ */
 export interface Usage {
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly costMicros: number;
+  readonly inputTokens?: number | undefined;
+  readonly outputTokens?: number | undefined;
+  readonly costMicros?: number | undefined;
 }
 
 /** A counter as `keybroker limits show` reports it. */
@@ -74,7 +77,7 @@ export interface LimitStore {
   readonly kind: 'memory' | 'redis';
   /** One atomic check-and-take; bounded by `timeoutMs`, rejecting with LimitStoreError. */
   reserve(plan: ReservePlan, timeoutMs: number): MaybePromise<ReserveResult>;
-  /** Charges the actual use instead of the estimate; false when the reservation is unknown or timed out. */
+  /** Charges the actual use instead of the estimate (the estimate where use is unknown); false when the reservation is unknown or timed out. */
   settle(id: string, usage: Usage): Promise<boolean>;
   /** Gives the estimate back (the request never reached the provider). */
   release(id: string): Promise<boolean>;

@@ -4,6 +4,7 @@
  * throwing a Denial. Phases know nothing of gRPC, Envoy or each other; the pipeline
  * (`pipeline/check.ts`) lists them in order and is the only module that knows them all.
  */
+import type { Logger } from 'pino';
 import type { MaybePromise } from '../lib/maybe-async.ts';
 import type { Config } from '../config/schema.ts';
 import type { Credential, DecisionRecord, Injected, Destination, Person, PolicyDecision, Principal, RequestFacts, ResponseHeader } from './check.ts';
@@ -41,6 +42,14 @@ export interface CheckContext {
   injected: Injected | undefined;
   /** Headers for the agent's response on allow; a phase appends with `addResponseHeader`. */
   responseHeaders: ResponseHeader[] | undefined;
+  /**
+   * What to give back if the Check ends in a denial after a phase took something (a
+   * limit's reservation, when the credential phase then denies): `onDenied` adds, the
+   * pipeline runs each once (`runDenied`).
+   */
+  undo: Array<() => void> | undefined;
+  /** Set by the pipeline once the Check is denied: what is taken after that is given back at once. */
+  denied: boolean;
 }
 
 /**
@@ -66,7 +75,7 @@ export interface Phase<Settings> {
  * survive a reload (counters, connections) can be carried over by returning it.
  */
 export interface StatefulPhase<State> extends Phase<State> {
-  prepare(config: Config, previous: State | undefined): State;
+  prepare(config: Config, previous: State | undefined, log?: Logger): State;
   /** Releases a state no runtime uses any more (never one carried over into the next). */
   close?(state: State): void;
 }
@@ -85,7 +94,33 @@ export function newContext(facts: RequestFacts, record: DecisionRecord, answerBy
     secret: undefined,
     injected: undefined,
     responseHeaders: undefined,
+    undo: undefined,
+    denied: false,
   };
+}
+
+/**
+ * Registers how to give back what a phase took, should the Check be denied after all;
+ * run at once when it already is (a reservation that arrived after the deadline's denial).
+ */
+export function onDenied(ctx: CheckContext, undo: () => void): void {
+  if (ctx.denied) undo();
+  else (ctx.undo ??= []).push(undo);
+}
+
+/** The pipeline's side of `onDenied`: the Check is denied; give back what was taken. */
+export function runDenied(ctx: CheckContext): void {
+  ctx.denied = true;
+  const undo = ctx.undo;
+  ctx.undo = undefined;
+  if (!undo) return;
+  for (const fn of undo) {
+    try {
+      fn();
+    } catch {
+      // Not given back: the error is on the side of counting too much, never of allowing.
+    }
+  }
 }
 
 export function addResponseHeader(ctx: CheckContext, key: string, value: string): void {

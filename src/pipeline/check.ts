@@ -14,7 +14,7 @@ import { Denial } from '../lib/denial.ts';
 import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { CallContext, DecisionRecord, Outcome, RequestFacts } from '../model/check.ts';
-import { need, newContext, type CheckContext, type Phase, type StatefulPhase } from '../model/phase.ts';
+import { need, newContext, runDenied, type CheckContext, type Phase, type StatefulPhase } from '../model/phase.ts';
 import type { Config } from '../config/schema.ts';
 import { authenticatePhase } from '../identity/phase.ts';
 import { routePhase } from '../route/phase.ts';
@@ -30,7 +30,7 @@ export interface Step {
   run(ctx: CheckContext, runtime: Runtime): MaybePromise<void>;
   /** For a phase with state of its own: how the runtime builds and releases it. */
   readonly state?: {
-    prepare(config: Config, previous: unknown): unknown;
+    prepare(config: Config, previous: unknown, log?: Logger): unknown;
     close(state: unknown): void;
   };
 }
@@ -46,7 +46,7 @@ export function stateful<S>(phase: StatefulPhase<S>): Step {
     name: phase.name,
     run: (ctx, runtime) => phase.run(ctx, runtime.phaseStates.get(phase.name) as S),
     state: {
-      prepare: (config, previous) => phase.prepare(config, previous as S | undefined),
+      prepare: (config, previous, log) => phase.prepare(config, previous as S | undefined, log),
       close: (state) => phase.close?.(state as S),
     },
   };
@@ -112,6 +112,7 @@ export function createCheck(deps: CheckDeps): Check {
     };
     const deny = (error: unknown): Outcome => {
       if (done) return done;
+      runDenied(ctx);
       const denial = asDenial(error, deps.log, facts.decisionId);
       // Past the bound, phases still running may write to `record`: the audit gets its own.
       const denied = denial.reason === 'deadline_exceeded' || denial.reason === 'cancelled' ? { ...record } : record;

@@ -113,7 +113,7 @@ function preparePhases(config: Config, options: RuntimeParts, tokens: TokenVerif
   const states = new Map<string, unknown>();
   try {
     for (const phase of phases) {
-      if (phase.state) states.set(phase.name, phase.state.prepare(config, options.previous?.phaseStates.get(phase.name)));
+      if (phase.state) states.set(phase.name, phase.state.prepare(config, options.previous?.phaseStates.get(phase.name), options.log));
     }
     return states;
   } catch (error) {

@@ -17,6 +17,10 @@ export interface RunningRedis {
   stop(): Promise<void>;
   /** Starts again on the same port, empty. */
   restart(): Promise<void>;
+  /** SIGSTOP: connected but silent, as a Redis stuck on a slow command or a long fork looks. */
+  pause(): void;
+  /** SIGCONT: answers what it was sent meanwhile. */
+  resume(): void;
 }
 
 export async function startRedis(port?: number): Promise<RunningRedis> {
@@ -39,6 +43,12 @@ export async function startRedis(port?: number): Promise<RunningRedis> {
     async restart() {
       await stop();
       proc = await launch(chosen);
+    },
+    pause() {
+      proc.child.kill('SIGSTOP');
+    },
+    resume() {
+      proc.child.kill('SIGCONT');
     },
   };
 }

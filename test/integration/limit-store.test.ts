@@ -8,6 +8,9 @@ import { compileLimits, planCounters, type Estimate, type LimitSubject } from '.
 import { limitsSchema } from '../../src/limit/schema.ts';
 import { MemoryLimitStore } from '../../src/limit/memory-store.ts';
 import { RedisLimitStore } from '../../src/limit/redis-store.ts';
+import { settleReservation, settleSink } from '../../src/limit/settle.ts';
+import { pino } from 'pino';
+import { Capture } from '../helpers/capture.ts';
 import type { LimitStore, ReservePlan, Counter } from '../../src/limit/types.ts';
 import { startRedis, type RunningRedis } from '../helpers/redis.ts';
 
@@ -117,6 +120,39 @@ for (const kind of ['memory', 'redis'] as const) {
       expect(await store.release(second.id)).to.equal(false);
     });
 
+    it('keeps the estimate charged for what a usage record does not know', async () => {
+      const compiled = limits([{ id: 'tok', tokens: { input: 1000, total: 2000, per: '1d' }, costUsd: { max: '10', per: 'month' } }], prefix);
+      const now = Date.now();
+      const counters = planCounters(compiled, subject, estimate, now);
+      const unpriced = plan(counters, now);
+      const unmetered = plan(counters, now);
+      expect(await reserve(unpriced)).to.include({ allowed: true });
+      expect(await reserve(unmetered)).to.include({ allowed: true });
+      expect((await store.read(counters, now)).map((s) => s.used)).to.deep.equal([200, 600, 500_000]);
+      // Metered, no price: tokens settle, the cost estimate stays.
+      expect(await store.settle(unpriced.id, { inputTokens: 40, outputTokens: 2 })).to.equal(true);
+      expect((await store.read(counters, now)).map((s) => s.used)).to.deep.equal([140, 342, 500_000]);
+      // Unmetered: the whole estimate stays, and the reservation is done (a timeout cannot give it back).
+      expect(await store.settle(unmetered.id, {})).to.equal(true);
+      expect((await store.read(counters, now)).map((s) => s.used)).to.deep.equal([140, 342, 500_000]);
+      expect(await store.release(unmetered.id)).to.equal(false);
+    });
+
+    it('settles from a usage record through settleReservation', async () => {
+      const compiled = limits([{ id: 'cost', costUsd: { max: '10', per: '1d' }, tokens: { output: 5000, per: '1d' } }], prefix);
+      const now = Date.now();
+      const counters = planCounters(compiled, subject, estimate, now);
+      const reserved = plan(counters, now);
+      expect(await reserve(reserved)).to.include({ allowed: true });
+      const stores = { identity: '', primary: store, retain: () => stores, close: () => Promise.resolve() };
+      expect(await settleReservation(stores, { reservationId: reserved.id, metered: true, inputTokens: 10, outputTokens: 20, cost: { micros: 11 } })).to.equal(true);
+      expect((await store.read(counters, now)).map((s) => s.used)).to.deep.equal([20, 11]);
+      // Nothing to settle: no reservation, an id keybroker never makes, one already settled.
+      expect(await settleReservation(stores, { metered: true, inputTokens: 1, outputTokens: 1 })).to.equal(false);
+      expect(await settleReservation(stores, { reservationId: 'a b', metered: true, inputTokens: 1, outputTokens: 1 })).to.equal(false);
+      expect(await settleReservation(stores, { reservationId: reserved.id, metered: true, inputTokens: 1, outputTokens: 1 })).to.equal(false);
+    });
+
     it('on timeout, keeps the estimate charged (charge) or gives it back (release)', async () => {
       const compiled = limits([{ id: 'tok', tokens: { total: 1000, per: '1d' } }], prefix);
       const counters = planCounters(compiled, subject, estimate, Date.now());
@@ -168,3 +204,32 @@ for (const kind of ['memory', 'redis'] as const) {
     });
   });
 }
+
+describe('the settling usage sink', () => {
+  it('settles records with a reservation, skips the rest, and logs (never throws) when the store cannot answer', async () => {
+    const logs = new Capture();
+    const log = pino({ level: 'info' }, logs);
+    const memory = new MemoryLimitStore();
+    const compiled = limits([{ id: 'tok', tokens: { output: 1000, per: '1d' } }], 'sink:');
+    const now = Date.now();
+    const counters = planCounters(compiled, subject, estimate, now);
+    const reserved = plan(counters, now);
+    expect(memory.reserve(reserved)).to.include({ allowed: true });
+    const stores = { identity: '', primary: memory as LimitStore, retain: () => stores, close: () => Promise.resolve() };
+    settleSink(() => stores, log)({ reservationId: reserved.id, metered: true, inputTokens: 1, outputTokens: 7 });
+    settleSink(() => undefined, log)({ reservationId: 'x#1.1', metered: true, inputTokens: 1, outputTokens: 7 });
+    settleSink(() => stores, log)({ metered: true, inputTokens: 1, outputTokens: 7 });
+    await sleep(10);
+    expect((await memory.read(counters, now))[0]).to.deep.include({ used: 7 });
+    await memory.close();
+
+    // Nothing listens on port 1: the store rejects, the sink logs and returns.
+    const unreachable = new RedisLimitStore({ url: 'redis://127.0.0.1:1', prefix: 'sink:', timeout: 200, connectTimeout: 200 });
+    const down = { identity: '', primary: unreachable as LimitStore, retain: () => down, close: () => Promise.resolve() };
+    expect(() => settleSink(() => down, log)({ reservationId: 'd1#1.1', metered: false, inputTokens: 0, outputTokens: 0 })).to.not.throw();
+    for (let i = 0; i < 50 && !logs.text().includes('not settled'); i++) await sleep(20);
+    await unreachable.close();
+    const line = logs.lines().find((l) => l['msg'] === 'limit reservation not settled: the estimate stays charged');
+    expect(line).to.deep.include({ level: 40, reservation: 'd1#1.1' });
+  });
+});

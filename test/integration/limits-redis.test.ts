@@ -16,6 +16,9 @@ import { runCli, spawnCli, type Spawned } from '../helpers/process.ts';
 import { startRedis, type RunningRedis } from '../helpers/redis.ts';
 import { expectNoCanary } from '../helpers/canary.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
+import { RedisLimitStore } from '../../src/limit/redis-store.ts';
+import { settleReservation } from '../../src/limit/settle.ts';
+import { limitsCommand } from '../../src/cli/limits.ts';
 
 const id = (name: string) => `spiffe://example.org/ns/${name}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +41,11 @@ describe('limits shared through Redis by three keybroker processes', function ()
     listen,
     log: { level: 'info', decisions: false },
     teams: { squad: [id('squad/*')] },
-    policy: [{ id: 'all', identities: [id('*')], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'] }],
+    policy: [
+      { id: 'all', identities: [id('*')], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions'] },
+      // The tools key is not in the store: the credential phase denies after limit.
+      { id: 'tools', identities: [id('*')], destinations: ['tools'], methods: ['*'], paths: ['/*'] },
+    ],
     limits: {
       store: { redis: { url: redis.url, prefix: 'kbtest:', timeout: '2s' } },
       estimate: { inputTokens: 10, outputTokens: 90, costUsd: '0.25' },
@@ -49,12 +56,23 @@ describe('limits shared through Redis by three keybroker processes', function ()
         { id: 'squad', teams: ['squad'], per: 'team', requests: { rate: 7, per: '1h' } },
         { id: 'ops', identities: [id('ops')], per: 'identity', requests: { rate: 2, per: '1h' } },
         { id: 'outage', identities: [id('outage/*')], per: 'tenant', tokens: { total: 3000, per: '1h' } },
+        { id: 'slow', identities: [id('slow/*')], per: 'identity', tokens: { total: 3000, per: '1h' } },
+        { id: 'settled', identities: [id('settled/*')], per: 'identity', tokens: { output: 1000, per: '1h' }, costUsd: { max: '1.00', per: '1h' } },
       ],
       ...extra,
     },
   });
 
-  const check = (b: Broker, principal: string) => callCheck(b.client, envoyCheckRequest({ principal }));
+  const check = (b: Broker, principal: string, deadlineMs?: number) => callCheck(b.client, envoyCheckRequest({ principal }), deadlineMs === undefined ? {} : { deadlineMs });
+  // `keybroker limits show`, run in this process (a spawned CLI per look would take seconds).
+  const used = async (identity: string, limit: string, metric: string) => {
+    const out: string[] = [];
+    const errors: string[] = [];
+    const code = await limitsCommand.run(['show', '-c', configFile, '--identity', identity, '--json'], { out: (l) => out.push(l), err: (l) => errors.push(l) });
+    expect(code, errors.join('\n')).to.equal(0);
+    const rows = (JSON.parse(out.join('\n')) as { rows: Array<Record<string, unknown>> }).rows;
+    return rows.find((r) => r['limit'] === limit && r['metric'] === metric)?.['used'];
+  };
   const start = async (name: string, extra?: Record<string, unknown>): Promise<Broker> => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(file, stringify(config(`unix://${join(dir, `${name}.sock`)}`, extra)));
@@ -124,7 +142,20 @@ describe('limits shared through Redis by three keybroker processes', function ()
     const set = runCli(['limits', 'set', '-c', configFile, '--limit', 'ops', '--identity', id('ops'), '--requests', '4', '--by', 'alice']);
     expect(set.code, set.stderr).to.equal(0);
     expect(JSON.parse(set.stdout)).to.deep.include({ msg: 'limit override set' });
-    expect(JSON.parse(set.stdout).audit).to.deep.include({ action: 'limits set', limit: 'ops', subject: `identity:${id('ops')}`, metric: 'requests', value: '4', by: 'alice' });
+    expect(JSON.parse(set.stdout).audit).to.deep.include({ action: 'limits set', limit: 'ops', subject: `identity:${id('ops')}`, metric: 'requests', newLimit: '4', by: 'alice' });
+    // One running keybroker writes it into its decision log; one, not every replica.
+    const logged = () =>
+      [...brokers, local!].flatMap((b) =>
+        b.process
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"limit override set"') && l.includes('"by":"alice"')),
+      );
+    for (let i = 0; i < 40 && logged().length === 0; i++) await sleep(100);
+    await sleep(1200); // another poll round of every replica: still one line
+    expect(logged()).to.have.length(1);
+    expect(JSON.parse(logged()[0]!)).to.deep.include({ level: 30, service: 'keybroker', msg: 'limit override set' });
+    expect(JSON.parse(logged()[0]!).audit).to.deep.include({ action: 'limits set', limit: 'ops', newLimit: '4', by: 'alice' });
     // The bucket's level carries over; a reset gives the new limit's full burst.
     const reset = runCli(['limits', 'reset', '-c', configFile, '--limit', 'ops', '--identity', id('ops'), '--by', 'bob']);
     expect(reset.code, reset.stderr).to.equal(0);
@@ -137,6 +168,66 @@ describe('limits shared through Redis by three keybroker processes', function ()
     await runCli(['limits', 'reset', '-c', configFile, '--limit', 'ops', '--identity', id('ops')]);
     expect(runCli(['limits', 'set', '-c', configFile, '--limit', 'ops', '--team', 'squad', '--requests', '9']).stderr).to.match(/counts per identity: name the counter with --identity/);
     expect(runCli(['limits', 'set', '-c', configFile, '--limit', 'ops', '--identity', id('ops'), '--cost-usd', '9']).stderr).to.match(/has no cost usd counter/);
+  });
+
+  it("answers within the Check's deadline while Redis hangs: 503 (deny), counted locally (local); late reservations are given back", async () => {
+    // Connections up and the script loaded in both.
+    expect((await check(brokers[0]!, id('slow/a'))).status.code).to.equal(0);
+    expect((await check(local!, id('slow/b'))).status.code).to.equal(0);
+    redis.pause();
+    let took: number;
+    let answers: CheckResponseMessage[];
+    try {
+      const started = Date.now();
+      // limits.store.redis.timeout is 2 s: only the Check's 600 ms deadline can bound these.
+      answers = await Promise.all([check(brokers[0]!, id('slow/a'), 600), check(local!, id('slow/b'), 600)]);
+      took = Date.now() - started;
+    } finally {
+      redis.resume();
+    }
+    const [denied, counted] = answers;
+    expect(took, 'answered before Envoy would give up').to.be.lessThan(600);
+    expect(denied!.denied_response?.status.code).to.equal(503);
+    expect(deniedBody(denied!).reason).to.equal('limits_unavailable');
+    expect(counted!.status.code, counted!.denied_response?.body).to.equal(0);
+    // Redis, resumed, runs the reserves it was sent: the Checks had given up on them, so both are given back.
+    let slow: unknown[] = [];
+    for (let i = 0; i < 30; i++) {
+      slow = [await used(id('slow/a'), 'slow', 'total_tokens'), await used(id('slow/b'), 'slow', 'total_tokens')];
+      if (slow.every((u) => u === '100')) break;
+      await sleep(100);
+    }
+    expect(slow).to.deep.equal(['100', '100']);
+  });
+
+  it('gives a reservation back in Redis when the credential phase denies after limit', async () => {
+    const tools = (b: Broker) => callCheck(b.client, envoyCheckRequest({ principal: id('settled/tools'), destination: 'tools', host: 'tools.example.org', path: '/search' }));
+    const answers = [];
+    // $1.00 at $0.25 reserved a request: four would spend it, were they not given back.
+    for (let i = 0; i < 6; i++) answers.push(await tools(brokers[i % 3]!));
+    expect(answers.map((a) => deniedBody(a).reason)).to.deep.equal(Array(6).fill('key_unavailable'));
+    expect(await used(id('settled/tools'), 'settled', 'cost_usd')).to.equal('0.00');
+  });
+
+  it('settles a reservation from its usage record in another replica: the actual use replaces the estimate', async () => {
+    const answer = await check(brokers[0]!, id('settled/a'));
+    expect(answer.status.code).to.equal(0);
+    const reservationId = answer.dynamic_metadata.fields['limit_reservation']?.stringValue;
+    expect(reservationId).to.be.a('string');
+    expect(await used(id('settled/a'), 'settled', 'cost_usd')).to.equal('0.25');
+    expect(await used(id('settled/a'), 'settled', 'output_tokens')).to.equal('90');
+    // The usage record arrives at another replica: the store is all it needs.
+    const other = new RedisLimitStore({ url: redis.url, prefix: 'kbtest:', timeout: 2000, connectTimeout: 2000 });
+    try {
+      expect(await other.ready(5000)).to.equal(true);
+      const stores = { identity: '', primary: other, retain: () => stores, close: () => Promise.resolve() };
+      expect(await settleReservation(stores, { reservationId, metered: true, inputTokens: 12, outputTokens: 34, cost: { micros: 12_300 } })).to.equal(true);
+      expect(await settleReservation(stores, { reservationId, metered: true, inputTokens: 12, outputTokens: 34, cost: { micros: 12_300 } }), 'once').to.equal(false);
+    } finally {
+      await other.close();
+    }
+    expect(await used(id('settled/a'), 'settled', 'cost_usd')).to.equal('0.0123');
+    expect(await used(id('settled/a'), 'settled', 'output_tokens')).to.equal('34');
   });
 
   it('denies with 503 limits_unavailable while Redis is down (deny), counts at 1/3 locally (local), and recovers after a restart', async () => {

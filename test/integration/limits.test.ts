@@ -41,6 +41,8 @@ describe('limits through a real keybroker (memory store)', function () {
     const third = await t.check(chat(RESEARCH));
     expect(first.status.code).to.equal(0);
     expect(responseHeaders(first)).to.deep.equal({ 'x-keybroker-ratelimit-limit': 'research-rate', 'x-keybroker-ratelimit-remaining-requests': '1' });
+    // A request rate holds nothing to settle: no reservation for the usage record.
+    expect(first.dynamic_metadata.fields).to.not.have.property('limit_reservation');
     expect(responseHeaders(second)['x-keybroker-ratelimit-remaining-requests']).to.equal('0');
     expect(third.denied_response?.status.code).to.equal(429);
     expect(deniedBody(third)).to.include({ reason: 'rate_limited' });
@@ -106,6 +108,28 @@ describe('limits through a real keybroker (memory store)', function () {
     expect((await t.check(chat(RESEARCH, { model: 'gpt-4o', max_completion_tokens: 400, messages: [] }))).status.code).to.equal(0);
     // Another model, another scope: the gpt-4* budget is spent, the mini one is not consulted for gpt-3.5.
     expect((await t.check(chat(RESEARCH, { model: 'gpt-3.5-turbo', max_tokens: 5000, messages: [] }))).status.code).to.equal(0);
+  });
+
+  it('gives the reservation back when a later phase denies, and names it in the allowed answer for settling', async () => {
+    // 1000 tokens a day at 500 reserved a request: two requests' worth.
+    t = await startTestBroker({ config: limitsConfig([{ id: 'agent-tokens', identities: ['spiffe://example.org/ns/research/*'], per: 'identity', tokens: { total: 1000, per: '1d' } }]) });
+    // The tools key is missing from the store: the credential phase, after limit, denies.
+    const tools = () => t.check(envoyCheckRequest({ principal: RESEARCH, destination: 'tools', host: 'tools.example.org', path: '/search', requestId: 'tools-1' }));
+    const unavailable = [await tools(), await tools(), await tools()];
+    expect(unavailable.map((r) => deniedBody(r).reason)).to.deep.equal(['key_unavailable', 'key_unavailable', 'key_unavailable']);
+    expect(unavailable[0]!.dynamic_metadata.fields).to.not.have.property('limit_reservation');
+    // Nothing of the budget was spent by them.
+    const chats = [await t.check(chat(RESEARCH)), await t.check(chat(RESEARCH)), await t.check(chat(RESEARCH))];
+    expect(chats.map((r) => r.status.code)).to.deep.equal([0, 0, 8]);
+    expect(deniedBody(chats[2]!).reason).to.equal('budget_exhausted');
+    const reservation = chats[0]!.dynamic_metadata.fields['limit_reservation']?.stringValue;
+    expect(reservation).to.match(/^req-0123456789abcdef#[0-9a-z]+\.[0-9a-z]+$/);
+    expect(chats[1]!.dynamic_metadata.fields['limit_reservation']?.stringValue).to.not.equal(reservation);
+    const allowed = t.logs
+      .lines()
+      .map((l) => l['decision'] as { decision?: string; attributes?: Record<string, unknown> } | undefined)
+      .find((d) => d?.decision === 'allow');
+    expect(allowed?.attributes?.['keybroker.limit.reservation']).to.equal(reservation);
   });
 
   it('keeps its counters across a reload, and counts refusals in keybroker_limited_total', async () => {
