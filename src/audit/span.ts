@@ -56,6 +56,12 @@ export function spanAuditor(tracer: Tracer): Auditor {
       const span = tracer.startSpan('keybroker.check', { kind: SpanKind.SERVER, startTime: end - record.durationMs, attributes: attributesOf(record), ...(links ? { links } : {}) }, parent);
       if (record.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: record.reason });
       span.end(end);
+      // For the allowed answer's metadata: Envoy forwards it to ext_proc, whose usage span
+      // becomes this span's child (audit/usage-span.ts). Only allowed requests are metered.
+      if (record.decision === 'allow') {
+        const { traceId, spanId } = span.spanContext();
+        record.checkSpan = `00-${traceId}-${spanId}-01`;
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Envoy's ext_authz API, loaded from the protos vendored in third_party/envoy-api (pinned
+ * Envoy's ext_authz and ext_proc APIs, loaded from the protos vendored in third_party/envoy-api (pinned
  * to the Envoy release the project ships, see its README): the client side, for tests
  * and the benchmark. The server reads and writes the wire itself (codec.ts, response.ts).
  */
@@ -12,6 +12,7 @@ export const ENVOY_PROTO_ROOT = fileURLToPath(new URL('../../third_party/envoy-a
 const PROTO_INCLUDE_DIRS = [ENVOY_PROTO_ROOT];
 
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+export const EXTERNAL_PROCESSOR_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
 
 /**
  * keepCase keeps Envoy's snake_case field names. Well-known types (Struct, BoolValue,
@@ -46,4 +47,16 @@ export function authorizationService(): ServiceDefinition {
 /** A client constructor, for tests and the benchmark's request encoder. */
 export function authorizationClientConstructor(): ServiceClientConstructor {
   return authorizationClient();
+}
+
+let processorCached: ServiceClientConstructor | undefined;
+
+/** An ExternalProcessor client constructor, for tests that speak to Process as Envoy does. */
+export function externalProcessorClientConstructor(): ServiceClientConstructor {
+  if (!processorCached) {
+    const loaded = loadPackageDefinition(loadSync('envoy/service/ext_proc/v3/external_processor.proto', LOADER_OPTIONS));
+    const extProc = ((loaded['envoy'] as GrpcObject)['service'] as GrpcObject)['ext_proc'] as GrpcObject;
+    processorCached = (extProc['v3'] as GrpcObject)['ExternalProcessor'] as ServiceClientConstructor;
+  }
+  return processorCached;
 }

@@ -14,7 +14,7 @@ export const LIMITS = {
   pathBytes: 8 * 1024,
 } as const;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const METHOD = /^[A-Z]{1,32}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

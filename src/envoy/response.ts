@@ -56,9 +56,12 @@ const STRING_VALUE = 3;
 type MetadataFields = ReadonlyArray<readonly [string, keyof DecisionRecord]>;
 
 /**
- * Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`).
- * By default only what the shipped access log reads: written on every Check, each field
- * costs CPU per request. `envoy.dynamicMetadata: full` adds the rest.
+ * Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`)
+ * and for usage metering, which reads them back when Envoy forwards them to ext_proc
+ * (`envoy/processing-request.ts`). By default only what those two read: written on every
+ * Check, each field costs CPU per request (destination, person and check_span — the last
+ * only when tracing is on — add about 100 bytes to an allowed answer).
+ * `envoy.dynamicMetadata: full` adds the rest.
  */
 const ESSENTIAL_METADATA: MetadataFields = [
   ['decision_id', 'decisionId'],
@@ -66,8 +69,11 @@ const ESSENTIAL_METADATA: MetadataFields = [
   ['reason', 'reason'],
   ['identity', 'identity'],
   ['key_id', 'keyId'],
+  ['destination', 'destination'],
+  ['person', 'person'],
+  ['check_span', 'checkSpan'],
 ];
-const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['destination', 'destination'], ['rule', 'rule'], ['policy_version', 'policyVersion']];
+const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['rule', 'rule'], ['policy_version', 'policyVersion']];
 
 /**
  * Facts a phase put in the record's attributes that a filter after ext_authz reads, so

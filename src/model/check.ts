@@ -209,6 +209,12 @@ export interface DecisionRecord {
   /** Envoy's own trace context for this Check (gRPC metadata): the audit span's parent. */
   traceContext?: TraceContext;
   /**
+   * The `keybroker.check` span's own context (W3C traceparent) of an allowed decision, set
+   * by the span sink when tracing is on; the answer forwards it to Envoy (`check_span`) so
+   * that the usage record's span becomes its child.
+   */
+  checkSpan?: string;
+  /**
    * The trace context the agent's request carried (its `traceparent` header): kept for
    * correlation as a span link, never as the parent and never deciding whether the
    * record is exported (invariant 9).

@@ -1,6 +1,8 @@
 /**
- * The gRPC server: Envoy's Authorization service and gRPC health, on the address the
- * config allows. The Check handler is thin: parse, run the pipeline, respond.
+ * The gRPC server: Envoy's Authorization service (Check), its ExternalProcessor service
+ * (Process: usage metering, `process-handler.ts`) and gRPC health, on the address the
+ * config allows, behind the same caller guard. The Check handler is thin: parse, run the
+ * pipeline, respond.
  */
 import cluster from 'node:cluster';
 import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
@@ -8,7 +10,9 @@ import { connect, createServer as createNetServer } from 'node:net';
 import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { AUTHORIZATION_SERVICE } from '../envoy/proto.ts';
+import { AUTHORIZATION_SERVICE, EXTERNAL_PROCESSOR_SERVICE } from '../envoy/proto.ts';
+import { externalProcessorServerDefinition } from '../envoy/ext-proc-codec.ts';
+import { processHandler, type ProcessorOptions } from './process-handler.ts';
 import { authorizationServerDefinition, type CheckRequestView } from '../envoy/codec.ts';
 import { parseCheckRequest } from '../envoy/request.ts';
 import { toCheckResponse, type DynamicMetadata } from '../envoy/response.ts';
@@ -43,14 +47,19 @@ export const SERVER_OPTIONS = {
   'grpc.enable_channelz': 0,
 };
 
-/** `dynamicMetadata` is read per Check, so a reload that changes it applies at once. */
-export async function startServer(listen: ListenAddress, check: Check, log: Logger, dynamicMetadata: () => DynamicMetadata = () => 'essential'): Promise<RunningServer> {
+/**
+ * `dynamicMetadata` is read per Check, so a reload that changes it applies at once.
+ * With `processor`, the same server also meters responses (ExternalProcessor/Process).
+ */
+export async function startServer(listen: ListenAddress, check: Check, log: Logger, dynamicMetadata: () => DynamicMetadata = () => 'essential', processor?: ProcessorOptions): Promise<RunningServer> {
   const server = new Server(SERVER_OPTIONS);
   const allowCaller = listen.tls ? callerAllowlist(listen.tls.allowedCallers) : undefined;
   const undecodable = (error: unknown) => log.warn({ err: (error as Error)?.message }, 'CheckRequest could not be decoded; answering a gRPC error, which Envoy denies');
   server.addService(authorizationServerDefinition(undecodable), { Check: checkHandler(check, log, allowCaller, dynamicMetadata) });
+  if (processor) server.addService(externalProcessorServerDefinition(), { Process: processHandler(processor, log, allowCaller) });
 
-  const health = new HealthImplementation({ '': 'SERVING', [AUTHORIZATION_SERVICE]: 'SERVING' });
+  const services = [AUTHORIZATION_SERVICE, ...(processor ? [EXTERNAL_PROCESSOR_SERVICE] : [])];
+  const health = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, 'SERVING' as const])));
   health.addToServer(server);
 
   const port = await bind(server, listen);
@@ -60,8 +69,7 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
   return {
     address,
     async shutdown({ drainDelayMs = 0, graceMs = 10_000 } = {}) {
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(AUTHORIZATION_SERVICE, 'NOT_SERVING');
+      for (const service of ['', ...services]) health.setStatus(service, 'NOT_SERVING');
       if (drainDelayMs > 0) {
         log.info({ drainDelayMs }, 'reporting NOT_SERVING; still answering until the drain delay ends');
         await new Promise((resolve) => setTimeout(resolve, drainDelayMs));

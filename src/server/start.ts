@@ -24,6 +24,11 @@ import { RELOAD_ALL_WORKERS } from '../lib/worker-slot.ts';
 import { collectStatus } from '../admin/status.ts';
 import { GatewayTokenSigner } from '../tokens/signer.ts';
 import { startTokenServer } from '../tokens/server.ts';
+import type { UsageSink } from '../usage/record.ts';
+import { usageSpanSink } from '../audit/usage-span.ts';
+import { usageLog } from '../audit/usage-log.ts';
+import { usageMetrics } from '../audit/usage-metrics.ts';
+import { meteringProcessor, type MeteringDeps } from './metering.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -35,6 +40,10 @@ export interface StartOptions {
   readonly auditors?: readonly Auditor[];
   /** The environment OTEL_* settings are read from (default: process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Extra usage-record sinks (tests), after the audit's. */
+  readonly usageSinks?: readonly UsageSink[];
+  /** How responses are metered and priced; without a meter, Process is not served. */
+  readonly metering?: Pick<MeteringDeps, 'meter' | 'cost'>;
 }
 
 export interface Keybroker {
@@ -84,7 +93,13 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   // Fail closed at start: no signing key, no token listener (and no keybroker).
   await signer?.refresh();
   signer?.start();
-  const server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata);
+  // Usage metering (Envoy's ext_proc filter on provider routes): each record goes to the
+  // audit's span, metrics and log line first, then to whoever else needs the real use.
+  const usageCounts = usageMetrics(telemetry.meter, () => false);
+  const usageLines = config.log.decisions ? usageLog(log) : undefined;
+  const usageSinks: UsageSink[] = [...(telemetry.tracer ? [usageSpanSink(telemetry.tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), ...(options.usageSinks ?? [])];
+  const processor = options.metering ? meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) }) : undefined;
+  const server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
   const exposure = exposureWarning(listeners.check, Object.keys(config.trust));
   if (exposure) log.warn({ address: server.address }, exposure);
   const bound = [{ name: 'check', address: server.address }];
@@ -147,6 +162,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       await telemetry.shutdown();
       releaseRuntime(current);
       audit.flush?.();
+      usageLines?.flush();
       log.info('keybroker stopped');
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { stringify } from 'yaml';
 import { authorizationClientConstructor } from '../../src/envoy/proto.ts';
-import { startKeybroker, type Keybroker } from '../../src/server/start.ts';
+import { startKeybroker, type Keybroker, type StartOptions } from '../../src/server/start.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
 import type { CheckRequestMessage } from './envoy-request.ts';
 import { Capture } from './capture.ts';
@@ -70,6 +70,8 @@ export interface TestBrokerOptions {
   dir?: string;
   /** How often the config (and the policy files it includes) is polled; default 0: reload() only. */
   watchIntervalMs?: number;
+  /** More start options (usage sinks, the environment…). */
+  start?: Omit<StartOptions, 'configFile' | 'logDestination' | 'watchIntervalMs'>;
 }
 
 export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
@@ -83,7 +85,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   writeConfig(options.config ?? baseConfig());
 
   const logs = new Capture();
-  const broker = await startKeybroker({ configFile, logDestination: logs, watchIntervalMs: options.watchIntervalMs ?? 0 });
+  const broker = await startKeybroker({ ...options.start, configFile, logDestination: logs, watchIntervalMs: options.watchIntervalMs ?? 0 });
   const client = authorizationClient(broker.address, options.clientCredentials, options.clientOptions);
   return {
     broker,

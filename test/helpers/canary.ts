@@ -18,8 +18,22 @@ export const CANARY_TOOL_KEY = 'tool-canary-3e6a9d12-KEY-MUST-NEVER-LEAK';
 /** Planted in prompts, messages and tool argument values: the body's content, never its names. */
 export const CANARY_PROMPT = 'prompt-canary-3a9e61c4-PROMPT-MUST-NEVER-LEAK';
 export const CANARY_ARGUMENT = 'argument-canary-8f04b2d7-VALUE-MUST-NEVER-LEAK';
+/** Planted in providers' answers: completion text, which metering reads past and never records. */
+export const CANARY_COMPLETION = 'completion-canary-61e0c9a2-TEXT-MUST-NEVER-LEAK';
 
-const CANARIES = [CANARY_KEY, CANARY_ANTHROPIC_KEY, CANARY_AGENT_TOKEN, CANARY_TOOL_KEY, CANARY_PROMPT, CANARY_ARGUMENT, CANARY_CLIENT_SECRET, CANARY_ACCESS_TOKEN, CANARY_SID, CANARY_FIELD_SECRET];
+const CANARIES = [
+  CANARY_KEY,
+  CANARY_ANTHROPIC_KEY,
+  CANARY_AGENT_TOKEN,
+  CANARY_TOOL_KEY,
+  CANARY_PROMPT,
+  CANARY_ARGUMENT,
+  CANARY_COMPLETION,
+  CANARY_CLIENT_SECRET,
+  CANARY_ACCESS_TOKEN,
+  CANARY_SID,
+  CANARY_FIELD_SECRET,
+];
 
 /** Fails if any canary, or a recognisable fragment of one, appears in `text`. */
 export function expectNoCanary(text: string, where: string): void {

@@ -100,7 +100,8 @@ describe('Check over a Unix socket', () => {
     expect(fields['decision']?.stringValue).to.equal('allow');
     expect(fields['identity']?.stringValue).to.equal('spiffe://example.org/ns/research/summarizer');
     expect(fields['key_id']?.stringValue).to.match(/^file:openai\/prod#[0-9a-f]{12}$/);
-    // By default only what the shipped access log reads; `envoy.dynamicMetadata: full` adds the rest.
+    // By default only what the shipped access log and metering read; `envoy.dynamicMetadata: full` adds the rest.
+    expect(fields['destination']?.stringValue).to.equal('openai');
     expect(fields['rule']).to.equal(undefined);
     expectNoCanary(JSON.stringify(response.dynamic_metadata), 'dynamic metadata');
     t.writeConfig({ ...baseConfig(), envoy: { dynamicMetadata: 'full' } });

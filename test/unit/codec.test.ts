@@ -194,9 +194,13 @@ describe('CheckResponse encoding', () => {
       key_id: secret.id,
       policy_version: 'v1',
     });
-    // The default: what the shipped access log reads, and no more.
+    // The default: what the shipped access log and usage metering read, and no more.
     const essential = allow(secret, destination, allowed, 'essential').dynamic_metadata.fields;
-    expect(Object.keys(essential).sort()).to.deep.equal(['decision', 'decision_id', 'identity', 'key_id', 'reason']);
+    expect(Object.keys(essential).sort()).to.deep.equal(['decision', 'decision_id', 'destination', 'identity', 'key_id', 'reason']);
+    // The person and the check span only when the decision has them.
+    const traced = allow(secret, destination, { ...allowed, person: 'alice', checkSpan: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }, 'essential').dynamic_metadata.fields;
+    expect(traced['person']?.stringValue).to.equal('alice');
+    expect(traced['check_span']?.stringValue).to.equal('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
   });
 
   it('writes the rotated key, not a cached one, once the key changes', () => {

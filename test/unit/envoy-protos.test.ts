@@ -28,7 +28,12 @@ describe("Envoy's protos, pinned to the shipped Envoy", function () {
   it("match, file by file, the descriptors compiled into that Envoy's binary", () => {
     const binary = readFileSync(requireEnvoy());
     const vendored = bufDescriptors('third_party/envoy-api').filter((f) => !f.name.startsWith('google/protobuf/'));
-    expect(vendored.map((f) => f.name)).to.include.members(['envoy/service/auth/v3/external_auth.proto', 'envoy/service/auth/v3/attribute_context.proto']);
+    expect(vendored.map((f) => f.name)).to.include.members([
+      'envoy/service/auth/v3/external_auth.proto',
+      'envoy/service/auth/v3/attribute_context.proto',
+      'envoy/service/ext_proc/v3/external_processor.proto',
+      'envoy/extensions/filters/http/ext_proc/v3/processing_mode.proto',
+    ]);
     for (const file of vendored) {
       const shipped = embeddedDescriptor(binary, file.name);
       expect(shipped, `${file.name} is not compiled into Envoy`).to.not.equal(undefined);
@@ -42,6 +47,16 @@ describe("Envoy's protos, pinned to the shipped Envoy", function () {
     const shipped = embeddedDescriptor(binary, file.name)!;
     const checkRequest = file.messageType.find((m) => m.name === 'CheckRequest')!;
     checkRequest.field[0]!.number = 2;
+    expect(wireShape(file)).to.not.deep.equal(wireShape(shipped));
+  });
+
+  it('would notice a difference in ext_proc too: a renumbered ProcessingRequest field does not match', () => {
+    const binary = readFileSync(requireEnvoy());
+    const file = bufDescriptors('third_party/envoy-api').find((f) => f.name === 'envoy/service/ext_proc/v3/external_processor.proto')!;
+    const shipped = embeddedDescriptor(binary, file.name)!;
+    expect(wireShape(file)).to.deep.equal(wireShape(shipped));
+    const request = file.messageType.find((m) => m.name === 'ProcessingRequest')!;
+    request.field.find((f) => f.name === 'metadata_context')!.number = 99;
     expect(wireShape(file)).to.not.deep.equal(wireShape(shipped));
   });
 });

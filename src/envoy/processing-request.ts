@@ -1,0 +1,114 @@
+/**
+ * Envoy's ProcessingRequest (as the ext_proc codec reads it off the wire) → a
+ * ProcessingEvent. The network boundary of metering: header sizes and counts are bounded,
+ * text must be valid UTF-8, and the forwarded decision is read only from the ext_authz
+ * filter's dynamic metadata — which Envoy writes from keybroker's own Check answer —
+ * never from a header the agent sends. `x-request-id` is returned for the cross-check.
+ */
+import type { ForwardedDecision, ProcessingEvent, ResponseHeadFacts } from '../model/processing.ts';
+import type { HeaderEntry, ProcessingRequestView } from './ext-proc-codec.ts';
+import { LIMITS, REQUEST_ID } from './request.ts';
+
+/** The namespace Envoy's ext_authz filter writes keybroker's dynamic metadata under. */
+export const EXT_AUTHZ_NAMESPACE = 'envoy.filters.http.ext_authz';
+
+/** The most any forwarded metadata value may be (a SPIFFE ID is at most 2048 bytes). */
+const VALUE_BYTES = 2048;
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const DESTINATION = /^[a-z0-9][a-z0-9_-]{0,127}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function toProcessingEvent(view: ProcessingRequestView): ProcessingEvent {
+  const observability = view.observabilityMode;
+  switch (view.part) {
+    case 'request_headers': {
+      const headers = readHeaders(view.headers);
+      if (typeof headers === 'string') return { kind: 'malformed', why: headers };
+      const requestId = headers.get('x-request-id');
+      return { kind: 'request_headers', decision: forwardedDecision(view.metadata.get(EXT_AUTHZ_NAMESPACE)), requestId, endOfStream: view.endOfStream, observability };
+    }
+    case 'response_headers': {
+      const headers = readHeaders(view.headers);
+      if (typeof headers === 'string') return { kind: 'malformed', why: headers };
+      const status = Number(headers.get(':status'));
+      if (!Number.isInteger(status) || status < 100 || status > 599) return { kind: 'malformed', why: 'the response headers carry no valid :status' };
+      const head: ResponseHeadFacts = {
+        status,
+        ...optional('contentType', headers.get('content-type')),
+        ...optional('contentEncoding', headers.get('content-encoding')),
+      };
+      return { kind: 'response_headers', head, decision: forwardedDecision(view.metadata.get(EXT_AUTHZ_NAMESPACE)), endOfStream: view.endOfStream, observability };
+    }
+    case 'response_body':
+      return { kind: 'response_body', chunk: view.body ?? EMPTY, endOfStream: view.endOfStream, observability };
+    case 'response_trailers': {
+      const trailers = readHeaders(view.headers);
+      if (typeof trailers === 'string') return { kind: 'malformed', why: trailers };
+      return { kind: 'response_trailers', observability };
+    }
+    case 'request_body':
+    case 'request_trailers':
+      return { kind: 'ignored', part: view.part, observability };
+    default:
+      return { kind: 'ignored', part: 'none', observability };
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+/** Lower-case names, repeats comma-joined; a string says why the headers are refused. */
+function readHeaders(entries: readonly HeaderEntry[]): Map<string, string> | string {
+  if (entries.length > LIMITS.headerCount) return 'too many headers';
+  const headers = new Map<string, string>();
+  let bytes = 0;
+  for (const entry of entries) {
+    let value = entry.value;
+    if (entry.rawValue && entry.rawValue.length > 0) {
+      try {
+        value = utf8.decode(entry.rawValue);
+      } catch {
+        return 'a header value is not valid UTF-8';
+      }
+    }
+    bytes += entry.key.length + value.length;
+    if (bytes > LIMITS.headerBytes) return 'the headers exceed the size keybroker accepts';
+    if (entry.key.includes('\uFFFD')) return 'a header name is not valid UTF-8';
+    const key = entry.key.toLowerCase();
+    const existing = headers.get(key);
+    headers.set(key, existing === undefined ? value : `${existing},${value}`);
+  }
+  return headers;
+}
+
+/**
+ * keybroker's decision as Envoy forwarded it; undefined when absent or not what a Check
+ * writes (a value too long, not UTF-8, an unknown decision). Values are identifiers: a
+ * field that is not one is left out rather than trusted.
+ */
+export function forwardedDecision(fields: ReadonlyMap<string, string> | undefined): ForwardedDecision | undefined {
+  if (!fields) return undefined;
+  const decisionId = fields.get('decision_id');
+  const decision = fields.get('decision');
+  if (!decisionId || !REQUEST_ID.test(decisionId)) return undefined;
+  if (decision !== 'allow' && decision !== 'deny') return undefined;
+  const text = (name: string, pattern?: RegExp): string | undefined => {
+    const value = fields.get(name);
+    if (value === undefined || value === '' || Buffer.byteLength(value) > VALUE_BYTES || value.includes('\uFFFD') || /[\u0000-\u001f\u007f]/.test(value)) return undefined;
+    return pattern && !pattern.test(value) ? undefined : value;
+  };
+  const found = {
+    identity: text('identity'),
+    person: text('person'),
+    destination: text('destination', DESTINATION),
+    keyId: text('key_id'),
+    reservationId: text('limit_reservation'),
+    checkSpan: text('check_span', TRACEPARENT),
+  };
+  const decided: Record<string, string> = { decisionId, decision };
+  for (const [key, value] of Object.entries(found)) if (value !== undefined) decided[key] = value;
+  return decided as unknown as ForwardedDecision;
+}

@@ -1,0 +1,252 @@
+/**
+ * keybroker's ExternalProcessor/Process over its real socket, spoken to as Envoy's ext_proc
+ * filter does — and as Envoy never would: no metadata, a forged decision id, a denied
+ * decision, garbage bytes, an oversized message, a stream cut short. Every stream either
+ * yields one usage record joined to its decision or is dropped and counted; none of them
+ * affects Check or the server.
+ */
+import { expect } from 'chai';
+import { Client, credentials, status as GrpcStatus } from '@grpc/grpc-js';
+import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
+import { envoyCheckRequest } from '../helpers/envoy-request.ts';
+import { freePort } from '../helpers/envoy.ts';
+import { CANARY_KEY, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
+import { ALLOWED, processorClient, requestHeaders, responseBody, responseHeaders, runStream } from '../helpers/ext-proc.ts';
+import type { UsageRecord } from '../../src/usage/record.ts';
+import type { UsageMeter } from '../../src/usage/types.ts';
+import type { MeteringDeps } from '../../src/server/metering.ts';
+
+/**
+ * A stand-in meter (the response parsers are tested on their own): reads a JSON body's
+ * `usage` at the end, so the plumbing can be checked with known numbers.
+ */
+const standInMeter: MeteringDeps['meter'] = (_api, head): UsageMeter => {
+  const chunks: Buffer[] = [];
+  if (head.contentType !== 'application/json') return { write: () => {}, end: () => ({ metered: false, cause: 'content_type' }) };
+  return {
+    write: (chunk) => void chunks.push(Buffer.from(chunk)),
+    end(complete) {
+      if (head.status !== 200) return { metered: false, cause: 'status' };
+      if (!complete) return { metered: false, cause: 'cut' };
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { model?: string; usage?: { prompt_tokens: number; completion_tokens: number } };
+      if (!body.usage) return { metered: false, cause: 'no_usage' };
+      return { metered: true, model: body.model, tokens: { inputTokens: body.usage.prompt_tokens, cachedInputTokens: 0, outputTokens: body.usage.completion_tokens } };
+    },
+  };
+};
+const standInCost: MeteringDeps['cost'] = (_destination, model, tokens) => (model === 'gpt-4o-mini' ? { usd: `0.00000${tokens.outputTokens}`, micros: 1 } : undefined);
+
+const BODY = JSON.stringify({ id: 'c-1', model: 'gpt-4o-mini', choices: [{ message: { content: `the answer ${CANARY_PROMPT}` } }], usage: { prompt_tokens: 12, completion_tokens: 5 } });
+const chunks = (text: string, n: number) => Array.from({ length: n }, (_, i) => text.slice((i * text.length) / n, ((i + 1) * text.length) / n));
+
+describe('ExternalProcessor/Process (usage metering) over the real socket', function () {
+  this.timeout(20_000);
+  let t: TestBroker;
+  let client: Client;
+  let metricsUrl: string;
+  const records: UsageRecord[] = [];
+
+  before(async () => {
+    const port = await freePort();
+    t = await startTestBroker({
+      config: {
+        ...baseConfig(),
+        destinations: { ...(baseConfig()['destinations'] as object), openai: { ...(baseConfig()['destinations'] as Record<string, object>)['openai'], api: 'openai' } },
+        telemetry: { metrics: { prometheus: { port } } },
+      },
+      start: { usageSinks: [(r) => records.push(r)], metering: { meter: standInMeter, cost: standInCost } },
+    });
+    metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    client = processorClient(t.broker.address);
+  });
+  after(async () => {
+    client.close();
+    await t.stop();
+    expectNoCanary(t.logs.text(), 'keybroker log');
+  });
+  beforeEach(() => {
+    records.length = 0;
+  });
+
+  const dropped = async (cause: string) => {
+    const line = (await (await fetch(metricsUrl)).text()).split('\n').find((l) => l.startsWith('keybroker_usage_streams_dropped_total{') && l.includes(`cause="${cause}"`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  const usageLines = () => t.logs.lines().filter((l) => l['msg'] === 'usage');
+
+  it('records one usage record per response, joined to its decision by what Envoy forwards, then ends the stream', async () => {
+    const metadata = { ...ALLOWED, person: 'alice@example.org', limit_reservation: 'decision-1.r', check_span: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    const result = await runStream(client, [requestHeaders({ metadata }), responseHeaders(), ...chunks(BODY, 3).map((c, i) => responseBody(c, i === 2))]);
+    expect(result.code, 'keybroker ends the stream once the response ended').to.equal(GrpcStatus.OK);
+    expect(result.responses, 'observability mode: no answers').to.deep.equal([]);
+    expect(records).to.have.length(1);
+    const record = records[0]!;
+    expect(record).to.deep.include({
+      decisionId: 'decision-1',
+      identity: ALLOWED.identity,
+      person: 'alice@example.org',
+      destination: 'openai',
+      api: 'openai',
+      model: 'gpt-4o-mini',
+      metered: true,
+      inputTokens: 12,
+      cachedInputTokens: 0,
+      outputTokens: 5,
+      cost: { usd: '0.000005', micros: 1 },
+      reservationId: 'decision-1.r',
+      keyId: ALLOWED.key_id,
+      checkSpan: metadata.check_span,
+    });
+    expect(record.endTime).to.be.at.least(record.startTime);
+    await new Promise((r) => setTimeout(r, 20));
+    const line = usageLines().at(-1)!;
+    expect(Object.keys(line)).to.deep.equal(['level', 'time', 'service', 'usage', 'msg']);
+    expect(line['usage']).to.deep.equal({
+      decisionId: 'decision-1',
+      identity: ALLOWED.identity,
+      person: 'alice@example.org',
+      destination: 'openai',
+      api: 'openai',
+      model: 'gpt-4o-mini',
+      metered: true,
+      inputTokens: 12,
+      cachedInputTokens: 0,
+      outputTokens: 5,
+      costUsd: '0.000005',
+    });
+  });
+
+  it('records an unmetered response with its cause, and a stream cut short as cut', async () => {
+    await runStream(client, [requestHeaders(), responseHeaders(500), responseBody('{"error":{}}', true)]);
+    const cut = await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, decision_id: 'decision-2' } }), responseHeaders(), responseBody(BODY.slice(0, 10), false)], { cancel: true });
+    expect(cut.code).to.equal(GrpcStatus.CANCELLED);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(records.map((r) => [r.decisionId, r.metered, r.cause, r.outputTokens])).to.deep.equal([
+      ['decision-1', false, 'status', 0],
+      ['decision-2', false, 'cut', 0],
+    ]);
+    expect(records[0]!.cost).to.equal(undefined);
+  });
+
+  it('drops, without a record, a stream whose decision Envoy did not forward — whatever the headers claim', async () => {
+    const before = await dropped('no_decision');
+    const result = await runStream(client, [
+      requestHeaders({ metadata: undefined, requestId: 'decision-1', headers: { 'x-keybroker-decision-id': 'decision-1', decision_id: 'decision-1' } }),
+      responseHeaders(),
+      responseBody(BODY, true),
+    ]);
+    expect(result.code).to.equal(GrpcStatus.OK);
+    expect(records).to.deep.equal([]);
+    expect(await dropped('no_decision')).to.equal(before + 1);
+  });
+
+  it('drops a stream whose x-request-id is not the forwarded decision id (a forged or mixed-up join)', async () => {
+    const before = await dropped('id_mismatch');
+    await runStream(client, [requestHeaders({ requestId: 'decision-someone-else' }), responseHeaders(), responseBody(BODY, true)]);
+    await runStream(client, [requestHeaders({ requestId: null }), responseHeaders(), responseBody(BODY, true)]);
+    expect(records).to.deep.equal([]);
+    expect(await dropped('id_mismatch')).to.equal(before + 2);
+  });
+
+  it('drops a denied decision, a destination without api, and metadata that is not what a Check writes', async () => {
+    const denied = await dropped('not_allowed');
+    const notMetered = await dropped('not_metered');
+    const noDecision = await dropped('no_decision');
+    await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, decision: 'deny' } }), responseHeaders(403), responseBody('{}', true)]);
+    await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, destination: 'tools' } }), responseHeaders(), responseBody(BODY, true)]);
+    await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, decision: 'maybe' } }), responseHeaders(), responseBody(BODY, true)]);
+    await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, decision_id: 'not an id', identity: 'x' } }), responseHeaders(), responseBody(BODY, true)]);
+    expect(records).to.deep.equal([]);
+    expect(await dropped('not_allowed')).to.equal(denied + 1);
+    expect(await dropped('not_metered')).to.equal(notMetered + 1);
+    expect(await dropped('no_decision')).to.equal(noDecision + 2);
+  });
+
+  it('drops a response out of order (not what Envoy sends)', async () => {
+    const before = await dropped('out_of_order');
+    const result = await runStream(client, [responseHeaders(), responseBody(BODY, true)]);
+    expect(result.code).to.equal(GrpcStatus.OK);
+    expect(records).to.deep.equal([]);
+    expect(await dropped('out_of_order')).to.equal(before + 1);
+  });
+
+  it('answers "continue" to every part when Envoy waits for answers (no observability mode), never changing anything', async () => {
+    const result = await runStream(client, [requestHeaders({ observability: false }), responseHeaders(200, 'application/json', {}, false), responseBody(BODY, true, false)]);
+    expect(result.code).to.equal(GrpcStatus.OK);
+    expect(result.responses.map((r) => r['response'])).to.deep.equal(['request_headers', 'response_headers', 'response_body']);
+    for (const response of result.responses) {
+      const part = response[response['response'] as string] as Record<string, unknown>;
+      expect(part['response'] ?? null, 'no mutation').to.equal(null);
+    }
+    expect(records).to.have.length(1);
+  });
+
+  it('drops a message that does not decode and one over the size limit; Check and Process go on', async () => {
+    const malformed = await dropped('malformed');
+    // A body field whose length runs past the message: not protobuf Envoy sends.
+    const raw = new Client(t.broker.address, credentials.createInsecure());
+    const garbage = await new Promise<{ code: number }>((resolve) => {
+      const call = raw.makeBidiStreamRequest(
+        '/envoy.service.ext_proc.v3.ExternalProcessor/Process',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+      );
+      call.on('status', resolve);
+      call.on('error', () => {});
+      call.write(Buffer.from([0x2a, 0xff, 0x01, 0x00]));
+    });
+    raw.close();
+    expect(garbage.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
+    expect(await dropped('malformed')).to.equal(malformed + 1);
+
+    // Over the 2 MiB message limit: refused by gRPC itself; the exchange it cut short is recorded as cut.
+    const huge = await runStream(client, [requestHeaders(), responseHeaders(), responseBody(Buffer.alloc(3 * 1024 * 1024, 0x61), true)]);
+    expect(huge.code).to.equal(GrpcStatus.RESOURCE_EXHAUSTED);
+
+    // Many large chunks: each is metered and let go; the stream still ends with a record.
+    const big = await runStream(client, [
+      requestHeaders(),
+      responseHeaders(200, 'text/plain'),
+      ...Array.from({ length: 16 }, () => responseBody(Buffer.alloc(1024 * 1024, 0x61), false)),
+      responseBody('', true),
+    ]);
+    expect(big.code).to.equal(GrpcStatus.OK);
+    expect(records.map((r) => r.cause)).to.deep.equal(['cut', 'content_type']);
+
+    const check = await t.check(envoyCheckRequest());
+    expect(check.status.code).to.equal(0);
+    expect((await runStream(client, [requestHeaders(), responseHeaders(), responseBody(BODY, true)])).code).to.equal(GrpcStatus.OK);
+    expect(records.map((r) => r.metered)).to.deep.equal([false, false, true]);
+    expectNoCanary(JSON.stringify(records), 'usage records');
+    expect(JSON.stringify(records)).to.not.include(CANARY_KEY);
+  });
+});
+
+describe('ExternalProcessor/Process over TCP with mTLS: the same caller allowlist as Check', () => {
+  it('refuses a caller that is not on the allowlist', async () => {
+    const { createCa } = await import('../../scripts/dev-pki.ts');
+    const ca = createCa('mesh.local');
+    const serverCert = ca.issue('keybroker', { uris: ['spiffe://mesh.local/keybroker'], dns: ['keybroker.local'], ips: ['127.0.0.1'] });
+    const envoy = ca.issue('envoy', { uris: ['spiffe://mesh.local/envoy/egress'] });
+    const intruder = ca.issue('intruder', { uris: ['spiffe://mesh.local/agent/research'] });
+    const port = await freePort();
+    const t = await startTestBroker({
+      listen: { address: `127.0.0.1:${port}`, tls: { cert: serverCert.certFile, key: serverCert.keyFile, clientCa: ca.certFile, allowedCallers: ['spiffe://mesh.local/envoy/*'] } },
+      clientCredentials: credentials.createSsl(Buffer.from(ca.cert), Buffer.from(envoy.key), Buffer.from(envoy.cert)),
+      clientOptions: { 'grpc.ssl_target_name_override': 'keybroker.local' },
+      start: { metering: { meter: standInMeter, cost: standInCost } },
+    });
+    const options = { 'grpc.ssl_target_name_override': 'keybroker.local' };
+    const allowed = processorClient(t.broker.address, credentials.createSsl(Buffer.from(ca.cert), Buffer.from(envoy.key), Buffer.from(envoy.cert)), options);
+    const refused = processorClient(t.broker.address, credentials.createSsl(Buffer.from(ca.cert), Buffer.from(intruder.key), Buffer.from(intruder.cert)), options);
+    try {
+      expect((await runStream(refused, [requestHeaders()])).code).to.equal(GrpcStatus.PERMISSION_DENIED);
+      // The allowlisted caller's stream is served (and dropped: openai has no api here).
+      expect((await runStream(allowed, [requestHeaders()])).code).to.equal(GrpcStatus.OK);
+    } finally {
+      allowed.close();
+      refused.close();
+      await t.stop();
+    }
+  });
+});
