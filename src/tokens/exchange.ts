@@ -5,6 +5,8 @@
  * to destinations the identity can already reach, and bound to the certificate when
  * there was one. Refusals carry RFC 8693 / RFC 6749 error codes.
  */
+import { X509Certificate } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import { parseSpiffeId } from '../identity/spiffe-id.ts';
 import { certificateThumbprint } from '../identity/gateway-token.ts';
@@ -54,7 +56,8 @@ export async function exchangeToken(request: ExchangeRequest__Output, caller: Ex
   if (request.audience && request.audience !== signer.audience) throw new ExchangeError('invalid_target', `gateway tokens are issued for audience "${signer.audience}" only`);
 
   const fromCertificate = caller.certificate ? certificateIdentity(caller.uris ?? []) : undefined;
-  const fromToken = request.subject_token ? await serviceAccountIdentity(request, runtime) : undefined;
+  const subject = request.subject_token ? await serviceAccountIdentity(request, runtime) : undefined;
+  const fromToken = subject?.identity;
   if (!fromCertificate && !fromToken) {
     throw new ExchangeError('invalid_request', "present an X.509-SVID (mTLS with a certificate from the listener's clientCa) or a Kubernetes service-account token as subject_token");
   }
@@ -74,7 +77,9 @@ export async function exchangeToken(request: ExchangeRequest__Output, caller: Ex
 
   const requested = request.requested_ttl_seconds > 0 ? request.requested_ttl_seconds * 1000 : signer.maxLifetimeMs;
   const boundCertificate = fromCertificate && caller.certificate ? certificateThumbprint(caller.certificate) : undefined;
-  const issued = await signer.issue({ subject: identity, ttlMs: Math.min(requested, signer.maxLifetimeMs), scope, boundCertificate });
+  const now = Date.now();
+  const ttlMs = Math.min(requested, signer.maxLifetimeMs, proofLeftMs(subject, fromCertificate ? caller.certificate : undefined, now));
+  const issued = await signer.issue({ subject: identity, ttlMs, scope, boundCertificate }, now);
   return {
     response: { access_token: issued.token, issued_token_type: JWT_TOKEN_TYPE, token_type: 'Bearer', expires_in: issued.expiresIn, scope },
     identity,
@@ -93,8 +98,29 @@ function certificateIdentity(uris: readonly string[]): string {
   }
 }
 
+/**
+ * How long the proof presented stays good: a gateway token never outlives it, so an
+ * exchange cannot stretch a credential past its own expiry — a service-account token
+ * that verifies only thanks to the issuer's clock skew buys nothing. Under a second
+ * left (tokens count whole seconds) is refused.
+ */
+function proofLeftMs(subject: SubjectToken | undefined, certificate: Buffer | undefined, now: number): number {
+  let until = Infinity;
+  if (subject) until = Math.min(until, subject.expiresAt);
+  if (certificate) until = Math.min(until, new X509Certificate(certificate).validToDate.getTime());
+  const left = until - now;
+  if (left < 1000) throw new ExchangeError('invalid_grant', 'the credential presented expires within a second (or has expired): present a fresh one', 'token_expired');
+  return left;
+}
+
+interface SubjectToken {
+  readonly identity: string;
+  /** The verified token's exp, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
 /** Only Kubernetes service-account tokens are exchanged: a gateway token or JWT-SVID already is one. */
-async function serviceAccountIdentity(request: ExchangeRequest__Output, runtime: Runtime): Promise<string> {
+async function serviceAccountIdentity(request: ExchangeRequest__Output, runtime: Runtime): Promise<SubjectToken> {
   if (request.subject_token_type !== JWT_TOKEN_TYPE) throw new ExchangeError('invalid_request', `subject_token_type must be ${JWT_TOKEN_TYPE}`);
   let principal;
   try {
@@ -106,5 +132,6 @@ async function serviceAccountIdentity(request: ExchangeRequest__Output, runtime:
   if (principal.proof !== 'kubernetes') {
     throw new ExchangeError('invalid_grant', `only Kubernetes service-account tokens are exchanged; this is a ${principal.proof}`, 'token_not_exchangeable');
   }
-  return principal.id;
+  // Verified above (exp is a required claim), so its exp is the issuer's.
+  return { identity: principal.id, expiresAt: (decodeJwt(request.subject_token).exp as number) * 1000 };
 }

@@ -197,6 +197,22 @@ describe('gateway tokens (TokenService/Exchange, proof gateway-token at Check)',
     expect((await refused(withClient(undefined, (c) => c.exchangeServiceAccountToken(expiredSa)))).details).to.match(/^invalid_grant \(token_expired\)/);
   });
 
+  it('never issues a token that outlives the service-account token it was exchanged for', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const shortLived = await mint(kube, { claims: kubeClaims('research', 'summarizer'), iat: now - 10, ttlSeconds: 30 });
+    const out = await withClient(undefined, (c) => c.exchangeServiceAccountToken(shortLived));
+    const saExp = decodeJwt(shortLived).exp as number;
+    expect(decodeJwt(out.access_token).exp as number, 'gateway token exp past the service-account token exp').to.be.at.most(saExp);
+    expect(out.expires_in)
+      .to.be.at.most(saExp - now)
+      .and.at.least(1);
+    // Past its exp but within the issuer's clock skew (30 s), it still verifies: it must not buy a fresh token.
+    const lapsed = await mint(kube, { claims: kubeClaims('research', 'summarizer'), iat: now - 70, ttlSeconds: 60 });
+    const error = await refused(withClient(undefined, (c) => c.exchangeServiceAccountToken(lapsed)));
+    expect(error.code).to.equal(GrpcStatus.UNAUTHENTICATED);
+    expect(error.details).to.match(/^invalid_grant \(token_expired\)/);
+  });
+
   it('publishes its public keys on the admin listener, and rotates with overlap', async () => {
     const admin = connectAdmin(t.broker.adminAddress!);
     try {
