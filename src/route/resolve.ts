@@ -44,12 +44,15 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 
 /**
  * Paths that a server might resolve differently from a string match ("..", "//",
- * encoded slashes or dots, backslashes) are refused rather than interpreted: policy must
- * match exactly what the upstream will act on.
+ * encoded slashes or dots, backslashes, ";" path parameters) are refused rather than
+ * interpreted: policy must match exactly what the upstream will act on. Servlet
+ * containers and Spring drop a segment's `;params` before routing, so `/v1/files;x`
+ * would be served as `/v1/files` past a deny rule naming it.
  */
 export function pathProblem(path: string): string | undefined {
   if (!path.startsWith('/')) return 'path does not start with "/"';
   if (path.includes('\\')) return 'path contains a backslash';
+  if (path.includes(';')) return 'path contains a ";" (path parameters)';
   if (ENCODED_DELIMITER.test(path)) return 'path contains an encoded "/", "\\", "." or NUL';
   if (CONTROL.test(path)) return 'path contains a control character';
   if (path.includes('//')) return 'path contains an empty segment ("//")';

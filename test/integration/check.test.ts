@@ -188,6 +188,13 @@ describe('Check over a Unix socket', () => {
       await deny({ path }, 403, 'path_not_normalized');
     }
   });
+  it('denies path parameters (";"), which servlet containers strip before routing', async () => {
+    // The grant covers /v1/chat/completions only, so only the reason tells these apart: a
+    // path that matched a grant by prefix ("/*" on tools) would otherwise be allowed while
+    // the upstream acts on "/admin", past any deny rule naming it.
+    await deny({ path: '/openai/v1/chat/completions;jsessionid=1' }, 403, 'path_not_normalized');
+    await deny({ destination: 'tools', host: 'tools.example.org', path: '/admin;x/users' }, 403, 'path_not_normalized');
+  });
   it('denies a path outside the route prefix', () => deny({ path: '/anthropic/v1/chat/completions' }, 403, 'path_outside_route'));
   it('lets an explicit deny beat a grant', () => deny({ principal: 'spiffe://example.org/ns/research/quarantined' }, 403, 'denied_by_rule'));
   it('denies an :authority that belongs to neither the destination nor the gateway', async () => {
