@@ -8,6 +8,7 @@ import { PHASES } from '../pipeline/check.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
 import type { DecisionRecord, Divergence } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
+import { Secret } from '../credentials/secret.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
 import { demoKeysHint } from './demo-paths.ts';
@@ -46,33 +47,52 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
     const known = Object.keys(config.destinations);
     throw new UnknownDestinationError(`unknown destination "${query.destination}"${didYouMean(query.destination, known)} (configured: ${known.join(', ') || 'none'})`);
   }
-  // A missing key file must not hide the policy's answer: the Check then denies with
-  // key_unavailable and says which command creates the file.
   // Limits are not consulted: explaining must not spend anyone's budget (`keybroker limits show`).
   const phases = PHASES.filter((phase) => phase.name !== 'limit');
-  const runtime = buildRuntime(config, { keys: openKeysForExplain(config.keys), phases });
+  const inject = config.destinations[query.destination]?.inject;
+  const keys = openKeysForExplain(config.keys, typeof inject === 'object' && 'oauth2' in inject);
+  const runtime = buildRuntime(config, { keys: keys.store, phases });
   try {
     const destination = runtime.destinations.get(query.destination);
     const body = query.body ? explainBody(query.body, destination?.api, query.destination) : undefined;
-    return await explainDecision(runtime, { ...query, body });
+    const record = await explainDecision(runtime, { ...query, body });
+    return keys.notRead && record.keyId !== undefined && record.detail === undefined ? { ...record, detail: keys.notRead } : record;
   } finally {
     releaseRuntime(runtime);
   }
 }
 
-function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0]): KeyStore {
+/**
+ * A key file that does not exist yet (a fresh clone before `npm start`) must not hide the
+ * policy's answer: policy needs no key, so the key is named by its reference alone, as
+ * `keybroker test` names it (`file:openai/prod#not-read`), never read, and the record's
+ * detail says why and which command creates the file. Not for a destination that
+ * exchanges its key for an OAuth2 token: no stand-in is ever sent to a token endpoint, so
+ * that one answers key_unavailable. `serve` still refuses to start without the file.
+ */
+function openKeysForExplain(keys: Parameters<typeof openKeyStore>[0], exchanges: boolean): { store: KeyStore; notRead?: string } {
   try {
-    return openKeyStore(keys);
+    return { store: openKeyStore(keys) };
   } catch (error) {
     if (!(error instanceof KeyFileMissingError)) throw error;
     const why = `${error.message}${demoKeysHint(error.file)}`;
-    return {
+    const store: KeyStore = {
       kind: 'file',
       get: (ref) => {
-        throw new KeyUnavailableError(ref, why);
+        if (exchanges) throw new KeyUnavailableError(ref, why);
+        // Whatever field a template names, it is there; the value is never shown or sent.
+        return new Secret('file', ref, new AnyField(), { version: 'not-read', primary: 'value' });
       },
       close: () => undefined,
     };
+    return { store, notRead: `key not read: ${why}` };
+  }
+}
+
+/** The fields of a key that was not read: every name has the same stand-in value. */
+class AnyField extends Map<string, string> {
+  override get(): string {
+    return 'not-read';
   }
 }
 

@@ -78,12 +78,6 @@ describe('the README, command by command', function () {
   this.timeout(180_000);
   const blocks = readmeBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'));
 
-  before(() => {
-    // What `npm start` does first: the demo's fake key file, if absent.
-    const keys = spawnProcess(process.execPath, [join(ROOT, 'examples/demo-keys.ts')]);
-    return keys.exited();
-  });
-
   it('has walk-throughs to run, one of them against the running demo', () => {
     expect(blocks.filter((b) => b.withDemo)).to.have.length.greaterThan(0);
     expect(blocks.filter((b) => !b.withDemo)).to.have.length.greaterThan(0);

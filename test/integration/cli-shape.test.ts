@@ -4,7 +4,7 @@
  * and the friendly errors a newcomer meets first (address in use, missing key file).
  */
 import { expect } from 'chai';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,14 +118,42 @@ describe('keybroker explain: exit codes, paths, JSON', function () {
     expectNoCanary(result.stdout + result.stderr, 'explain --json');
   });
 
-  it('with no key file yet, still answers (no ENOENT) and names the command that creates the demo key', () => {
+  it('with no key file yet, answers from policy with the key named but not read, and says why', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keybroker-cli-shape-'));
     dirs.push(dir);
     mkdirSync(join(dir, 'demo-jwt'));
     for (const f of ['keybroker.yaml', 'demo-jwt/bundle.jwks']) copyFileSync(join(ROOT, 'examples', f), join(dir, f));
-    const result = runCli(['explain', '-c', join(dir, 'keybroker.yaml'), '--identity', 'spiffe://demo.local/agent/research', '--destination', 'openai', '--path', '/openai/v1/chat/completions']);
-    expect(result.stderr).to.not.include('ENOENT');
-    expect(result.stdout).to.match(/rule:\s+research-agents-openai/);
+    const file = join(dir, 'keybroker.yaml');
+    const ask = (identity: string, ...more: string[]) =>
+      runCli(['explain', '-c', file, '--identity', `spiffe://demo.local/agent/${identity}`, '--destination', 'openai', '--path', '/openai/v1/chat/completions', ...more]);
+    const allowed = ask('research');
+    expect(allowed.stderr).to.not.include('ENOENT');
+    expect(allowed.code, allowed.stderr).to.equal(0);
+    expect(allowed.stdout).to.match(/decision:\s+allow\n/);
+    expect(allowed.stdout).to.match(/rule:\s+research-agents-openai/);
+    expect(allowed.stdout).to.match(/key id:\s+file:openai\/prod#not-read\n/);
+    expect(allowed.stdout).to.include(`detail:         key not read: key file ${join(dir, 'keys.yaml')} does not exist`);
+    expect(existsSync(join(dir, 'keys.yaml')), 'explain creates no key file').to.equal(false);
+    const record = JSON.parse(ask('research', '--json').stdout) as Record<string, string>;
+    expect(record).to.include({ decision: 'allow', keyId: 'file:openai/prod#not-read' });
+    // A deny is the policy's, with no key to name.
+    const denied = ask('intern');
+    expect(denied.code).to.equal(3);
+    expect(denied.stdout).to.match(/reason:\s+no_matching_grant/);
+    expect(denied.stdout).to.match(/key id:\s+\(none\)/);
+  });
+
+  it('with no key file yet, a destination that exchanges its key for an OAuth2 token is key_unavailable (no stand-in is sent)', () => {
+    const config = baseConfig();
+    const destinations = config.destinations as Record<string, unknown>;
+    // Nothing listens at the token URL: a stand-in secret sent there would show as a connection error.
+    destinations['saas'] = { upstream: 'api.saas.example', key: 'saas/client', inject: { oauth2: { tokenUrl: 'https://127.0.0.1:9/token', clientId: 'keybroker' } } };
+    (config.policy as unknown[]).push({ id: 'research-saas', identities: ['spiffe://example.org/ns/research/*'], destinations: ['saas'], methods: ['GET'], paths: ['/v1/*'] });
+    const { file, dir } = configDir(config);
+    rmSync(join(dir, 'keys.yaml'));
+    const result = runCli(['explain', '-c', file, '--identity', 'spiffe://example.org/ns/research/a', '--destination', 'saas', '--method', 'GET', '--path', '/v1/x']);
+    expect(result.code, result.stdout + result.stderr).to.equal(3);
+    expect(result.stdout).to.match(/rule:\s+research-saas/);
     expect(result.stdout).to.match(/reason:\s+key_unavailable/);
     expect(result.stdout).to.include(`key file ${join(dir, 'keys.yaml')} does not exist`);
   });
