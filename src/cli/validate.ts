@@ -7,31 +7,49 @@ import { exposureWarning } from '../server/listen.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 import { lint, type Finding } from '../review/lint.ts';
 import { formatFinding } from './lint.ts';
+import { KeyFileMissingError } from '../credentials/file-store.ts';
+import { keysNotRead } from '../review/keys-not-read.ts';
+import { demoKeysHint } from './demo-paths.ts';
 
 export interface Validation {
   readonly file: string;
   readonly policyVersion: string;
   readonly rules: number;
   readonly destinations: number;
-  /** Accepted, but worth a person's attention (`listen.ts`'s exposure warning). */
+  /** Accepted, but worth a person's attention (a missing key file, `listen.ts`'s exposure warning). */
   readonly warnings: readonly string[];
   /** `keybroker lint`'s findings: printed, never a reason to refuse the file. */
   readonly findings: readonly Finding[];
 }
 
-/** Throws ConfigError (or a key store / listen error) when the file would not serve. */
+/**
+ * Throws ConfigError (or a key store / listen error) when the file would not serve. A key
+ * file that does not exist is a warning, not a refusal: it holds the keys, so it is often
+ * mounted only where keybroker runs (a fresh clone has the demo's only after `npm start`),
+ * and the configuration is checked all the same; `serve` refuses to start without it.
+ */
 export function validate(configFile: string): Validation {
   const loaded = loadConfigFile(configFile);
   const config = loaded.config;
-  const { listen, runtime } = prepareRuntime(config);
+  const warnings: string[] = [];
+  let prepared: ReturnType<typeof prepareRuntime>;
+  try {
+    prepared = prepareRuntime(config);
+  } catch (error) {
+    if (!(error instanceof KeyFileMissingError)) throw error;
+    warnings.push(`${error.message}; serve refuses to start until it exists${demoKeysHint(error.file)}`);
+    prepared = prepareRuntime(config, { keys: keysNotRead });
+  }
+  const { listen, runtime } = prepared;
   releaseRuntime(runtime);
   const exposure = exposureWarning(listen, Object.keys(config.trust));
+  if (exposure) warnings.push(exposure);
   return {
     file: configFile,
     policyVersion: runtime.policy.version,
     rules: runtime.policy.ruleCount,
     destinations: runtime.destinations.size,
-    warnings: exposure ? [exposure] : [],
+    warnings,
     findings: lint(loaded),
   };
 }
@@ -42,7 +60,8 @@ export const validateCommand: Command = {
   help: `usage: keybroker validate -c FILE [--json]
 
 Loads the file, its schema, its policy, its key store and its trust bundles exactly as
-serve does before it binds. Problems name the file, the line and the path inside the
+serve does before it binds; a key file that does not exist yet is a warning (serve
+refuses to start without it). Problems name the file, the line and the path inside the
 document, with what was expected (and "did you mean" for a misspelt key). What
 keybroker lint finds is printed too (on stderr), without changing the exit code.
 

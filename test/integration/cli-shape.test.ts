@@ -161,6 +161,22 @@ describe('keybroker explain: exit codes, paths, JSON', function () {
 
 describe('keybroker validate: JSON and "did you mean"', function () {
   this.timeout(60_000);
+  it('a key file that does not exist yet is a warning: the configuration is still checked', () => {
+    const { dir, file } = configDir(baseConfig());
+    rmSync(join(dir, 'keys.yaml'));
+    const result = runCli(['validate', '-c', file]);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.match(/: valid \(policy sha256:[0-9a-f]+, 5 rules, 3 destinations\)\n$/);
+    expect(result.stderr).to.include(`WARNING: key file ${join(dir, 'keys.yaml')} does not exist; create it with mode 0600`);
+    expect(result.stderr).to.include('serve refuses to start until it exists');
+    const json = JSON.parse(runCli(['validate', '-c', file, '--json']).stdout) as { valid: boolean; warnings: string[] };
+    expect(json.valid).to.equal(true);
+    expect(json.warnings.join('\n')).to.include('does not exist');
+    // Still refused: a broken configuration, whatever the key file.
+    writeFileSync(file, readFileSync(file, 'utf8').replace('destinations:', 'destinationz:'));
+    expect(runCli(['validate', '-c', file]).code).to.equal(1);
+  });
+
   it('--json says valid with the policy version and counts', () => {
     const { file } = configDir(baseConfig());
     const result = runCli(['validate', '-c', file, '--json']);
