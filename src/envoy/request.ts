@@ -37,6 +37,7 @@ export function parseCheckRequest(view: CheckRequestView): RequestFacts {
 
   const rawPath = http?.path || headers.get(':path') || '';
   if (rawPath.length > LIMITS.pathBytes) flag('the request path is too long');
+  if (overridesMethod(rawPath)) flag('the query names a method override (_method, x-http-method-override…): the upstream could act on another method than the one decided');
   const path = stripQuery(rawPath.slice(0, LIMITS.pathBytes));
 
   const authority = (http?.host || headers.get(':authority') || '').toLowerCase();
@@ -120,6 +121,24 @@ function readBody(http: HttpView, flag: (why: string) => void): Uint8Array | und
     return rawBody;
   }
   return body && body.length > 0 ? body : undefined;
+}
+
+/**
+ * Query parameters by which frameworks let a request name another method than its own:
+ * Laravel and Symfony read `_method`, ASP.NET `X-HTTP-Method-Override`. As with the
+ * override headers (removed on every allowed request), a POST-only grant would become a
+ * DELETE upstream. Names are compared decoded (`%5Fmethod`) and case-insensitively.
+ */
+const METHOD_OVERRIDE_PARAMS = new Set(['_method', 'x-http-method-override', 'x-http-method', 'x-method-override']);
+
+function overridesMethod(path: string): boolean {
+  const start = path.indexOf('?');
+  if (start === -1) return false;
+  const end = path.indexOf('#', start);
+  for (const name of new URLSearchParams(path.slice(start + 1, end === -1 ? undefined : end)).keys()) {
+    if (METHOD_OVERRIDE_PARAMS.has(name.toLowerCase())) return true;
+  }
+  return false;
 }
 
 function stripQuery(path: string): string {

@@ -195,6 +195,15 @@ describe('Check over a Unix socket', () => {
     await deny({ path: '/openai/v1/chat/completions;jsessionid=1' }, 403, 'path_not_normalized');
     await deny({ destination: 'tools', host: 'tools.example.org', path: '/admin;x/users' }, 403, 'path_not_normalized');
   });
+  it('denies a method override in the query, which some frameworks honour as the method', async () => {
+    // research-tools grants every method on /*, so only a POST-only grant shows the stake:
+    // POST /v1/chat/completions?_method=DELETE is a DELETE to Laravel, Symfony or ASP.NET.
+    for (const query of ['_method=DELETE', 'x=1&%5Fmethod=DELETE', 'X-HTTP-Method-Override=DELETE', 'x-http-method=DELETE', 'x-method-override=PUT']) {
+      await deny({ path: `/openai/v1/chat/completions?${query}` }, 400, 'request_malformed');
+    }
+    // A parameter that merely mentions it is not one.
+    expect((await t.check(envoyCheckRequest({ path: '/openai/v1/chat/completions?q=_method%3DDELETE' }))).status.code).to.equal(0);
+  });
   it('denies a path outside the route prefix', () => deny({ path: '/anthropic/v1/chat/completions' }, 403, 'path_outside_route'));
   it('lets an explicit deny beat a grant', () => deny({ principal: 'spiffe://example.org/ns/research/quarantined' }, 403, 'denied_by_rule'));
   it('denies an :authority that belongs to neither the destination nor the gateway', async () => {
