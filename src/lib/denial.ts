@@ -29,6 +29,7 @@ export const REASONS = {
   authority_mismatch: { status: 403, error: 'the request host does not belong to the destination' },
   path_not_normalized: { status: 403, error: 'the request path is not in normal form' },
   path_outside_route: { status: 403, error: 'the request path is outside the route of the destination' },
+  method_not_forwarded: { status: 403, error: 'the request method echoes the request, key included, back to the caller; it is never forwarded' },
   scope_exceeded: { status: 403, error: 'the token is not scoped to this destination' },
   no_matching_grant: { status: 403, error: 'no grant allows this request' },
   denied_by_rule: { status: 403, error: 'a deny rule forbids this request' },

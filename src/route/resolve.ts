@@ -22,6 +22,9 @@ export function resolveDestination(facts: RequestFacts, destinations: ReadonlyMa
   if (!authorityMatches(facts.authority, destination.authorities)) {
     throw new Denial('authority_mismatch', `:authority is not one of the hosts of destination "${name}"`);
   }
+  if (ECHOING_METHODS.has(facts.method)) {
+    throw new Denial('method_not_forwarded', `${facts.method} makes a server answer with the request it received, the injected key with it`);
+  }
   const problem = pathProblem(facts.path);
   if (problem) throw new Denial('path_not_normalized', problem);
 
@@ -32,6 +35,14 @@ export function resolveDestination(facts: RequestFacts, destinations: ReadonlyMa
   }
   return { destination, upstreamPath: facts.path.slice(prefix.length) || '/' };
 }
+
+/**
+ * Methods whose answer is the request itself: a server that honours TRACE (Apache httpd
+ * does by default) or IIS's TRACK would hand the agent the key keybroker injected. A
+ * grant of every method (`methods: ["*"]`) must not include them, so they are refused
+ * for every destination, before policy.
+ */
+const ECHOING_METHODS: ReadonlySet<string> = new Set(['TRACE', 'TRACK']);
 
 /** An entry with a port must match exactly; an entry without one matches the host on any port. */
 export function authorityMatches(authority: string, allowed: readonly string[]): boolean {

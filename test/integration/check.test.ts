@@ -195,6 +195,10 @@ describe('Check over a Unix socket', () => {
     await deny({ path: '/openai/v1/chat/completions;jsessionid=1' }, 403, 'path_not_normalized');
     await deny({ destination: 'tools', host: 'tools.example.org', path: '/admin;x/users' }, 403, 'path_not_normalized');
   });
+  it('never forwards TRACE or TRACK, whose answer echoes the injected key, even on a grant of every method', async () => {
+    // research-tools grants methods ["*"] on tools.
+    for (const method of ['TRACE', 'TRACK']) await deny({ method, destination: 'tools', host: 'tools.example.org', path: '/search' }, 403, 'method_not_forwarded');
+  });
   it('denies a method override in the query, which some frameworks honour as the method', async () => {
     // research-tools grants every method on /*, so only a POST-only grant shows the stake:
     // POST /v1/chat/completions?_method=DELETE is a DELETE to Laravel, Symfony or ASP.NET.
