@@ -97,7 +97,8 @@ function readBody(ctx: CheckContext) {
 export function storeWait(timeoutMs: number, answerBy: number): number {
   if (answerBy === Infinity) return timeoutMs;
   const left = answerBy - performance.now();
-  return Math.min(timeoutMs, Math.floor(left - Math.min(5, Math.max(0, left) / 10)));
+  // The margin leaves time for the fallback and the credential phase, and for a timer that fires late on a busy host.
+  return Math.min(timeoutMs, Math.floor(left - Math.min(20, Math.max(0, left) / 10)));
 }
 
 function noteGrant(ctx: CheckContext, state: LimitState, grant: LimitGrant | undefined): void {

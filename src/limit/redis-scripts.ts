@@ -33,12 +33,16 @@ if release then
   end
 end
 
+local fields = {}
+for i = 1, n do fields[i] = ARGV[4 + (i - 1) * 6 + 5] end
+local overridden = redis.call('HMGET', overrides, unpack(fields))
+
 local after, limits = {}, {}
 local refused, wait = 0, 0
 for i = 1, n do
   local base = 4 + (i - 1) * 6
   local p1, p2, p3 = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
-  local override = redis.call('HGET', overrides, ARGV[base + 5])
+  local override = overridden[i]
   if ARGV[base + 1] == 'b' then
     local rate, period, burst = p1, p2, p3
     if override then rate = tonumber(override); burst = tonumber(override) end
@@ -79,8 +83,10 @@ for i = 1, n do
     redis.call('HSET', KEYS[i], 't', string.format('%.6f', after[i]), 'at', ARGV[1])
     redis.call('PEXPIRE', KEYS[i], math.ceil(l[3] / l[1] * l[2]) + 1000)
   else
-    redis.call('INCRBY', KEYS[i], ARGV[base + 3])
-    redis.call('PEXPIREAT', KEYS[i], string.format('%d', tonumber(ARGV[base + 4]) + ${GRACE_MS}))
+    -- The counter's expiry is set when the counter is made (only reserves make counters).
+    if redis.call('INCRBY', KEYS[i], ARGV[base + 3]) == tonumber(ARGV[base + 3]) then
+      redis.call('PEXPIREAT', KEYS[i], string.format('%d', tonumber(ARGV[base + 4]) + ${GRACE_MS}))
+    end
     table.insert(held.k, KEYS[i]); table.insert(held.a, ARGV[base + 3]); table.insert(held.m, ARGV[base + 6])
   end
 end
