@@ -1,0 +1,103 @@
+/**
+ * The meter of a streamed (server-sent events) response: each event's data is scanned as
+ * it passes (sse.ts, json-scan.ts) for the few values its family reads, and handed to the
+ * family's reader when the event ends. Nothing of an event is kept after it.
+ */
+import { JsonScan, ScanError, type Wanted } from './json-scan.ts';
+import { SseSplitter } from './sse.ts';
+import type { UnmeteredCause, UsageMeter, UsageReading } from './types.ts';
+
+/** What a family reads from its events. */
+export interface EventReader {
+  readonly wanted: readonly Wanted[];
+  /** One whole event's captured values; a cause when they cannot be metered. */
+  event(scan: JsonScan): UnmeteredCause | undefined;
+  /** The reading once the stream ended; `cut` when it ended early. */
+  reading(cut: boolean): UsageReading;
+  /** The model seen so far, for readings that fail before the end. */
+  readonly model: string | undefined;
+}
+
+/** OpenAI ends its streams with this, which is not JSON. */
+const DONE = new TextEncoder().encode('[DONE]');
+
+export class SseBodyMeter implements UsageMeter {
+  private readonly scan: JsonScan;
+  private readonly splitter: SseSplitter;
+  private failed: UnmeteredCause | undefined;
+  /** The current event's trouble, known only once it ends (it may be `[DONE]`). */
+  private eventError: ScanError | undefined;
+  private eventBytes = 0;
+  private isDone = true;
+
+  private readonly reader: EventReader;
+
+  constructor(reader: EventReader) {
+    this.reader = reader;
+    this.scan = new JsonScan(reader.wanted);
+    this.splitter = new SseSplitter({ data: (bytes) => this.data(bytes), dispatch: () => this.dispatch() });
+  }
+
+  get retainedBytes(): number {
+    return this.scan.retainedBytes;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (!this.failed) this.splitter.write(chunk);
+  }
+
+  end(complete: boolean): UsageReading {
+    if (this.failed) {
+      const model = this.reader.model;
+      return { metered: false, cause: this.failed, ...(model !== undefined && { model }) };
+    }
+    return this.reader.reading(!complete || this.splitter.pending);
+  }
+
+  private data(bytes: Uint8Array): void {
+    if (this.failed) return;
+    const wasDone = this.isDone;
+    for (let j = 0; j < bytes.length && this.isDone; j++) this.isDone = this.eventBytes + j < DONE.length && bytes[j] === DONE[this.eventBytes + j];
+    const before = this.eventBytes;
+    this.eventBytes += bytes.length;
+    // What may still be `[DONE]` is held back (at most 6 bytes, in DONE itself) rather
+    // than scanned into an error it is not.
+    if (this.isDone) return;
+    if (wasDone && before > 0) this.feed(DONE.subarray(0, before));
+    this.feed(bytes);
+  }
+
+  private feed(bytes: Uint8Array): void {
+    if (this.eventError) return;
+    try {
+      this.scan.write(bytes);
+    } catch (error) {
+      if (!(error instanceof ScanError)) throw error;
+      this.eventError = error;
+    }
+  }
+
+  private dispatch(): void {
+    if (this.failed) return;
+    const done = this.isDone && this.eventBytes === DONE.length;
+    if (!done) {
+      // A held-back prefix of `[DONE]` ("[DO") was not it after all.
+      if (this.isDone) this.feed(DONE.subarray(0, this.eventBytes));
+      if (!this.eventError) {
+        try {
+          this.scan.finish();
+        } catch (error) {
+          if (!(error instanceof ScanError)) throw error;
+          this.eventError = error;
+        }
+      }
+      if (this.eventError) this.failed = this.eventError.reason;
+      else if (!this.scan.complete) this.failed = 'unparseable';
+      else this.failed = this.reader.event(this.scan);
+    }
+    this.scan.reset();
+    this.eventError = undefined;
+    this.eventBytes = 0;
+    this.isDone = true;
+  }
+}
