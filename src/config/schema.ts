@@ -13,6 +13,7 @@ import { isLoopback } from '../lib/loopback.ts';
 import { bodyConditions, checkBodyConditions, destinationApi } from './schema/body-conditions.ts';
 import { injection, keyRef } from './schema/inject.ts';
 import { METHOD_OVERRIDE_HEADERS } from '../credentials/strip.ts';
+import { checkPriceReferences, pricesSchema } from '../usage/prices-schema.ts';
 
 /** RFC 7230 token: what an HTTP header name may be, lowercased as Envoy presents them. */
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lowercase HTTP header name');
@@ -237,6 +238,8 @@ export const configSchema = z
     envoy: z.strictObject({ dynamicMetadata: z.enum(['essential', 'full']).default('essential') }).prefault({}),
     telemetry: telemetry.prefault({}),
     limits: limitsSchema.optional(),
+    /** USD per million tokens per destination and model, for the cost of metered calls (`usage/prices.ts`). */
+    prices: pricesSchema.default([]),
   })
   .superRefine((config, ctx) => {
     config.issuers.forEach((iss, index) => {
@@ -256,6 +259,7 @@ export const configSchema = z
       patterns.forEach((pattern, i) => requireTrustDomain(config.trust, pattern, ['teams', team, i], ctx));
     }
     checkLimitReferences(config, ctx);
+    checkPriceReferences(config, ctx);
     checkRules(config, config.policy, 'policy', ctx);
     if (config.policyCandidate) checkRules(config, config.policyCandidate, 'policyCandidate', ctx);
   });

@@ -24,6 +24,7 @@ import type { KubernetesIssuer } from '../identity/kubernetes.ts';
 import type { PersonIssuer } from '../identity/person.ts';
 import type { Destination, KeyRef } from '../model/check.ts';
 import { PHASES, type Step } from './check.ts';
+import { compilePrices, type PriceTable } from '../usage/prices.ts';
 
 export interface Runtime {
   readonly config: Config;
@@ -40,6 +41,8 @@ export interface Runtime {
   readonly tokens: TokenVerifier;
   /** The state of each phase that keeps its own (pipeline/check.ts `stateful`), by name. */
   readonly phaseStates: ReadonlyMap<string, unknown>;
+  /** `prices:`, compiled: `priceFor(runtime.prices, destination, model)` (usage/prices.ts). */
+  readonly prices: PriceTable;
 }
 
 export interface RuntimeParts {
@@ -100,6 +103,7 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       credentials: { keys, oauth2, ruleKeys, teamsOf: (identity) => teamsOf(teams, identity) },
       tokens,
       phaseStates,
+      prices: compilePrices(config.prices),
     };
   } catch (error) {
     closePhaseStates(options.phases ?? PHASES, phaseStates, options.previous);
