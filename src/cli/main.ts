@@ -23,6 +23,7 @@ import { lintCommand } from './lint.ts';
 import { statusCommand } from './status.ts';
 import { reloadCommand } from './reload.ts';
 import { limitsCommand } from './limits.ts';
+import { usageCommand } from './usage.ts';
 
 /** The registry: one line per command, in the order `keybroker help` lists them. */
 const COMMANDS: readonly Command[] = [
@@ -38,6 +39,7 @@ const COMMANDS: readonly Command[] = [
   statusCommand,
   reloadCommand,
   limitsCommand,
+  usageCommand,
 ];
 
 function version(): string {
