@@ -8,7 +8,7 @@
  */
 import { anthropicCounts, anthropicFields, type AnthropicFields } from './anthropic-usage.ts';
 import { isRecord, modelOf } from './counts.ts';
-import type { JsonScan } from './json-scan.ts';
+import type { Values } from './json-document.ts';
 import { MODEL_CAP, TYPE_CAP, USAGE_CAP } from './bounds.ts';
 import type { EventReader } from './sse-body.ts';
 import type { TokenCounts, UnmeteredCause, UsageReading } from './types.ts';
@@ -24,7 +24,7 @@ export class AnthropicEvents implements EventReader {
   private fields: AnthropicFields | undefined;
   private tokens: TokenCounts | undefined;
 
-  event(scan: JsonScan): UnmeteredCause | undefined {
+  event(scan: Values): UnmeteredCause | undefined {
     const type = scan.get(['type']);
     if (type === 'message_start') {
       this.model = modelOf(scan.get(['message', 'model'])) ?? this.model;

@@ -343,8 +343,8 @@ export class JsonScan {
 }
 
 /** UTF-8 bytes as text; short ASCII (keys, models, counts) without the decoder's fixed cost. */
-function textOf(bytes: ArrayLike<number>): string {
-  if (bytes.length <= 1024) {
+export function textOf(bytes: ArrayLike<number>): string {
+  if (bytes.length <= 16_384) {
     let ascii = true;
     for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
     if (ascii) return String.fromCharCode.apply(null, bytes as number[]);

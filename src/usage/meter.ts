@@ -14,9 +14,14 @@ import { anthropicTokens } from './anthropic-usage.ts';
 import type { ResponseHead, UnmeteredCause, UsageApi, UsageMeter, UsageReading } from './types.ts';
 
 export function createMeter(api: UsageApi, head: ResponseHead): UsageMeter {
+  return meterFor(api, head);
+}
+
+/** `createMeter`, with the size up to which a document is parsed whole (tests: 0, always scanned). */
+export function meterFor(api: UsageApi, head: ResponseHead, wholeCap?: number): UsageMeter {
   const format = formatOf(head);
-  if (format === 'json') return new JsonBodyMeter(api === 'openai' ? openAiTokens : anthropicTokens);
-  if (format === 'sse') return new SseBodyMeter(api === 'openai' ? new OpenAiEvents() : new AnthropicEvents());
+  if (format === 'json') return new JsonBodyMeter(api === 'openai' ? openAiTokens : anthropicTokens, wholeCap);
+  if (format === 'sse') return new SseBodyMeter(api === 'openai' ? new OpenAiEvents() : new AnthropicEvents(), wholeCap);
   return unmetered(format);
 }
 

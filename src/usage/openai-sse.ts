@@ -6,7 +6,7 @@
  * carrying `response.usage`. Those are final: once one has arrived, the reading is
  * metered even if the stream is cut afterwards; before it, a cut is `cut`.
  */
-import type { JsonScan } from './json-scan.ts';
+import type { Values } from './json-document.ts';
 import { modelOf } from './counts.ts';
 import { MODEL_CAP, TYPE_CAP, USAGE_CAP } from './bounds.ts';
 import { openAiTokens } from './openai-usage.ts';
@@ -26,7 +26,7 @@ export class OpenAiEvents implements EventReader {
   model: string | undefined;
   private tokens: TokenCounts | undefined;
 
-  event(scan: JsonScan): UnmeteredCause | undefined {
+  event(scan: Values): UnmeteredCause | undefined {
     this.model = modelOf(scan.get(['model'])) ?? modelOf(scan.get(['response', 'model'])) ?? this.model;
     const type = scan.get(['type']);
     const usage = typeof type === 'string' && FINAL_RESPONSE_EVENTS.has(type) ? scan.get(['response', 'usage']) : scan.get(['usage']);

@@ -1,9 +1,11 @@
 /**
- * The meter of a streamed (server-sent events) response: each event's data is scanned as
- * it passes (sse.ts, json-scan.ts) for the few values its family reads, and handed to the
- * family's reader when the event ends. Nothing of an event is kept after it.
+ * The meter of a streamed (server-sent events) response: each event's data is read as it
+ * passes (sse.ts, json-document.ts) for the few values its family reads, and handed to
+ * the family's reader when the event ends. Nothing of an event is kept after it.
  */
-import { JsonScan, ScanError, type Wanted } from './json-scan.ts';
+import { JsonDocument, type Values } from './json-document.ts';
+import { ScanError, type Wanted } from './json-scan.ts';
+import { WHOLE_EVENT_CAP } from './bounds.ts';
 import { SseSplitter } from './sse.ts';
 import type { UnmeteredCause, UsageMeter, UsageReading } from './types.ts';
 
@@ -11,7 +13,7 @@ import type { UnmeteredCause, UsageMeter, UsageReading } from './types.ts';
 export interface EventReader {
   readonly wanted: readonly Wanted[];
   /** One whole event's captured values; a cause when they cannot be metered. */
-  event(scan: JsonScan): UnmeteredCause | undefined;
+  event(values: Values): UnmeteredCause | undefined;
   /** The reading once the stream ended; `cut` when it ended early. */
   reading(cut: boolean): UsageReading;
   /** The model seen so far, for readings that fail before the end. */
@@ -22,7 +24,7 @@ export interface EventReader {
 const DONE = new TextEncoder().encode('[DONE]');
 
 export class SseBodyMeter implements UsageMeter {
-  private readonly scan: JsonScan;
+  private readonly doc: JsonDocument;
   private readonly splitter: SseSplitter;
   private failed: UnmeteredCause | undefined;
   /** The current event's trouble, known only once it ends (it may be `[DONE]`). */
@@ -32,14 +34,14 @@ export class SseBodyMeter implements UsageMeter {
 
   private readonly reader: EventReader;
 
-  constructor(reader: EventReader) {
+  constructor(reader: EventReader, wholeCap = WHOLE_EVENT_CAP) {
     this.reader = reader;
-    this.scan = new JsonScan(reader.wanted);
+    this.doc = new JsonDocument(reader.wanted, wholeCap);
     this.splitter = new SseSplitter({ data: (bytes) => this.data(bytes), dispatch: () => this.dispatch() });
   }
 
   get retainedBytes(): number {
-    return this.scan.retainedBytes;
+    return this.doc.retainedBytes;
   }
 
   write(chunk: Uint8Array): void {
@@ -70,7 +72,7 @@ export class SseBodyMeter implements UsageMeter {
   private feed(bytes: Uint8Array): void {
     if (this.eventError) return;
     try {
-      this.scan.write(bytes);
+      this.doc.write(bytes);
     } catch (error) {
       if (!(error instanceof ScanError)) throw error;
       this.eventError = error;
@@ -83,19 +85,18 @@ export class SseBodyMeter implements UsageMeter {
     if (!done) {
       // A held-back prefix of `[DONE]` ("[DO") was not it after all.
       if (this.isDone) this.feed(DONE.subarray(0, this.eventBytes));
+      let values: Values | undefined;
       if (!this.eventError) {
         try {
-          this.scan.finish();
+          values = this.doc.finish();
         } catch (error) {
           if (!(error instanceof ScanError)) throw error;
           this.eventError = error;
         }
       }
-      if (this.eventError) this.failed = this.eventError.reason;
-      else if (!this.scan.complete) this.failed = 'unparseable';
-      else this.failed = this.reader.event(this.scan);
+      this.failed = values ? this.reader.event(values) : this.eventError!.reason;
     }
-    this.scan.reset();
+    this.doc.reset();
     this.eventError = undefined;
     this.eventBytes = 0;
     this.isDone = true;

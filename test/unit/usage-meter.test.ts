@@ -7,14 +7,14 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { createMeter } from '../../src/usage/meter.ts';
+import { meterFor } from '../../src/usage/meter.ts';
 import { JsonBodyMeter } from '../../src/usage/json-body.ts';
 import { SseBodyMeter } from '../../src/usage/sse-body.ts';
 import { OpenAiEvents } from '../../src/usage/openai-sse.ts';
 import { AnthropicEvents } from '../../src/usage/anthropic-sse.ts';
 import { openAiTokens } from '../../src/usage/openai-usage.ts';
 import { MAX_DEPTH } from '../../src/usage/json-scan.ts';
-import { MODEL_CAP, TYPE_CAP, USAGE_CAP } from '../../src/usage/bounds.ts';
+import { MODEL_CAP, TYPE_CAP, USAGE_CAP, WHOLE_BODY_CAP, WHOLE_EVENT_CAP } from '../../src/usage/bounds.ts';
 import type { ResponseHead, UsageApi, UsageReading } from '../../src/usage/types.ts';
 
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../fixtures/usage/${name}`, import.meta.url)));
@@ -23,8 +23,9 @@ const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 const JSON_HEAD: ResponseHead = { status: 200, contentType: 'application/json' };
 const SSE_HEAD: ResponseHead = { status: 200, contentType: 'text/event-stream; charset=utf-8' };
 
-function read(api: UsageApi, head: ResponseHead, chunks: readonly Uint8Array[], complete = true): UsageReading {
-  const meter = createMeter(api, head);
+/** `wholeCap` 0: every document scanned as it passes, never parsed whole. */
+function read(api: UsageApi, head: ResponseHead, chunks: readonly Uint8Array[], complete = true, wholeCap?: number): UsageReading {
+  const meter = meterFor(api, head, wholeCap);
   for (const chunk of chunks) meter.write(chunk);
   return meter.end(complete);
 }
@@ -82,64 +83,69 @@ const CASES: readonly Case[] = [
   { file: 'anthropic-messages-stream-error.sse', api: 'anthropic', head: SSE_HEAD, expected: { metered: false, cause: 'no_usage', model: 'claude-3-5-haiku-20241022' } },
 ];
 
-describe('usage meters on recorded provider responses', () => {
-  for (const c of CASES) {
-    describe(c.file, () => {
-      const body = fixture(c.file);
+const MODES = [
+  { name: 'parsed whole', wholeCap: undefined },
+  { name: 'scanned as it passes', wholeCap: 0 },
+] as const;
 
-      it('reads the whole body', () => {
-        expect(read(c.api, c.head, [body])).to.deep.equal(c.expected);
-      });
+for (const { name, wholeCap } of MODES) {
+  describe(`usage meters on recorded provider responses, ${name}`, () => {
+    for (const c of CASES) {
+      describe(c.file, () => {
+        const body = fixture(c.file);
+        const readAs = (chunks: readonly Uint8Array[]) => read(c.api, c.head, chunks, true, wholeCap);
 
-      it('reads it split in two at every byte boundary', () => {
-        for (let k = 0; k <= body.length; k++) {
-          const reading = read(c.api, c.head, [body.slice(0, k), body.slice(k)]);
-          expect(reading, `split at ${k}`).to.deep.equal(c.expected);
+        it('reads the whole body', () => {
+          expect(readAs([body])).to.deep.equal(c.expected);
+        });
+
+        it('reads it split in two at every byte boundary', () => {
+          for (let k = 0; k <= body.length; k++) expect(readAs([body.slice(0, k), body.slice(k)]), `split at ${k}`).to.deep.equal(c.expected);
+        });
+
+        it('reads it one byte at a time, and in random chunks', () => {
+          expect(readAs(Array.from(body, (b) => new Uint8Array([b])))).to.deep.equal(c.expected);
+          const next = random(body.length);
+          for (let round = 0; round < 25; round++) expect(readAs(randomSplit(body, next)), `round ${round}`).to.deep.equal(c.expected);
+        });
+
+        if (c.head === SSE_HEAD) {
+          it('reads it with CRLF and with CR line endings', () => {
+            const text = new TextDecoder().decode(body);
+            for (const eol of ['\r\n', '\r']) {
+              const variant = encode(text.replaceAll('\n', eol));
+              expect(readAs([variant])).to.deep.equal(c.expected);
+              for (let k = 0; k <= variant.length; k += 7) expect(readAs([variant.slice(0, k), variant.slice(k)]), `split at ${k}`).to.deep.equal(c.expected);
+            }
+          });
         }
       });
-
-      it('reads it one byte at a time, and in random chunks', () => {
-        const bytes = Array.from(body, (b) => new Uint8Array([b]));
-        expect(read(c.api, c.head, bytes)).to.deep.equal(c.expected);
-        const next = random(body.length);
-        for (let round = 0; round < 25; round++) expect(read(c.api, c.head, randomSplit(body, next)), `round ${round}`).to.deep.equal(c.expected);
-      });
-
-      if (c.head === SSE_HEAD) {
-        it('reads it with CRLF and with CR line endings', () => {
-          const text = new TextDecoder().decode(body);
-          for (const eol of ['\r\n', '\r']) {
-            const variant = encode(text.replaceAll('\n', eol));
-            expect(read(c.api, c.head, [variant])).to.deep.equal(c.expected);
-            for (let k = 0; k <= variant.length; k += 7) expect(read(c.api, c.head, [variant.slice(0, k), variant.slice(k)]), `split at ${k}`).to.deep.equal(c.expected);
-          }
-        });
-      }
-    });
-  }
-});
+    }
+  });
+}
 
 describe('usage meters on cut responses', () => {
   it('counts a non-streamed body cut at any byte as cut, or unparseable when it claims to be whole', () => {
     const body = fixture('openai-chat.json');
-    for (let k = 0; k < body.length; k++) {
-      const cut = read('openai', JSON_HEAD, [body.slice(0, k)], false);
-      expect(cut.metered, `cut at ${k}`).to.equal(false);
-      expect(cut.metered === false && cut.cause, `cut at ${k}`).to.equal('cut');
-    }
-    // The last byte is a newline after the closing brace: dropping it still leaves whole JSON.
-    for (let k = 0; k < body.lastIndexOf(0x7d) + 1; k++) {
-      const truncated = read('openai', JSON_HEAD, [body.slice(0, k)], true);
-      expect(truncated.metered === false && truncated.cause, `truncated at ${k}`).to.equal('unparseable');
+    for (const wholeCap of [undefined, 0]) {
+      for (let k = 0; k < body.length; k++) {
+        const cut = read('openai', JSON_HEAD, [body.slice(0, k)], false, wholeCap);
+        expect(cut.metered === false && cut.cause, `cut at ${k}`).to.equal('cut');
+      }
+      // The last byte is a newline after the closing brace: dropping it still leaves whole JSON.
+      for (let k = 0; k < body.lastIndexOf(0x7d) + 1; k++) {
+        const truncated = read('openai', JSON_HEAD, [body.slice(0, k)], true, wholeCap);
+        expect(truncated.metered === false && truncated.cause, `truncated at ${k}`).to.equal('unparseable');
+      }
     }
   });
 
-  it('meters an OpenAI stream only once its usage chunk has arrived', () => {
+  it('meters an OpenAI stream only once its usage chunk has arrived, parsed or scanned', () => {
     const body = fixture('openai-chat-stream.sse');
     const text = new TextDecoder().decode(body);
     const usageEventEnd = encode(text.slice(0, text.indexOf('\n\n', text.indexOf('"usage":{')) + 2)).length;
     for (let k = 0; k <= body.length; k++) {
-      const reading = read('openai', SSE_HEAD, [body.slice(0, k)], false);
+      const reading = read('openai', SSE_HEAD, [body.slice(0, k)], false, k % 2 === 0 ? 0 : undefined);
       if (k >= usageEventEnd) expect(reading, `cut at ${k}`).to.deep.equal(metered('gpt-4o-mini-2024-07-18', 19, 0, 10));
       else expect(reading.metered === false && reading.cause, `cut at ${k}`).to.equal('cut');
     }
@@ -186,9 +192,14 @@ describe('usage meters on responses that are not metered', () => {
   });
 
   it('refuses a body that is not JSON, and usage that is not counts', () => {
+    // Parsed whole and scanned, the same answer.
     const cause = (api: UsageApi, head: ResponseHead, text: string) => {
-      const reading = read(api, head, [encode(text)]);
-      return reading.metered ? 'metered' : reading.cause;
+      const causes = [undefined, 0].map((wholeCap) => {
+        const reading = read(api, head, [encode(text)], true, wholeCap);
+        return reading.metered ? 'metered' : reading.cause;
+      });
+      expect(causes[0], text).to.equal(causes[1]);
+      return causes[0];
     };
     expect(cause('openai', JSON_HEAD, '<html>502 Bad Gateway</html>')).to.equal('unparseable');
     expect(cause('openai', JSON_HEAD, '')).to.equal('unparseable');
@@ -214,15 +225,19 @@ describe('usage meters on responses that are not metered', () => {
   });
 
   it('reads keys as JSON.parse does: escapes decoded, the last of duplicates', () => {
-    const reading = read('openai', JSON_HEAD, [encode('{"mod\\u0065l":"a","usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2,"completion_tokens":3},"model":"b"}')]);
-    expect(reading).to.deep.equal(metered('b', 2, 0, 3));
-    expect(read('openai', JSON_HEAD, [encode('{"\\u006dodel":"x","usage":{"input_tokens":4,"output_tokens":5}}')])).to.deep.equal(metered('x', 4, 0, 5));
+    for (const wholeCap of [undefined, 0]) {
+      const reading = read('openai', JSON_HEAD, [encode('{"mod\\u0065l":"a","usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2,"completion_tokens":3},"model":"b"}')], true, wholeCap);
+      expect(reading).to.deep.equal(metered('b', 2, 0, 3));
+      expect(read('openai', JSON_HEAD, [encode('{"\\u006dodel":"x","usage":{"input_tokens":4,"output_tokens":5}}')], true, wholeCap)).to.deep.equal(metered('x', 4, 0, 5));
+    }
   });
 
   it('keeps an SSE comment, id and retry out of the data, and joins multi-line data', () => {
     const stream = ': keep-alive\nid: 7\nretry: 10\nevent: x\ndata: {"model":"m",\ndata:"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1}}\n\ndata: [DONE]\n\n';
-    expect(read('openai', SSE_HEAD, [encode('\uFEFF' + stream)])).to.deep.equal(metered('m', 4, 0, 1));
-    expect(read('openai', SSE_HEAD, [encode(stream)])).to.deep.equal(metered('m', 4, 0, 1));
+    for (const wholeCap of [undefined, 0]) {
+      expect(read('openai', SSE_HEAD, [encode('\uFEFF' + stream)], true, wholeCap)).to.deep.equal(metered('m', 4, 0, 1));
+      expect(read('openai', SSE_HEAD, [encode(stream)], true, wholeCap)).to.deep.equal(metered('m', 4, 0, 1));
+    }
   });
 });
 
@@ -241,7 +256,7 @@ describe('usage meters in bounded memory', () => {
     meter.write(tail);
     expect(meter.end(true)).to.deep.equal(metered('gpt-4o', 12, 0, 8_000_000));
     // Both captured values, and the keys on the way to them.
-    expect(most).to.be.at.most(USAGE_CAP + MODEL_CAP + 256);
+    expect(most).to.be.at.most(WHOLE_BODY_CAP + USAGE_CAP + MODEL_CAP + 256);
   });
 
   it("meters a stream of 100,000 events holding no more than one event's caps", () => {
@@ -255,26 +270,32 @@ describe('usage meters in bounded memory', () => {
     }
     meter.write(encode('event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":100000}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'));
     expect(meter.end(true)).to.deep.equal(metered('claude-x', 10, 0, 100_000));
-    expect(most).to.be.at.most(TYPE_CAP + MODEL_CAP + 2 * USAGE_CAP + 256);
+    expect(most).to.be.at.most(WHOLE_EVENT_CAP + TYPE_CAP + MODEL_CAP + 2 * USAGE_CAP + 256);
   });
 
   it('gives up with too_large on a value beyond its cap, or nesting beyond its depth', () => {
     const big = `{"usage":{"prompt_tokens":1,"pad":"${'x'.repeat(USAGE_CAP)}"}}`;
-    const meter = new JsonBodyMeter(openAiTokens);
+    const meter = new JsonBodyMeter(openAiTokens, 0);
     for (let at = 0; at < big.length; at += 1000) {
       meter.write(encode(big.slice(at, at + 1000)));
       expect(meter.retainedBytes).to.be.at.most(USAGE_CAP + 256);
     }
     expect(meter.end(true)).to.deep.equal({ metered: false, cause: 'too_large' });
-    expect(read('openai', JSON_HEAD, [encode(`{"model":"${'m'.repeat(MODEL_CAP)}","usage":{"prompt_tokens":1}}`)])).to.deep.equal({ metered: false, cause: 'too_large' });
+    for (const wholeCap of [undefined, 0]) {
+      expect(read('openai', JSON_HEAD, [encode(big)], true, wholeCap)).to.deep.equal({ metered: false, cause: 'too_large' });
+      const model = `{"model":"${'m'.repeat(MODEL_CAP)}","usage":{"prompt_tokens":1}}`;
+      expect(read('openai', JSON_HEAD, [encode(model)], true, wholeCap)).to.deep.equal({ metered: false, cause: 'too_large' });
+      expect(read('openai', SSE_HEAD, [encode(`data: ${model}\n\n`)], true, wholeCap)).to.deep.equal({ metered: false, cause: 'too_large' });
+    }
+    // Nesting is followed only when scanning; parsed whole, V8's parser has its own bound.
     const deep = `{"a":${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)},"usage":{"prompt_tokens":1}}`;
-    expect(read('openai', JSON_HEAD, [encode(deep)])).to.deep.equal({ metered: false, cause: 'too_large' });
+    expect(read('openai', JSON_HEAD, [encode(deep)], true, 0)).to.deep.equal({ metered: false, cause: 'too_large' });
     const deepOk = `{"a":${'['.repeat(MAX_DEPTH - 1)}${']'.repeat(MAX_DEPTH - 1)},"usage":{"prompt_tokens":1},"model":"m"}`;
-    expect(read('openai', JSON_HEAD, [encode(deepOk)])).to.deep.equal(metered('m', 1, 0, 0));
+    expect(read('openai', JSON_HEAD, [encode(deepOk)], true, 0)).to.deep.equal(metered('m', 1, 0, 0));
   });
 
   it('ignores what follows a failure instead of working on it', () => {
-    const meter = new SseBodyMeter(new OpenAiEvents());
+    const meter = new SseBodyMeter(new OpenAiEvents(), 0);
     meter.write(encode('data: {"model":"m","x":nope}\n\n'));
     meter.write(encode('data: {"choices":[],"usage":{"prompt_tokens":4}}\n\n'));
     expect(meter.end(true)).to.deep.equal({ metered: false, cause: 'unparseable' });
