@@ -19,11 +19,11 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import type { UsageRecord, UsageSink } from '../usage/record.ts';
+import { parseExactUsd } from '../usage/exact-usd.ts';
 
 /** The most distinct model labels; later ones are counted as "other". */
 export const MODEL_LABELS = 64;
-const PICO_DIGITS = 12;
-const PICO = 10n ** BigInt(PICO_DIGITS);
+const PICO = 10n ** 12n;
 
 interface Series<A> {
   value: number;
@@ -91,7 +91,7 @@ export function usageMetrics(meter: Meter, priced: (destination: string, model: 
       }
       if (record.cost) {
         const seen = cost.get(key);
-        const pico = picodollars(record.cost.usd);
+        const pico = parseExactUsd(record.cost.usd) ?? 0n;
         if (seen) seen.pico += pico;
         else cost.set(key, { pico, attributes: { destination, model } });
       }
@@ -100,12 +100,4 @@ export function usageMetrics(meter: Meter, priced: (destination: string, model: 
       add(drops, cause, { cause });
     },
   };
-}
-
-/** An exact decimal USD string as whole picodollars (digits beyond the 12th are dropped). */
-export function picodollars(usd: string): bigint {
-  const match = /^(\d+)(?:\.(\d+))?$/.exec(usd);
-  if (!match) return 0n;
-  const fraction = (match[2] ?? '').slice(0, PICO_DIGITS).padEnd(PICO_DIGITS, '0');
-  return BigInt(match[1] as string) * PICO + BigInt(fraction);
 }

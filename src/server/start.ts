@@ -29,6 +29,7 @@ import { usageSpanSink } from '../audit/usage-span.ts';
 import { usageLog } from '../audit/usage-log.ts';
 import { usageMetrics } from '../audit/usage-metrics.ts';
 import { meteringProcessor, type MeteringDeps } from './metering.ts';
+import { priceFor } from '../usage/prices.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -42,7 +43,7 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Extra usage-record sinks (tests), after the audit's. */
   readonly usageSinks?: readonly UsageSink[];
-  /** How responses are metered and priced; without a meter, Process is not served. */
+  /** How responses are metered and priced (tests); default the parsers and `prices:`. */
   readonly metering?: Pick<MeteringDeps, 'meter' | 'cost'>;
 }
 
@@ -95,10 +96,10 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   signer?.start();
   // Usage metering (Envoy's ext_proc filter on provider routes): each record goes to the
   // audit's span, metrics and log line first, then to whoever else needs the real use.
-  const usageCounts = usageMetrics(telemetry.meter, () => false);
+  const usageCounts = usageMetrics(telemetry.meter, (destination, model) => priceFor(current.prices, destination, model) !== undefined);
   const usageLines = config.log.decisions ? usageLog(log) : undefined;
   const usageSinks: UsageSink[] = [...(telemetry.tracer ? [usageSpanSink(telemetry.tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), ...(options.usageSinks ?? [])];
-  const processor = options.metering ? meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) }) : undefined;
+  const processor = meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) });
   const server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
   const exposure = exposureWarning(listeners.check, Object.keys(config.trust));
   if (exposure) log.warn({ address: server.address }, exposure);

@@ -13,30 +13,15 @@ import { freePort } from '../helpers/envoy.ts';
 import { CANARY_KEY, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
 import { ALLOWED, processorClient, requestHeaders, responseBody, responseHeaders, runStream } from '../helpers/ext-proc.ts';
 import type { UsageRecord } from '../../src/usage/record.ts';
-import type { UsageMeter } from '../../src/usage/types.ts';
-import type { MeteringDeps } from '../../src/server/metering.ts';
 
-/**
- * A stand-in meter (the response parsers are tested on their own): reads a JSON body's
- * `usage` at the end, so the plumbing can be checked with known numbers.
- */
-const standInMeter: MeteringDeps['meter'] = (_api, head): UsageMeter => {
-  const chunks: Buffer[] = [];
-  if (head.contentType !== 'application/json') return { write: () => {}, end: () => ({ metered: false, cause: 'content_type' }) };
-  return {
-    write: (chunk) => void chunks.push(Buffer.from(chunk)),
-    end(complete) {
-      if (head.status !== 200) return { metered: false, cause: 'status' };
-      if (!complete) return { metered: false, cause: 'cut' };
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { model?: string; usage?: { prompt_tokens: number; completion_tokens: number } };
-      if (!body.usage) return { metered: false, cause: 'no_usage' };
-      return { metered: true, model: body.model, tokens: { inputTokens: body.usage.prompt_tokens, cachedInputTokens: 0, outputTokens: body.usage.completion_tokens } };
-    },
-  };
-};
-const standInCost: MeteringDeps['cost'] = (_destination, model, tokens) => (model === 'gpt-4o-mini' ? { usd: `0.00000${tokens.outputTokens}`, micros: 1 } : undefined);
-
-const BODY = JSON.stringify({ id: 'c-1', model: 'gpt-4o-mini', choices: [{ message: { content: `the answer ${CANARY_PROMPT}` } }], usage: { prompt_tokens: 12, completion_tokens: 5 } });
+const BODY = JSON.stringify({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: `the answer ${CANARY_PROMPT}` }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+});
+const PRICES = [{ destination: 'openai', model: 'gpt-4o-mini*', inputPerMillion: '0.15', outputPerMillion: '0.60' }];
 const chunks = (text: string, n: number) => Array.from({ length: n }, (_, i) => text.slice((i * text.length) / n, ((i + 1) * text.length) / n));
 
 describe('ExternalProcessor/Process (usage metering) over the real socket', function () {
@@ -52,9 +37,10 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
       config: {
         ...baseConfig(),
         destinations: { ...(baseConfig()['destinations'] as object), openai: { ...(baseConfig()['destinations'] as Record<string, object>)['openai'], api: 'openai' } },
+        prices: PRICES,
         telemetry: { metrics: { prometheus: { port } } },
       },
-      start: { usageSinks: [(r) => records.push(r)], metering: { meter: standInMeter, cost: standInCost } },
+      start: { usageSinks: [(r) => records.push(r)] },
     });
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     client = processorClient(t.broker.address);
@@ -92,7 +78,7 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
       inputTokens: 12,
       cachedInputTokens: 0,
       outputTokens: 5,
-      cost: { usd: '0.000005', micros: 1 },
+      cost: { usd: '0.0000048', micros: 5 },
       reservationId: 'decision-1.r',
       keyId: ALLOWED.key_id,
       checkSpan: metadata.check_span,
@@ -112,8 +98,11 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
       inputTokens: 12,
       cachedInputTokens: 0,
       outputTokens: 5,
-      costUsd: '0.000005',
+      costUsd: '0.0000048',
     });
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).to.match(/^keybroker_gen_ai_tokens_total\{[^}]*destination="openai"[^}]*model="gpt-4o-mini"[^}]*direction="output"[^}]*\} 5$/m);
+    expect(metrics).to.match(/^keybroker_cost_usd_total\{[^}]*model="gpt-4o-mini"[^}]*\} 0\.0000048$/m);
   });
 
   it('records an unmetered response with its cause, and a stream cut short as cut', async () => {
@@ -234,7 +223,6 @@ describe('ExternalProcessor/Process over TCP with mTLS: the same caller allowlis
       listen: { address: `127.0.0.1:${port}`, tls: { cert: serverCert.certFile, key: serverCert.keyFile, clientCa: ca.certFile, allowedCallers: ['spiffe://mesh.local/envoy/*'] } },
       clientCredentials: credentials.createSsl(Buffer.from(ca.cert), Buffer.from(envoy.key), Buffer.from(envoy.cert)),
       clientOptions: { 'grpc.ssl_target_name_override': 'keybroker.local' },
-      start: { metering: { meter: standInMeter, cost: standInCost } },
     });
     const options = { 'grpc.ssl_target_name_override': 'keybroker.local' };
     const allowed = processorClient(t.broker.address, credentials.createSsl(Buffer.from(ca.cert), Buffer.from(envoy.key), Buffer.from(envoy.cert)), options);
