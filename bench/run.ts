@@ -561,12 +561,13 @@ await measure('(a) at 2,000 rps', config10, mtlsRequest, { rps: 2000, baseline: 
 // the ext_authz call to keybroker (and to the baseline server, the floor), at 1,000 rps.
 const envoyBin = join(ROOT, '.tools/bin/envoy');
 if (existsSync(envoyBin)) {
+  // api: openai, so the metered listener's responses are metered (and priced).
   const hopConfig = writeConfig('envoy-hop', 10, {
-    destinations: { openai: { upstream: 'api.openai.com', authorities: ['127.0.0.1'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
+    destinations: { openai: { upstream: 'api.openai.com', authorities: ['127.0.0.1'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod', api: 'openai' } },
   });
   const keybroker = await startServer(hopConfig, 'envoy-hop');
   const floorServer = await startServer('baseline', 'envoy-floor');
-  const [upstreamPort, adminPort, withPort, floorPort, withoutPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [upstreamPort, adminPort, withPort, floorPort, withoutPort, meteredPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const upstream = spawn(process.execPath, [join(ROOT, 'bench/upstream-server.ts'), String(upstreamPort)], { stdio: 'ignore' });
   const envoyConfig = join(dir, 'envoy-hop.envoy.yaml');
   writeFileSync(
@@ -576,6 +577,7 @@ if (existsSync(envoyBin)) {
       WITH_PORT: withPort,
       FLOOR_PORT: floorPort,
       WITHOUT_PORT: withoutPort,
+      METERED_PORT: meteredPort,
       KEYBROKER_SOCKET: keybroker.socket,
       BASELINE_SOCKET: floorServer.socket,
       UPSTREAM_PORT: upstreamPort,
@@ -613,10 +615,21 @@ if (existsSync(envoyBin)) {
     for (const [label, load] of loads) {
       const direct = through(withoutPort, `Envoy → provider, ${label}`, load);
       const floor = through(floorPort, `Envoy → baseline → provider, ${label}`, load);
+      const cpuBefore = keybroker.cpuSeconds();
       const hop = through(withPort, `Envoy → keybroker → provider, ${label}`, load);
-      const added = (row: Row, p: 'p50' | 'p99') => fmt((row[p] ?? NaN) - (direct[p] ?? NaN), 3);
+      hop.cpuUs = cpuPerRequest(keybroker.cpuSeconds() - cpuBefore, hop.rps);
+      const added = (row: Row, p: 'p50' | 'p99', than = direct) => fmt((row[p] ?? NaN) - (than[p] ?? NaN), 3);
       floor.note = `the floor: adds ${added(floor, 'p50')} ms at p50${floor.note ? `; ${floor.note}` : ''}`;
       hop.note = `the hop adds ${added(hop, 'p50')} ms at p50, ${added(hop, 'p99')} ms at p99${hop.note ? `; ${hop.note}` : ''}`;
+      if (load.shape !== 'paced') continue;
+      // The same row with usage metering (ext_proc in observability mode, as the shipped
+      // gateway configures it): what it adds to the agent's round trip, and keybroker's
+      // CPU per metered response (this row's CPU per request less the row without's).
+      const meteredBefore = keybroker.cpuSeconds();
+      const metered = through(meteredPort, `Envoy → keybroker → provider, ${label}, with ext_proc metering`, load);
+      metered.cpuUs = cpuPerRequest(keybroker.cpuSeconds() - meteredBefore, metered.rps);
+      const perResponse = fmt((metered.cpuUs ?? NaN) - (hop.cpuUs ?? NaN), 0);
+      metered.note = `metering adds ${added(metered, 'p50', hop)} ms at p50, ${added(metered, 'p99', hop)} ms at p99 to the row without; keybroker CPU per metered response ${perResponse} µs${metered.note ? `; ${metered.note}` : ''}`;
     }
   } finally {
     envoy.kill('SIGTERM');
