@@ -231,6 +231,19 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
     await usageLine(lastDecision(anthropic));
   });
 
+  it('writes no usage record for a denied request: nothing reached the provider', async () => {
+    const reached = openai.received.length;
+    const denied = await raw(research, '/openai/v1/chat/completions', JSON.stringify({ model: 'gpt-4o', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] }));
+    expect(denied.status).to.equal(403);
+    expect(openai.received.length).to.equal(reached);
+    const decisionId = (JSON.parse(denied.body.toString()) as { decision_id: string }).decision_id;
+    expect(denied.headers['x-request-id']).to.equal(decisionId);
+    const record = broker.logs.lines().find((l) => (l['decision'] as { decisionId?: string; decision?: string } | undefined)?.decisionId === decisionId);
+    expect((record?.['decision'] as { decision?: string } | undefined)?.decision).to.equal('deny');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(broker.logs.lines().filter((l) => (l['usage'] as { decisionId?: string } | undefined)?.decisionId === decisionId)).to.deep.equal([]);
+  });
+
   it('records a response that states no usage as unmetered, with its cause, never a guess', async () => {
     // A stream without stream_options.include_usage: the provider sends no usage at all.
     const before = broker.logs.lines().filter((l) => l['msg'] === 'usage').length;
