@@ -8,7 +8,7 @@
  * key reaches a record, a log line or a span.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { CANARY_COMPLETION, CANARY_PROMPT, expectNoCanary } from '../helpers/can
 import { findSpans, jaegerPorts, startJaeger, traceJson, type JaegerPorts, type JaegerSpan, type RunningJaeger } from '../helpers/jaeger.ts';
 import { RESEARCH, WRITER, bodyRulesConfig } from '../helpers/body-config.ts';
 import { ATTR } from '../../src/audit/span.ts';
+import { runCli } from '../helpers/process.ts';
 import { USAGE_ATTR } from '../../src/audit/usage-span.ts';
 
 const SERVICE = 'keybroker-metering';
@@ -254,5 +255,19 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
     const last = (await lines()).at(-1)!['usage'] as Record<string, unknown>;
     expect(last).to.deep.include({ metered: false, cause: 'no_usage', inputTokens: 0, outputTokens: 0 });
     expect(last['costUsd']).to.equal(undefined);
+  });
+
+  it('writes the log lines `keybroker usage` sums: spend per agent, without a trace backend', async () => {
+    const log = join(dir, 'decisions.log');
+    writeFileSync(log, broker.logs.text());
+    const result = runCli(['usage', log, '--by', 'agent', '--json']);
+    expect(result.code, result.stderr).to.equal(0);
+    const summary = JSON.parse(result.stdout) as { groups: Array<Record<string, unknown>>; malformedLines: number };
+    expect(summary.malformedLines).to.equal(0);
+    const writerGroup = summary.groups.find((g) => Object.values(g).includes(WRITER));
+    // Two metered Anthropic calls, plus the raw streamed one: three times the same usage and cost.
+    expect(writerGroup, JSON.stringify(summary.groups)).to.not.equal(undefined);
+    expect(JSON.stringify(writerGroup)).to.include('0.00013272');
+    expectNoCanary(result.stdout, 'keybroker usage output');
   });
 });
