@@ -11,7 +11,8 @@ export interface Values {
 }
 
 export class JsonDocument {
-  private readonly scan: JsonScan;
+  /** Made only for a document too large to parse whole. */
+  private scanner: JsonScan | undefined;
   private readonly wanted: readonly Wanted[];
   private readonly wholeCap: number;
   private parts: Uint8Array[] = [];
@@ -21,18 +22,22 @@ export class JsonDocument {
   constructor(wanted: readonly Wanted[], wholeCap: number) {
     this.wanted = wanted;
     this.wholeCap = wholeCap;
-    this.scan = new JsonScan(wanted);
+  }
+
+  private get scan(): JsonScan {
+    this.scanner ??= new JsonScan(this.wanted);
+    return this.scanner;
   }
 
   get retainedBytes(): number {
-    return this.length + this.scan.retainedBytes;
+    return this.length + (this.scanner?.retainedBytes ?? 0);
   }
 
   reset(): void {
     this.parts = [];
     this.length = 0;
+    if (this.scanning) this.scan.reset();
     this.scanning = false;
-    this.scan.reset();
   }
 
   /** Throws ScanError when the text cannot be one JSON document within the caps. */
@@ -81,6 +86,7 @@ export class JsonDocument {
 
 /** A value's size as JSON text, as the scanner would have captured it (without whitespace). */
 function sizeOf(value: unknown): number {
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value).length;
   return typeof value === 'string' ? Buffer.byteLength(value) + 2 : Buffer.byteLength(JSON.stringify(value));
 }
 

@@ -59,6 +59,10 @@ export class SseSplitter {
       this.bomAt++;
       i++;
     }
+    // The next LF and CR at or after i (n: none), found natively and advanced as i passes
+    // them, so a value costs no JavaScript per byte.
+    let lf = -1;
+    let cr = -1;
     while (i < n) {
       const c = bytes[i]!;
       if (this.afterCr) {
@@ -70,8 +74,9 @@ export class SseSplitter {
       }
       if (this.state === L.Value) {
         // Hand over the value up to the end of the line in one piece.
-        let end = i;
-        while (end < n && bytes[end] !== LF && bytes[end] !== CR) end++;
+        if (lf < i) lf = indexOr(bytes, LF, i, n);
+        if (cr < i) cr = indexOr(bytes, CR, i, n);
+        const end = Math.min(lf, cr);
         let from = i;
         if (this.valueStart && from < end) {
           this.valueStart = false;
@@ -142,4 +147,9 @@ export class SseSplitter {
     }
     this.state = L.Start;
   }
+}
+
+function indexOr(bytes: Uint8Array, byte: number, from: number, none: number): number {
+  const at = bytes.indexOf(byte, from);
+  return at === -1 ? none : at;
 }
