@@ -13,6 +13,13 @@ import { freePort } from '../helpers/envoy.ts';
 import { CANARY_KEY, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
 import { ALLOWED, processorClient, requestHeaders, responseBody, responseHeaders, runStream } from '../helpers/ext-proc.ts';
 import type { UsageRecord } from '../../src/usage/record.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startServer } from '../../src/server/grpc.ts';
+import { Exchange } from '../../src/usage/exchange.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
 
 const BODY = JSON.stringify({
   id: 'chatcmpl-1',
@@ -213,7 +220,6 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
 
 describe('ExternalProcessor/Process over TCP with mTLS: the same caller allowlist as Check', () => {
   it('refuses a caller that is not on the allowlist', async () => {
-    const { createCa } = await import('../../scripts/dev-pki.ts');
     const ca = createCa('mesh.local');
     const serverCert = ca.issue('keybroker', { uris: ['spiffe://mesh.local/keybroker'], dns: ['keybroker.local'], ips: ['127.0.0.1'] });
     const envoy = ca.issue('envoy', { uris: ['spiffe://mesh.local/envoy/egress'] });
@@ -235,6 +241,56 @@ describe('ExternalProcessor/Process over TCP with mTLS: the same caller allowlis
       allowed.close();
       refused.close();
       await t.stop();
+    }
+  });
+});
+
+describe('ExternalProcessor/Process: bounded open streams, and a failing exchange never takes the server down', () => {
+  it('refuses streams beyond the cap, counts them, and serves again once one ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybroker-ext-proc-cap-'));
+    const drops: string[] = [];
+    let broken = false;
+    const server = await startServer(
+      { kind: 'unix', path: join(dir, 'authz.sock') },
+      () => {
+        throw new Error('no Check here');
+      },
+      pino({ level: 'silent' }),
+      () => 'essential',
+      {
+        exchange: () =>
+          new Exchange({
+            apiOf: () => 'openai',
+            meter: () => {
+              if (broken) throw new Error('a bug in a meter');
+              return { write: () => {}, end: () => ({ metered: false, cause: 'no_usage' }) };
+            },
+            cost: () => undefined,
+            record: () => {},
+          }),
+        dropped: (cause) => drops.push(cause),
+        maxStreams: 1,
+      },
+    );
+    const client = processorClient(server.address);
+    try {
+      // The first stream stays open (no response yet); the second is over the cap.
+      const first = runStream(client, [requestHeaders()], { waitMs: 1500 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await runStream(client, [requestHeaders()])).code).to.equal(GrpcStatus.RESOURCE_EXHAUSTED);
+      expect(drops).to.deep.equal(['too_many_streams']);
+      expect((await first).code, 'the open stream was left alone (the client gave up on it)').to.equal(undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await runStream(client, [requestHeaders(), responseHeaders(), responseBody('{}', true)])).code).to.equal(GrpcStatus.OK);
+      broken = true;
+      expect((await runStream(client, [requestHeaders(), responseHeaders()])).code).to.equal(GrpcStatus.INTERNAL);
+      expect(drops).to.deep.equal(['too_many_streams', 'malformed']);
+      broken = false;
+      expect((await runStream(client, [requestHeaders(), responseHeaders(), responseBody('{}', true)])).code).to.equal(GrpcStatus.OK);
+    } finally {
+      client.close();
+      await server.shutdown({ graceMs: 500 });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
