@@ -115,11 +115,20 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
   it('records an unmetered response with its cause, and a stream cut short as cut', async () => {
     await runStream(client, [requestHeaders(), responseHeaders(500), responseBody('{"error":{}}', true)]);
     const cut = await runStream(client, [requestHeaders({ metadata: { ...ALLOWED, decision_id: 'decision-2' } }), responseHeaders(), responseBody(BODY.slice(0, 10), false)], { cancel: true });
+    // A response that ends in trailers (its last body chunk without end_of_stream) is complete.
+    const trailed = await runStream(client, [
+      requestHeaders({ metadata: { ...ALLOWED, decision_id: 'decision-3' } }),
+      responseHeaders(),
+      responseBody(BODY, false),
+      { response_trailers: { trailers: { headers: [{ key: 'x-trailer', raw_value: Buffer.from('1') }] } }, observability_mode: true },
+    ]);
+    expect(trailed.code).to.equal(GrpcStatus.OK);
     expect(cut.code).to.equal(GrpcStatus.CANCELLED);
     await new Promise((r) => setTimeout(r, 50));
     expect(records.map((r) => [r.decisionId, r.metered, r.cause, r.outputTokens])).to.deep.equal([
       ['decision-1', false, 'status', 0],
       ['decision-2', false, 'cut', 0],
+      ['decision-3', true, undefined, 5],
     ]);
     expect(records[0]!.cost).to.equal(undefined);
   });
