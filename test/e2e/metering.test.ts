@@ -8,7 +8,7 @@
  * key reaches a record, a log line or a span.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { FAKE_USAGE, startFakeProvider, usageAnswers, type FakeProvider } from '../helpers/fake-provider.ts';
-import { fakeProviderValues, gatewayValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
+import { fakeProviderValues, gatewayValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { CANARY_COMPLETION, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
 import { findSpans, jaegerPorts, startJaeger, traceJson, type JaegerPorts, type JaegerSpan, type RunningJaeger } from '../helpers/jaeger.ts';
@@ -229,6 +229,11 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
     expect(sse.body.equals(Buffer.from(openai.sent.at(-1)!)), 'SSE body byte-identical').to.equal(true);
     const messages = await raw(writer, '/anthropic/v1/messages', JSON.stringify({ model: 'claude-3-5-haiku-latest', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hi' }] }));
     expect(messages.body.equals(Buffer.from(anthropic.sent.at(-1)!)), 'Anthropic SSE byte-identical').to.equal(true);
+    // Envoy sent every part and waited for nothing: no stream failed, keybroker answered nothing.
+    const stats = await (await fetch(`http://127.0.0.1:${envoy.adminPort}/stats?filter=ext_proc`)).text();
+    const stat = (name: string) => Number(new RegExp(`ext_proc\\.${name}: (\\d+)`).exec(stats)?.[1]);
+    expect(stat('streams_started')).to.be.greaterThan(0);
+    expect([stat('streams_failed'), stat('failure_mode_allowed'), stat('stream_msgs_received'), stat('message_timeouts')]).to.deep.equal([0, 0, 0, 0]);
     await usageLine(lastDecision(anthropic));
   });
 
@@ -269,5 +274,35 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
     expect(writerGroup, JSON.stringify(summary.groups)).to.not.equal(undefined);
     expect(JSON.stringify(writerGroup)).to.include('0.00013272');
     expectNoCanary(result.stdout, 'keybroker usage output');
+  });
+
+  it('never fails the agent when keybroker cannot be reached for metering (failure_mode_allow)', async () => {
+    // The shipped template with the metering cluster pointed at a socket nothing serves.
+    const shipped = readFileSync(GATEWAY_TEMPLATE, 'utf8');
+    const DEAD = 'endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: /nonexistent/keybroker-metering.sock } } } }] }]';
+    expect(shipped.split('endpoints: *keybroker_endpoints').length, 'the metering cluster aliases the keybroker endpoints once').to.equal(2);
+    const sub = join(dir, 'unreachable');
+    mkdirSync(sub);
+    const template = join(sub, 'gateway.yaml');
+    writeFileSync(template, shipped.replace('endpoints: *keybroker_endpoints', DEAD));
+    const unmetered = await startEnvoy(sub, { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port) }, template);
+    try {
+      const before = broker.logs.lines().filter((l) => l['msg'] === 'usage').length;
+      const client = new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${unmetered.port}/openai/v1`, fetch: gatewayFetch(trust.cert, research), maxRetries: 0, timeout: 10_000 });
+      const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.choices[0]!.message.content).to.equal(TEXT);
+      const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).to.equal(TEXT);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(broker.logs.lines().filter((l) => l['msg'] === 'usage').length, 'nothing metered, nothing failed').to.equal(before);
+      // Envoy tried, failed and let the response through: the failure path, not a skipped filter.
+      const stats = await (await fetch(`http://127.0.0.1:${unmetered.adminPort}/stats?filter=ext_proc`)).text();
+      expect(Number(/ext_proc\.failure_mode_allowed: (\d+)/.exec(stats)?.[1])).to.equal(2);
+      expect(Number(/ext_proc\.streams_failed: (\d+)/.exec(stats)?.[1])).to.equal(2);
+    } finally {
+      await unmetered.stop();
+    }
   });
 });
