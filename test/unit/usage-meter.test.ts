@@ -7,9 +7,10 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { meterFor } from '../../src/usage/meter.ts';
+import { createMeter, meterFor } from '../../src/usage/meter.ts';
 import { JsonBodyMeter } from '../../src/usage/json-body.ts';
 import { SseBodyMeter } from '../../src/usage/sse-body.ts';
+import { SseSplitter } from '../../src/usage/sse.ts';
 import { OpenAiEvents } from '../../src/usage/openai-sse.ts';
 import { AnthropicEvents } from '../../src/usage/anthropic-sse.ts';
 import { openAiTokens } from '../../src/usage/openai-usage.ts';
@@ -224,6 +225,24 @@ describe('usage meters on responses that are not metered', () => {
     expect(cause('anthropic', SSE_HEAD, 'data: {"type":"message_start","message":{"usage":"many"}}\n\n')).to.equal('unparseable');
   });
 
+  it('refuses, scanned as parsed, what JSON.parse refuses: bad escapes, bad numbers, a bare number', () => {
+    for (const wholeCap of [undefined, 0]) {
+      const cause = (text: string) => {
+        const reading = read('openai', JSON_HEAD, [encode(text)], true, wholeCap);
+        return reading.metered ? 'metered' : reading.cause;
+      };
+      expect(cause('{"mo\\qdel":"m","usage":{"prompt_tokens":1}}')).to.equal('unparseable');
+      expect(cause('{"usage":{"prompt_tokens":1-2}}')).to.equal('unparseable');
+      expect(cause('{"model":"m","usage":{"prompt_tokens":1}}')).to.equal('metered');
+      expect(cause('42')).to.equal('no_usage');
+    }
+  });
+
+  it('is what createMeter gives for each family and head', () => {
+    expect(createMeter('anthropic', JSON_HEAD).end(false)).to.deep.equal({ metered: false, cause: 'cut' });
+    expect(createMeter('openai', { status: 500 }).end(true)).to.deep.equal({ metered: false, cause: 'status' });
+  });
+
   it('reads keys as JSON.parse does: escapes decoded, the last of duplicates', () => {
     for (const wholeCap of [undefined, 0]) {
       const reading = read('openai', JSON_HEAD, [encode('{"mod\\u0065l":"a","usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2,"completion_tokens":3},"model":"b"}')], true, wholeCap);
@@ -238,6 +257,28 @@ describe('usage meters on responses that are not metered', () => {
       expect(read('openai', SSE_HEAD, [encode('\uFEFF' + stream)], true, wholeCap)).to.deep.equal(metered('m', 4, 0, 1));
       expect(read('openai', SSE_HEAD, [encode(stream)], true, wholeCap)).to.deep.equal(metered('m', 4, 0, 1));
     }
+  });
+});
+
+describe('SSE splitter', () => {
+  it('hands over data lines joined by LF, "data" alone as an empty one, and nothing else', () => {
+    const events: string[] = [];
+    let current = '';
+    const splitter = new SseSplitter({
+      data: (bytes) => {
+        current += new TextDecoder().decode(bytes);
+      },
+      dispatch: () => {
+        events.push(current);
+        current = '';
+      },
+    });
+    splitter.write(encode('data\ndata: x\ndata:  y\n\n: comment\nevent: e\nid: 1\n\ndatax: no\ndata:z'));
+    expect(events).to.deep.equal(['\nx\n y']);
+    expect(splitter.pending).to.equal(true);
+    splitter.write(encode('\r\n\r\n'));
+    expect(events).to.deep.equal(['\nx\n y', 'z']);
+    expect(splitter.pending).to.equal(false);
   });
 });
 
