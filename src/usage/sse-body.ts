@@ -18,6 +18,8 @@ export interface EventReader {
   reading(cut: boolean): UsageReading;
   /** The model seen so far, for readings that fail before the end. */
   readonly model: string | undefined;
+  /** OpenAI's `data: [DONE]`: the stream's own end. */
+  done?(): void;
 }
 
 /** OpenAI ends its streams with this, which is not JSON. */
@@ -82,7 +84,8 @@ export class SseBodyMeter implements UsageMeter {
   private dispatch(): void {
     if (this.failed) return;
     const done = this.isDone && this.eventBytes === DONE.length;
-    if (!done) {
+    if (done) this.reader.done?.();
+    else {
       // A held-back prefix of `[DONE]` ("[DO") was not it after all.
       if (this.isDone) this.feed(DONE.subarray(0, this.eventBytes));
       let values: Values | undefined;

@@ -141,15 +141,42 @@ describe('usage meters on cut responses', () => {
     }
   });
 
-  it('meters an OpenAI stream only once its usage chunk has arrived, parsed or scanned', () => {
+  it('meters an OpenAI chat stream once it ended with [DONE] or cleanly after its usage chunk', () => {
     const body = fixture('openai-chat-stream.sse');
     const text = new TextDecoder().decode(body);
     const usageEventEnd = encode(text.slice(0, text.indexOf('\n\n', text.indexOf('"usage":{')) + 2)).length;
+    const chat = metered('gpt-4o-mini-2024-07-18', 19, 0, 10);
     for (let k = 0; k <= body.length; k++) {
-      const reading = read('openai', SSE_HEAD, [body.slice(0, k)], false, k % 2 === 0 ? 0 : undefined);
-      if (k >= usageEventEnd) expect(reading, `cut at ${k}`).to.deep.equal(metered('gpt-4o-mini-2024-07-18', 19, 0, 10));
-      else expect(reading.metered === false && reading.cause, `cut at ${k}`).to.equal('cut');
+      const wholeCap = k % 2 === 0 ? 0 : undefined;
+      // Cut: only the whole stream, [DONE] included, is metered.
+      const cut = read('openai', SSE_HEAD, [body.slice(0, k)], false, wholeCap);
+      if (k === body.length) expect(cut, `cut at ${k}`).to.deep.equal(chat);
+      else expect(cut.metered === false && cut.cause, `cut at ${k}`).to.equal('cut');
+      // Ended cleanly without [DONE]: metered once the usage chunk was whole — unless the
+      // stream stopped inside the [DONE] event, which is a cut.
+      const ended = read('openai', SSE_HEAD, [body.slice(0, k)], true, wholeCap);
+      if (k === usageEventEnd || k === body.length) expect(ended, `ended at ${k}`).to.deep.equal(chat);
+      else if (k > usageEventEnd) expect(ended.metered || ended.cause === 'cut', `ended at ${k}`).to.equal(true);
+      else expect(ended.metered, `ended at ${k}`).to.equal(false);
     }
+  });
+
+  it('does not take a running usage (every chunk) from a chat stream cut midway', () => {
+    const chunk = (n: number) => `data: {"model":"m","choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"prompt_tokens":5,"completion_tokens":${n}}}\n\n`;
+    const running = chunk(1) + chunk(2) + chunk(3);
+    expect(read('openai', SSE_HEAD, [encode(running)], false)).to.deep.equal({ metered: false, cause: 'cut', model: 'm' });
+    expect(read('openai', SSE_HEAD, [encode(running)], true)).to.deep.equal(metered('m', 5, 0, 3));
+    expect(read('openai', SSE_HEAD, [encode(running + 'data: [DONE]\n\n')], false)).to.deep.equal(metered('m', 5, 0, 3));
+  });
+
+  it('meters a Responses stream once response.completed has arrived, cut or not', () => {
+    const body = fixture('openai-responses-stream.sse');
+    const text = new TextDecoder().decode(body);
+    const completedAt = encode(text.slice(0, text.indexOf('event: response.completed'))).length;
+    const reading = read('openai', SSE_HEAD, [body], false);
+    expect(reading.metered).to.equal(true);
+    expect(read('openai', SSE_HEAD, [body.slice(0, completedAt)], false)).to.include({ metered: false, cause: 'cut' });
+    expect(read('openai', SSE_HEAD, [body.slice(0, completedAt)], true)).to.include({ metered: false, cause: 'no_usage' });
   });
 
   it('meters an Anthropic stream only once message_stop has arrived, at every cut', () => {
