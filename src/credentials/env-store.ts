@@ -43,7 +43,7 @@ export class EnvKeyStore implements KeyStore {
       entry = isProblem(value) ? value.problem : new Secret('env', ref, value);
       this.#keys.set(ref, entry);
     }
-    if (typeof entry === 'string') throw new KeyUnavailableError(ref, entry);
+    if (typeof entry === 'string') throw new KeyUnavailableError(ref, entry, true);
     return entry;
   }
 

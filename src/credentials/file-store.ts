@@ -30,7 +30,7 @@ export class FileKeyStore implements KeyStore {
 
   get(ref: string): Secret {
     const secret = this.#keys.get(ref);
-    if (!secret) throw new KeyUnavailableError(ref, this.#loadError ? `not in ${this.#file} (last reload failed: ${this.#loadError})` : `not in ${this.#file}`);
+    if (!secret) throw new KeyUnavailableError(ref, this.#loadError ? `not in ${this.#file} (last reload failed: ${this.#loadError})` : `not in ${this.#file}`, true);
     return secret;
   }
 

@@ -183,7 +183,7 @@ export class VaultKeyStore implements KeyStore {
         | { data?: Record<string, unknown> | null; metadata?: { version?: unknown; created_time?: unknown; deletion_time?: unknown; destroyed?: unknown } }
         | null
         | undefined;
-      if (response.status === 404 && !data?.metadata) throw new VaultReadError(`no secret at ${where}`);
+      if (response.status === 404 && !data?.metadata) throw new VaultReadError(`no secret at ${where}`, { absent: true });
       if (!data?.data || data.metadata?.destroyed === true || isPast(data.metadata?.deletion_time)) {
         throw new KeyGoneError(`no live version at ${where}${pinned ? ` (version ${pinned})` : ''}: it is deleted or destroyed`);
       }
@@ -210,7 +210,7 @@ export class VaultKeyStore implements KeyStore {
         // not served for another staleness period.
         this.#cache.delete(ref);
         this.#log?.warn({ path: where, key: cached?.secret.id, err: why }, 'key deleted in Vault; it is unavailable');
-        throw new KeyUnavailableError(ref, why);
+        throw new KeyUnavailableError(ref, why, true);
       }
       const age = cached ? Date.now() - cached.confirmedAt : Infinity;
       if (cached && age <= this.#settings.maxStalenessMs) {
@@ -218,7 +218,8 @@ export class VaultKeyStore implements KeyStore {
         return cached.secret;
       }
       this.#log?.error({ path: where, err: why }, 'Vault read failed; the key is unavailable');
-      throw new KeyUnavailableError(ref, why);
+      const absent = (error instanceof VaultReadError && error.absent) || (error instanceof VaultStatusError && error.status === 404);
+      throw new KeyUnavailableError(ref, why, absent);
     }
   }
 
@@ -312,6 +313,13 @@ export class VaultKeyStore implements KeyStore {
 export class VaultReadError extends Error {
   override readonly name = 'VaultReadError';
   readonly code = 'ERR_VAULT';
+  /** Vault answered that there is no secret at the path. */
+  readonly absent: boolean;
+
+  constructor(message: string, options: { absent?: boolean } = {}) {
+    super(message);
+    this.absent = options.absent ?? false;
+  }
 }
 
 /** The current version of a KV v2 metadata answer, and whether it is live. */

@@ -5,13 +5,14 @@
  */
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { CANARY_FIELD_SECRET, CANARY_KEY, CANARY_SID, expectNoCanary } from '../helpers/canary.ts';
 import { createAppRole, startOpenBao, startVault, type TestVault } from '../helpers/vault.ts';
+import { runCli } from '../helpers/process.ts';
 import type { VaultKeyStore } from '../../src/credentials/vault-store.ts';
 
 const ROTATED = 'sk-canary-rotated-9f8e7d6c-KEY-MUST-NEVER-LEAK';
@@ -74,6 +75,25 @@ describe('the Vault key store against a real OpenBao (any real Vault via KEYBROK
     return rest;
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('keybroker lint reads each key once: those Vault does not have are missing, those it refuses unread', async () => {
+    await vault.writeSecret('lint/openai', { value: CANARY_KEY });
+    const t = await broker('lint');
+    // The role reads lint/*: lint/anthropic is absent there; tools/search is outside what it may read.
+    const config = readConfig(t) as { destinations: Record<string, { key: string }> };
+    config.destinations['anthropic']!.key = 'lint/anthropic';
+    const file = join(t.dir, 'lint.yaml');
+    writeFileSync(file, stringify(config));
+    const result = runCli(['lint', '-c', file, '--json']);
+    const findings = (JSON.parse(result.stdout) as { findings: Array<{ code: string; severity: string; message: string }> }).findings.filter((f) => f.code.startsWith('key-'));
+    expect(findings.map((f) => [f.code, f.severity, /key "([^"]+)"/.exec(f.message)?.[1]])).to.deep.equal([
+      ['key-missing', 'error', 'lint/anthropic'],
+      ['key-unreadable', 'warning', 'tools/search'],
+    ]);
+    expect(findings[1]!.message).to.include('permission denied');
+    expect(result.code, 'key-missing is an error').to.equal(1);
+    expectNoCanary(result.stdout + result.stderr, 'lint output');
+  });
 
   it('injects the key read from KV v2 and names its version in the key id', async () => {
     await vault.writeSecret('read/openai', { value: CANARY_KEY });

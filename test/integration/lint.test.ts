@@ -89,4 +89,43 @@ describe('keybroker lint', function () {
     expect(result.stderr).to.match(/invalid\.yaml:\d+: policy\[0\]\.destinations\[0\]: unknown destination "nowhere"/);
     expect(result.stderr).to.match(/invalid\.yaml:\d+: policy\[0\]\.identities\[0\]: trust domain "elsewhere.org" is not configured/);
   });
+
+  it('finds methods a destination never accepts, and body rules on methods without a body', () => {
+    const base = baseConfig();
+    const destinations = base['destinations'] as Record<string, Record<string, unknown>>;
+    const config = write('methods.yaml', {
+      ...base,
+      destinations: { ...destinations, openai: { ...destinations['openai'], api: 'openai' } },
+      policy: [
+        ...(base['policy'] as unknown[]),
+        { id: 'openai-patch', identities: ['spiffe://example.org/ns/ops/*'], destinations: ['openai'], methods: ['PATCH', 'PUT'], paths: ['/v1/*'] },
+        { id: 'openai-mixed', identities: ['spiffe://example.org/ns/ops/a'], destinations: ['openai'], methods: ['POST', 'PATCH'], paths: ['/v1/files'] },
+        { id: 'models-on-get', identities: ['spiffe://example.org/ns/ops/b'], destinations: ['openai'], methods: ['GET', 'POST'], paths: ['/v1/chat/completions'], models: ['gpt-4o-mini'] },
+        // No api on tools: any method may be its own.
+        { id: 'tools-patch', identities: ['spiffe://example.org/ns/ops/*'], destinations: ['tools'], methods: ['PATCH'], paths: ['/x'] },
+      ],
+    });
+    const result = runCli(['lint', '-c', config, '--json']);
+    const findings = (JSON.parse(result.stdout) as { findings: Array<{ code: string; severity: string; message: string; line: number }> }).findings.filter((f) => f.code.startsWith('method-'));
+    expect(findings.map((f) => [f.code, f.severity, /rule "([^"]+)"/.exec(f.message)?.[1]])).to.deep.equal([
+      ['method-not-accepted', 'warning', 'openai-patch'],
+      ['method-not-accepted', 'warning', 'openai-mixed'],
+      ['method-without-body', 'warning', 'models-on-get'],
+    ]);
+    expect(findings[0]!.message).to.include('never called with PATCH, PUT, so the rule can never apply there');
+    expect(findings[1]!.message).to.include('never called with PATCH;');
+    expect(findings[2]!.message).to.include('GET requests carry none: they are refused body_unreadable, never granted');
+    expect(findings.every((f) => f.line > 0)).to.equal(true);
+  });
+
+  it('says which Vault keys it could not read, rather than calling them missing', () => {
+    const base = baseConfig();
+    writeFileSync(join(dir, 'vault-token'), 'not-a-token', { mode: 0o600 });
+    const config = write('vault.yaml', { ...base, keys: { store: 'vault', address: 'http://127.0.0.1:1', auth: { method: 'token', tokenFile: './vault-token' }, timeout: '1s' } });
+    const result = runCli(['lint', '-c', config, '--json']);
+    const findings = (JSON.parse(result.stdout) as { findings: Array<{ code: string; message: string }> }).findings.filter((f) => f.code.startsWith('key-'));
+    expect(findings.map((f) => f.code)).to.deep.equal(['key-unreadable', 'key-unreadable', 'key-unreadable']);
+    expect(findings[0]!.message).to.match(/could not be read from vault, so it was not checked: .*unreachable/);
+    expect(result.code, 'unread keys are warnings').to.equal(0);
+  });
 });
