@@ -23,7 +23,8 @@ export interface ConfigWatcher {
   readonly lastError: string | undefined;
   /** Reload now (SIGHUP, tests). Resolves to whether the new configuration took effect. */
   reload(): Promise<boolean>;
-  close(): void;
+  /** Stops polling; resolves once a reload already under way has finished (applied or not). */
+  close(): Promise<void>;
 }
 
 type Watched = LoadedConfig['watched'];
@@ -41,7 +42,10 @@ export function watchConfig(loaded: Pick<LoadedConfig, 'file' | 'watched'>, appl
   let seen = fingerprint(watched);
   // One reload at a time, in order: a burst of file changes must not race two swaps.
   let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
   const reload = (): Promise<boolean> => {
+    // Closed: the runtime is being released, and nothing may replace it now.
+    if (closed) return Promise.resolve(false);
     const next = queue.then(() => reloadOnce());
     queue = next;
     return next;
@@ -77,7 +81,11 @@ export function watchConfig(loaded: Pick<LoadedConfig, 'file' | 'watched'>, appl
       return lastError;
     },
     reload,
-    close: () => clearInterval(timer),
+    close: async () => {
+      closed = true;
+      clearInterval(timer);
+      await queue.catch(() => undefined);
+    },
   };
 }
 

@@ -60,6 +60,41 @@ export interface RuntimeParts {
 
 export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtime {
   const tokens = options.tokens ?? openTokenVerifier(config, options.log, options.gateway);
+  // Whatever fails below, what this runtime opened for itself is released before the error goes on.
+  let phaseStates: Map<string, unknown> | undefined;
+  try {
+    const destinations = resolveDestinations(config, tokens);
+    const policy = compileConfigPolicy(config);
+    const candidate = config.policyCandidate ? compilePolicy(config.policyCandidate, { destinations: config.destinations, policy: config.policyCandidate }) : undefined;
+    const ruleKeys = new Map<string, KeyRef>();
+    for (const r of config.policy) if (r.key) ruleKeys.set(r.id, parseKeyRef(r.key));
+    const teams = compileTeams(config.teams);
+    const prices = compilePrices(config.prices);
+    phaseStates = preparePhases(config, options);
+    const keys = options.keys ?? openKeyStore(config.keys, options.log, options.previous?.keys);
+    // One token cache for the process: its entries are keyed by everything that makes a token.
+    const oauth2 = options.previous?.credentials.oauth2 ?? new OAuth2Tokens(options.log ? { log: options.log } : {});
+    return {
+      config,
+      trustDomains: new Set(Object.keys(config.trust)),
+      destinations,
+      policy,
+      candidate,
+      teams,
+      keys,
+      credentials: { keys, oauth2, ruleKeys, teamsOf: (identity) => teamsOf(teams, identity) },
+      tokens,
+      phaseStates,
+      prices,
+    };
+  } catch (error) {
+    if (phaseStates) closePhaseStates(options.phases ?? PHASES, phaseStates, options.previous);
+    if (!options.tokens) tokens.close();
+    throw error;
+  }
+}
+
+function resolveDestinations(config: Config, tokens: TokenVerifier): Map<string, Destination> {
   const tokenHeaders = [...tokens.settings.tokenHeaders, ...(tokens.settings.person ? [tokens.settings.person.header] : [])];
   const destinations = new Map<string, Destination>();
   for (const [name, d] of Object.entries(config.destinations)) {
@@ -83,36 +118,16 @@ export function buildRuntime(config: Config, options: RuntimeParts = {}): Runtim
       ...(d.api ? { api: d.api } : {}),
     });
   }
-  const policy = compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });
-  const ruleKeys = new Map<string, KeyRef>();
-  for (const r of config.policy) if (r.key) ruleKeys.set(r.id, parseKeyRef(r.key));
-  const teams = compileTeams(config.teams);
-  const phaseStates = preparePhases(config, options, tokens);
-  try {
-    const keys = openKeysOrRelease(config, options, tokens);
-    // One token cache for the process: its entries are keyed by everything that makes a token.
-    const oauth2 = options.previous?.credentials.oauth2 ?? new OAuth2Tokens(options.log ? { log: options.log } : {});
-    return {
-      config,
-      trustDomains: new Set(Object.keys(config.trust)),
-      destinations,
-      policy,
-      candidate: config.policyCandidate ? compilePolicy(config.policyCandidate, { destinations: config.destinations, policy: config.policyCandidate }) : undefined,
-      teams,
-      keys,
-      credentials: { keys, oauth2, ruleKeys, teamsOf: (identity) => teamsOf(teams, identity) },
-      tokens,
-      phaseStates,
-      prices: compilePrices(config.prices),
-    };
-  } catch (error) {
-    closePhaseStates(options.phases ?? PHASES, phaseStates, options.previous);
-    throw error;
-  }
+  return destinations;
+}
+
+/** The configuration's policy as Check decides with it; its version covers the destinations too. */
+export function compileConfigPolicy(config: Config): CompiledPolicy {
+  return compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy });
 }
 
 /** Each stateful phase's state for `config`; if one cannot be built, those built so far are released. */
-function preparePhases(config: Config, options: RuntimeParts, tokens: TokenVerifier): Map<string, unknown> {
+function preparePhases(config: Config, options: RuntimeParts): Map<string, unknown> {
   const phases = options.phases ?? PHASES;
   const states = new Map<string, unknown>();
   try {
@@ -122,7 +137,6 @@ function preparePhases(config: Config, options: RuntimeParts, tokens: TokenVerif
     return states;
   } catch (error) {
     closePhaseStates(phases, states, options.previous);
-    if (!options.tokens) tokens.close();
     throw error;
   }
 }
@@ -150,17 +164,6 @@ export function releaseRuntime(runtime: Runtime): void {
   runtime.credentials.oauth2.close();
   runtime.tokens.close();
   retirePhaseStates(runtime, undefined);
-}
-
-/** Opens the key store; if that fails, closes a token verifier built for this runtime alone. */
-function openKeysOrRelease(config: Config, options: RuntimeParts, tokens: TokenVerifier): KeyStore {
-  if (options.keys) return options.keys;
-  try {
-    return openKeyStore(config.keys, options.log, options.previous?.keys);
-  } catch (error) {
-    if (!options.tokens) tokens.close();
-    throw error;
-  }
 }
 
 /** Every store reference the configuration can ask for (each team's, for `{team}`), to warm. */

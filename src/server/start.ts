@@ -82,39 +82,61 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
   };
 
   const watcher = watchConfig(loaded, apply, log, options.watchIntervalMs);
-  const telemetry = await setupTelemetry(config.telemetry, log, options.env);
-  const sinks: Auditor[] = [...(options.auditors ?? [])];
-  if (telemetry.tracer) sinks.push(spanAuditor(telemetry.tracer));
-  sinks.push(metricsAuditor(telemetry.meter, { runtime: () => current, reloads: () => watcher.stats, audit: () => telemetry.queue?.stats }));
-  if (config.log.decisions) sinks.push(decisionLog(log));
-  const audit = allAuditors(sinks);
-  const check = createCheck({ runtime: () => current, audit, log });
-  await current.tokens.ready();
-  await current.keys.warm?.(keysToWarm(current));
-  // Fail closed at start: no signing key, no token listener (and no keybroker).
-  await signer?.refresh();
-  signer?.start();
-  // Usage metering (Envoy's ext_proc filter on provider routes): each record goes to the
-  // audit's span, metrics and log line first, then to whoever else needs the real use.
-  const usageCounts = usageMetrics(telemetry.meter, (destination, model) => priceFor(current.prices, destination, model) !== undefined);
-  const usageLines = config.log.decisions ? usageLog(log) : undefined;
-  const usageSinks: UsageSink[] = [...(telemetry.tracer ? [usageSpanSink(telemetry.tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), ...(options.usageSinks ?? [])];
-  const processor = meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) });
-  const server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
+  // Until every listener is up, a failure releases all that was opened (the runtime's
+  // key store, bundles and limit stores, the telemetry exporters) before it is thrown:
+  // a keybroker that did not start holds nothing open.
+  let telemetry: Telemetry | undefined;
+  const servers: RunningServer[] = [];
+  const abandon = async (error: unknown): Promise<never> => {
+    await watcher.close();
+    await Promise.all(servers.map((s) => s.shutdown({ graceMs: 0 })));
+    signer?.close();
+    await telemetry?.shutdown().catch(() => undefined);
+    releaseRuntime(current);
+    throw error;
+  };
+  let check: ReturnType<typeof createCheck>;
+  let audit: ReturnType<typeof allAuditors>;
+  let server: RunningServer;
+  let usageLines: ReturnType<typeof usageLog> | undefined;
+  try {
+    telemetry = await setupTelemetry(config.telemetry, log, options.env);
+    const sinks: Auditor[] = [...(options.auditors ?? [])];
+    if (telemetry.tracer) sinks.push(spanAuditor(telemetry.tracer));
+    const queue = telemetry.queue;
+    sinks.push(metricsAuditor(telemetry.meter, { runtime: () => current, reloads: () => watcher.stats, audit: () => queue?.stats }));
+    if (config.log.decisions) sinks.push(decisionLog(log));
+    audit = allAuditors(sinks);
+    check = createCheck({ runtime: () => current, audit, log });
+    await current.tokens.ready();
+    await current.keys.warm?.(keysToWarm(current));
+    // Fail closed at start: no signing key, no token listener (and no keybroker).
+    await signer?.refresh();
+    signer?.start();
+    // Usage metering (Envoy's ext_proc filter on provider routes): each record goes to the
+    // audit's span, metrics and log line first, then to whoever else needs the real use.
+    const usageCounts = usageMetrics(telemetry.meter, (destination, model) => priceFor(current.prices, destination, model) !== undefined);
+    usageLines = config.log.decisions ? usageLog(log) : undefined;
+    const tracer = telemetry.tracer;
+    const usageSinks: UsageSink[] = [...(tracer ? [usageSpanSink(tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), ...(options.usageSinks ?? [])];
+    const processor = meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) });
+    server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
+    servers.push(server);
+  } catch (error) {
+    return abandon(error);
+  }
+  const started = telemetry;
   const exposure = exposureWarning(listeners.check, Object.keys(config.trust));
   if (exposure) log.warn({ address: server.address }, exposure);
   const bound = [{ name: 'check', address: server.address }];
-  const servers: RunningServer[] = [server];
   const startAlso = async (name: string, start: () => Promise<RunningServer>): Promise<RunningServer> => {
     try {
-      const started = await start();
-      servers.push(started);
-      bound.push({ name, address: started.address });
-      return started;
+      const running = await start();
+      servers.push(running);
+      bound.push({ name, address: running.address });
+      return running;
     } catch (error) {
-      await Promise.all(servers.map((s) => s.shutdown({ graceMs: 0 })));
-      signer?.close();
-      throw error;
+      return abandon(error);
     }
   };
   const { admin: adminListen, token: tokenListen } = listeners;
@@ -130,7 +152,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
                 configFile: file,
                 listeners: bound,
                 reloads: watcher.stats,
-                audit: { tracing: Boolean(telemetry.tracer), exported: telemetry.queue?.stats.exported ?? 0, dropped: telemetry.queue?.stats.dropped ?? 0 },
+                audit: { tracing: Boolean(started.tracer), exported: started.queue?.stats.exported ?? 0, dropped: started.queue?.stats.dropped ?? 0 },
                 signingKeyId: signer?.currentKid,
               }),
             reload: async () => {
@@ -155,12 +177,13 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     log,
     runtime: () => current,
     watcher,
-    telemetry,
+    telemetry: started,
     async shutdown(options) {
-      watcher.close();
+      // A reload under way finishes first: what it built is then `current`, released below.
+      await watcher.close();
       await Promise.all(servers.map((s) => s.shutdown(options)));
       signer?.close();
-      await telemetry.shutdown();
+      await started.shutdown();
       releaseRuntime(current);
       audit.flush?.();
       usageLines?.flush();
