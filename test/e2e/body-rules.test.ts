@@ -16,6 +16,7 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fake-provider.ts';
 import { startFakeMcpServer, type FakeMcpServer } from '../helpers/fake-mcp-server.ts';
+import { destinationsReadingBody } from '../../src/pipeline/body-destinations.ts';
 import { fakeProviderValues, gatewayValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { CANARY_ARGUMENT, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
@@ -73,10 +74,17 @@ describe('body rules through real Envoy and the real SDKs', function () {
     anthropic = await startFakeProvider('anthropic', providerCa.issue('api.anthropic.com', { dns: ['api.anthropic.com'] }));
     mcpServer = await startFakeMcpServer(providerCa.issue('mcp.example.org', { dns: ['mcp.example.org'] }));
     broker = await startTestBroker({ dir, config: bodyRulesConfig() });
-    envoy = await startEnvoy(dir, {
-      ...gatewayValues(gateway, trust.certFile, broker.broker.address),
-      ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port, mcpServer.port),
-    });
+    envoy = await startEnvoy(
+      dir,
+      {
+        ...gatewayValues(gateway, trust.certFile, broker.broker.address),
+        ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port, mcpServer.port),
+      },
+      undefined,
+      undefined,
+      // The body on the routes whose destinations' rules and limits read it, as an operator sets it up.
+      { bodyFor: [...destinationsReadingBody(broker.broker.runtime().config)] },
+    );
   });
 
   after(async () => {

@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
+import { destinationsReadingBody } from '../../src/pipeline/body-destinations.ts';
 import { fakeProviderValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { startRedis, type RunningRedis } from '../helpers/redis.ts';
@@ -55,14 +56,21 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
         },
       },
     });
-    envoy = await startEnvoy(dir, {
-      GATEWAY_CERT: gateway.certFile,
-      GATEWAY_KEY: gateway.keyFile,
-      AGENT_CA: trust.certFile,
-      TRUST_DOMAIN: 'example.org',
-      KEYBROKER_SOCKET: broker.broker.address.replace('unix://', ''),
-      ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port),
-    });
+    envoy = await startEnvoy(
+      dir,
+      {
+        GATEWAY_CERT: gateway.certFile,
+        GATEWAY_KEY: gateway.keyFile,
+        AGENT_CA: trust.certFile,
+        TRUST_DOMAIN: 'example.org',
+        KEYBROKER_SOCKET: broker.broker.address.replace('unix://', ''),
+        ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port),
+      },
+      undefined,
+      undefined,
+      // The body on the routes whose destinations' rules and limits read it, as an operator sets it up.
+      { bodyFor: [...destinationsReadingBody(broker.broker.runtime().config)] },
+    );
   });
 
   after(async () => {

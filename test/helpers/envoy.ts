@@ -47,7 +47,34 @@ export interface EnvoyPorts {
   readonly adminPort: number;
 }
 
-export async function startEnvoy(dir: string, values: Record<string, string | number>, template = GATEWAY_TEMPLATE, ports?: EnvoyPorts): Promise<RunningEnvoy> {
+/**
+ * What a route whose destination's rules read the body sends keybroker: the whole body
+ * (never part of it), as bytes, up to keybroker's own limit (src/inspect/read-body.ts).
+ * The shipped configs' comments give the same settings (test/unit/envoy-body-routes.test.ts).
+ */
+export const INSPECT_BODY = { max_request_bytes: 1048576, allow_partial_message: false, pack_as_bytes: true } as const;
+
+/**
+ * The shipped template with the body sent on the routes of `destinations`: what an
+ * operator adds for destinations whose rules read the body (docs/body-rules.md).
+ */
+export function withRequestBody(template: string, destinations: readonly string[]): string {
+  let out = template;
+  for (const destination of destinations) {
+    const line = new RegExp(`^( *)context_extensions: \\{ destination: ${destination} \\}\n`, 'm');
+    if (!line.test(out)) throw new Error(`the template has no ext_authz route for destination "${destination}"`);
+    out = out.replace(line, (found, indent: string) => `${found}${indent}with_request_body: ${JSON.stringify(INSPECT_BODY)}\n`);
+  }
+  return out;
+}
+
+export async function startEnvoy(
+  dir: string,
+  values: Record<string, string | number>,
+  template = GATEWAY_TEMPLATE,
+  ports?: EnvoyPorts,
+  options: { readonly bodyFor?: readonly string[] } = {},
+): Promise<RunningEnvoy> {
   const envoy = requireEnvoy();
   const port = ports?.port ?? (await freePort());
   const tokenPort = ports?.tokenPort ?? (await freePort());
@@ -56,7 +83,14 @@ export async function startEnvoy(dir: string, values: Record<string, string | nu
   const configFile = join(dir, 'envoy.yaml');
   writeFileSync(
     configFile,
-    renderTemplate(readFileSync(template, 'utf8'), { ...values, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: port, TOKEN_LISTEN_PORT: tokenPort, ADMIN_PORT: adminPort, ACCESS_LOG: accessLog }),
+    renderTemplate(withRequestBody(readFileSync(template, 'utf8'), options.bodyFor ?? []), {
+      ...values,
+      LISTEN_ADDRESS: '127.0.0.1',
+      LISTEN_PORT: port,
+      TOKEN_LISTEN_PORT: tokenPort,
+      ADMIN_PORT: adminPort,
+      ACCESS_LOG: accessLog,
+    }),
   );
   const proc = spawnProcess(envoy, ['-c', configFile, '--use-dynamic-base-id', '--log-level', 'warn', '--concurrency', '1', '--disable-hot-restart', '--file-flush-interval-msec', '100']);
   await waitReady(adminPort, proc);
