@@ -6,14 +6,14 @@
 import { parseSpiffeId } from '../identity/spiffe-id.ts';
 import { explainDecision } from '../pipeline/explain.ts';
 import type { Runtime } from '../pipeline/runtime.ts';
-import { whatCan, whoCan, type AccessReview, type ReviewedRule } from '../policy/access-review.ts';
+import { whatCan, whoCan } from '../policy/access-review.ts';
+import { reviewMessage } from './review-message.ts';
 import type { ExplainRequest__Output } from '../api/generated/keybroker/admin/v1/ExplainRequest.ts';
 import type { ExplainResponse } from '../api/generated/keybroker/admin/v1/ExplainResponse.ts';
 import type { WhoCanRequest__Output } from '../api/generated/keybroker/admin/v1/WhoCanRequest.ts';
 import type { WhoCanResponse } from '../api/generated/keybroker/admin/v1/WhoCanResponse.ts';
 import type { CanRequest__Output } from '../api/generated/keybroker/admin/v1/CanRequest.ts';
 import type { CanResponse } from '../api/generated/keybroker/admin/v1/CanResponse.ts';
-import type { Grant } from '../api/generated/keybroker/admin/v1/Grant.ts';
 import type { StatusResponse } from '../api/generated/keybroker/admin/v1/StatusResponse.ts';
 import type { ReloadResponse } from '../api/generated/keybroker/admin/v1/ReloadResponse.ts';
 import type { GetJwksResponse } from '../api/generated/keybroker/admin/v1/GetJwksResponse.ts';
@@ -52,7 +52,7 @@ export function adminMethods(deps: AdminDeps): AdminMethods {
         path: httpPath(request.path, true),
         authority: request.authority ? hostName(request.authority) : undefined,
       };
-      const record = await explainDecision(deps.runtime(), query);
+      const { record, shadow, candidate } = await explainDecision(deps.runtime(), query);
       return {
         decision: {
           decision: record.decision,
@@ -64,23 +64,25 @@ export function adminMethods(deps: AdminDeps): AdminMethods {
           destination: record.destination ?? '',
           key_id: record.keyId ?? '',
           detail: record.detail ?? '',
+          shadow: shadow ?? '',
+          candidate: candidate ?? '',
         },
       };
     },
     async WhoCan(request) {
       const runtime = deps.runtime();
-      const review = whoCan(runtime.config.policy, {
+      const review = whoCan(runtime.policy, {
         destination: name('destination', request.destination),
         method: httpMethod(request.method, false) || undefined,
         path: httpPath(request.path, false) || undefined,
       });
-      return { ...grants(review), policy_version: runtime.policy.version };
+      return reviewMessage(review, runtime.policy.version);
     },
     async Can(request) {
       const runtime = deps.runtime();
       const destination = request.destination ? name('destination', request.destination) : undefined;
-      const review = whatCan(runtime.config.policy, { identity: spiffeId('identity', request.identity), destination });
-      return { ...grants(review), policy_version: runtime.policy.version };
+      const review = whatCan(runtime.policy, { identity: spiffeId('identity', request.identity), destination });
+      return reviewMessage(review, runtime.policy.version);
     },
     Status: () => deps.status(),
     async Reload() {
@@ -91,19 +93,6 @@ export function adminMethods(deps: AdminDeps): AdminMethods {
       return { jwks: deps.jwks() };
     },
   };
-}
-
-function grants(review: AccessReview): { grants: Grant[]; denials: Grant[] } {
-  const toGrant = (r: ReviewedRule): Grant => ({
-    rule: r.rule,
-    identities: [...r.identities],
-    destinations: [...r.destinations],
-    methods: [...r.methods],
-    paths: [...r.paths],
-    person_required: r.personRequired,
-    person_groups: [...r.personGroups],
-  });
-  return { grants: review.grants.map(toGrant), denials: review.denials.map(toGrant) };
 }
 
 function spiffeId(field: string, value: string): string {

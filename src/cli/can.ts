@@ -1,13 +1,15 @@
 /**
  * `keybroker can`: what one identity may do (destinations × methods × paths), and the
- * deny rules that name it — from a configuration file, or a running keybroker (--server).
+ * deny rules that name it — from a configuration file, or a running keybroker (--server) —
+ * answered from the compiled policy Check decides with.
  */
 import { loadConfigFile } from '../config/load.ts';
-import { compilePolicy } from '../policy/compile.ts';
+import { compileConfigPolicy } from '../pipeline/runtime.ts';
 import { whatCan } from '../policy/access-review.ts';
+import { reviewMessage, type ReviewMessage } from '../admin/review-message.ts';
 import { EXIT, parseOptions, required, type Command } from './command.ts';
 import { askServer, SERVER_HELP, SERVER_OPTIONS } from './remote.ts';
-import { asMessage, printReview, type Review } from './who-can.ts';
+import { printReview } from './who-can.ts';
 
 export const canCommand: Command = {
   name: 'can',
@@ -35,16 +37,14 @@ exit codes: 0 answered, 1 configuration or server error, 2 usage`,
       ...SERVER_OPTIONS,
     });
     required(values, 'identity');
-    let answer: Review;
+    let answer: ReviewMessage;
     if (values.server) {
       answer = await askServer({ ...values, server: values.server }, (admin) => admin.Can({ identity: values.identity, destination: values.destination ?? '' }));
     } else {
       required(values, 'config');
       const { config } = loadConfigFile(values.config);
-      answer = asMessage(
-        whatCan(config.policy, { identity: values.identity, destination: values.destination }),
-        compilePolicy(config.policy, { destinations: config.destinations, policy: config.policy }).version,
-      );
+      const policy = compileConfigPolicy(config);
+      answer = reviewMessage(whatCan(policy, { identity: values.identity, destination: values.destination }), policy.version);
     }
     printReview(answer, values.json, io);
     return EXIT.ok;

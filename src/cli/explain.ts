@@ -3,34 +3,22 @@
  * the decision. Prints the key id that would be injected, never the key.
  */
 import { loadConfigFile } from '../config/load.ts';
-import { explainDecision } from '../pipeline/explain.ts';
+import { explainDecision, type ExplainQuery as DecisionQuery, type Explanation } from '../pipeline/explain.ts';
 import { PHASES } from '../pipeline/check.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
-import type { DecisionRecord, Divergence } from '../model/check.ts';
+import type { DecisionRecord } from '../model/check.ts';
 import { KeyUnavailableError, type KeyStore } from '../credentials/store.ts';
 import { Secret } from '../credentials/secret.ts';
 import { didYouMean } from '../lib/suggest.ts';
 import { KeyFileMissingError } from '../credentials/file-store.ts';
 import { demoKeysHint } from './demo-paths.ts';
-import { EXIT, parseOptions, required, type Command } from './command.ts';
-import { explainBody, type BodyOptions } from './explain-body.ts';
+import { EXIT, parseOptions, required, UsageError, type Command } from './command.ts';
+import { BODY_HELP, BODY_OPTIONS, bodyOptions, explainBody, givesBody, type BodyOptions } from './explain-body.ts';
 import type { AdminApi } from '../admin/client.ts';
 import { askServer, SERVER_HELP, SERVER_OPTIONS } from './remote.ts';
 
-export interface ExplainQuery {
-  readonly identity: string;
-  readonly destination: string;
-  readonly method: string;
-  /**
-   * The path as the agent sends it (`/openai/v1/chat/completions`), a full URL, or the
-   * path after the route prefix (`/v1/chat/completions`), which gets the prefix added.
-   */
-  readonly path: string;
-  /** `:authority`; by default the URL's host, else the destination's upstream. */
-  readonly authority?: string | undefined;
-  /** The request body (`--body`, or described by `--model`, `--tool`, …). */
-  readonly body?: BodyOptions | undefined;
-}
+/** A request to explain, its body given as `--body` or described by `--model`, `--tool`, …. */
+export type ExplainQuery = Omit<DecisionQuery, 'body'> & { readonly body?: BodyOptions | undefined };
 
 /** Reasons that mean "the request names something this configuration does not know". */
 const UNKNOWN_REASONS = new Set(['destination_unknown', 'destination_missing', 'trust_domain_unknown', 'identity_malformed']);
@@ -41,7 +29,7 @@ export class UnknownDestinationError extends Error {
   readonly code = 'ERR_UNKNOWN_DESTINATION';
 }
 
-export async function explain(configFile: string, query: ExplainQuery): Promise<DecisionRecord> {
+export async function explain(configFile: string, query: ExplainQuery): Promise<Explanation> {
   const { config } = loadConfigFile(configFile);
   if (!(query.destination in config.destinations)) {
     const known = Object.keys(config.destinations);
@@ -55,8 +43,9 @@ export async function explain(configFile: string, query: ExplainQuery): Promise<
   try {
     const destination = runtime.destinations.get(query.destination);
     const body = query.body ? explainBody(query.body, destination?.api, query.destination) : undefined;
-    const record = await explainDecision(runtime, { ...query, body });
-    return keys.notRead && record.keyId !== undefined && record.detail === undefined ? { ...record, detail: keys.notRead } : record;
+    const explanation = await explainDecision(runtime, { ...query, body });
+    const { record } = explanation;
+    return keys.notRead && record.keyId !== undefined && record.detail === undefined ? { ...explanation, record: { ...record, detail: keys.notRead } } : explanation;
   } finally {
     releaseRuntime(runtime);
   }
@@ -97,7 +86,7 @@ class AnyField extends Map<string, string> {
 }
 
 /** Explain through the admin API; the answer in the same record shape as a local one. */
-async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>): Promise<DecisionRecord> {
+async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>): Promise<Explanation> {
   const { decision } = await admin.Explain({ ...query, authority: query.authority ?? '' });
   if (!decision) throw new Error('the server answered no decision');
   const record: DecisionRecord = {
@@ -112,14 +101,10 @@ async function explainRemote(admin: AdminApi, query: Omit<ExplainQuery, 'body'>)
   };
   const optional = { rule: decision.rule, policyVersion: decision.policy_version, identity: decision.identity, destination: decision.destination, keyId: decision.key_id, detail: decision.detail };
   for (const [name, value] of Object.entries(optional)) if (value) Object.assign(record, { [name]: value });
-  return record;
+  return { record, shadow: decision.shadow || undefined, candidate: decision.candidate || undefined };
 }
 
-function divergence(d: Divergence | undefined): string | undefined {
-  return d ? `${d.decision} (${d.reason}${d.rule ? `, rule ${d.rule}` : ''})` : undefined;
-}
-
-export function formatExplanation(record: DecisionRecord): string {
+export function formatExplanation({ record, shadow, candidate }: Explanation): string {
   const rows: Array<[string, string | undefined]> = [
     ['decision', record.decision],
     ['reason', record.reason],
@@ -133,9 +118,9 @@ export function formatExplanation(record: DecisionRecord): string {
     ['tool', record.tool],
     ['key id', record.keyId ?? '(none)'],
     ['detail', record.detail],
-    // What shadow rules or the candidate policy would have answered, when it differs.
-    ['shadow', divergence(record.shadow)],
-    ['candidate', divergence(record.candidate)],
+    // What shadow rules or the candidate policy would have answered, when there are any.
+    ['shadow', shadow],
+    ['candidate', candidate],
   ];
   return rows
     .filter(([, value]) => value !== undefined)
@@ -163,12 +148,7 @@ ${SERVER_HELP}
   --path PATH             the path as the agent sends it (/openai/v1/chat/completions),
                           a full URL, or the path after the route prefix (/v1/chat/completions)
   --authority HOST        the :authority (default: the URL's host, else the upstream)
-  --body FILE             the JSON request body, read as the inspect phase reads Envoy's
-  --model NAME            or a body described: the model asked for (OpenAI, Anthropic),
-  --tool NAME             a tool offered (repeatable) or, for MCP, the tool called,
-  --mcp-method METHOD     the MCP method (default tools/call with --tool),
-  --max-tokens N          the output token bound, and
-  --stream                a streamed response (docs/body-rules.md)
+${BODY_HELP}
   --json                  print the decision record as JSON
   -h, --help              this text
 
@@ -181,30 +161,27 @@ exit codes: 0 allow, 3 deny, 4 unknown destination or identity, 2 usage, 1 confi
       method: { type: 'string', default: 'POST' },
       path: { type: 'string' },
       authority: { type: 'string' },
-      body: { type: 'string' },
-      model: { type: 'string' },
-      tool: { type: 'string', multiple: true },
-      'mcp-method': { type: 'string' },
-      'max-tokens': { type: 'string' },
-      stream: { type: 'boolean' },
+      ...BODY_OPTIONS,
       json: { type: 'boolean', default: false },
       ...SERVER_OPTIONS,
     });
     required(values, 'identity', 'destination', 'path');
     if (!values.server) required(values, 'config');
-    let record: DecisionRecord;
+    let explanation: Explanation;
     try {
-      const body: BodyOptions = { body: values.body, model: values.model, tool: values.tool, mcpMethod: values['mcp-method'], maxTokens: values['max-tokens'], stream: values.stream };
+      const body = bodyOptions(values);
+      if (values.server && givesBody(body)) throw new UsageError('--server explains without a body: the admin API takes none (drop --body, --model, --tool…)');
       const query = { identity: values.identity, destination: values.destination, path: values.path, authority: values.authority, method: values.method ?? 'POST' };
-      record = values.server ? await askServer({ ...values, server: values.server }, (admin) => explainRemote(admin, query)) : await explain(values.config!, { ...query, body });
+      explanation = values.server ? await askServer({ ...values, server: values.server }, (admin) => explainRemote(admin, query)) : await explain(values.config!, { ...query, body });
     } catch (error) {
       if (!(error instanceof UnknownDestinationError)) throw error;
       if (values.json) io.out(JSON.stringify({ decision: 'unknown', reason: 'destination_unknown', detail: error.message }));
       else io.err(`keybroker explain: ${error.message}`);
       return EXIT.unknown;
     }
+    const { record } = explanation;
     if (values.json) io.out(JSON.stringify(record));
-    else io.out(formatExplanation(record));
+    else io.out(formatExplanation(explanation));
     if (record.decision === 'allow') return EXIT.ok;
     return UNKNOWN_REASONS.has(record.reason) ? EXIT.unknown : EXIT.deny;
   },

@@ -22,6 +22,17 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const JSON_TYPE = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
+/**
+ * The headers of a body Envoy buffered whole and sends as JSON, its length declared: what
+ * the offline commands (explain, test, who-can) present with a body they describe.
+ */
+export function wholeJsonBodyHeaders(body: Uint8Array): Map<string, string> {
+  return new Map([
+    ['content-type', 'application/json'],
+    ['content-length', String(body.length)],
+  ]);
+}
+
 function unreadable(detail: string): never {
   throw new Denial('body_unreadable', detail);
 }

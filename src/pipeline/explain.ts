@@ -5,8 +5,9 @@
  */
 import { pino } from 'pino';
 import { createCheck } from './check.ts';
+import { wholeJsonBodyHeaders } from '../inspect/read-body.ts';
 import type { Runtime } from './runtime.ts';
-import type { DecisionRecord, Destination } from '../model/check.ts';
+import type { DecisionRecord, Destination, Divergence } from '../model/check.ts';
 
 export interface ExplainQuery {
   readonly identity: string;
@@ -23,7 +24,31 @@ export interface ExplainQuery {
   readonly body?: Uint8Array | undefined;
 }
 
-export async function explainDecision(runtime: Runtime, query: ExplainQuery): Promise<DecisionRecord> {
+/** A decision, and what the policy not enforced would have answered. */
+export interface Explanation {
+  readonly record: DecisionRecord;
+  /**
+   * With the shadow rules enforced: `same answer`, or the other answer, as
+   * `deny (denied_by_rule, rule r)`; undefined when the policy has no shadow rules.
+   */
+  readonly shadow: string | undefined;
+  /** The same for the candidate policy; undefined when none is configured. */
+  readonly candidate: string | undefined;
+}
+
+export async function explainDecision(runtime: Runtime, query: ExplainQuery): Promise<Explanation> {
+  const record = await decide(runtime, query);
+  // The record carries what shadow rules and the candidate would answer only when it differs.
+  return { record, shadow: wouldAnswer(runtime.policy.shadow !== undefined, record.shadow), candidate: wouldAnswer(runtime.candidate !== undefined, record.candidate) };
+}
+
+function wouldAnswer(configured: boolean, divergence: Divergence | undefined): string | undefined {
+  if (!configured) return undefined;
+  if (!divergence) return 'same answer';
+  return `${divergence.decision} (${divergence.reason}${divergence.rule ? `, rule ${divergence.rule}` : ''})`;
+}
+
+async function decide(runtime: Runtime, query: ExplainQuery): Promise<DecisionRecord> {
   const destination = runtime.destinations.get(query.destination);
   const { authority, path } = requestTarget(query, destination);
   let record: DecisionRecord | undefined;
@@ -33,13 +58,7 @@ export async function explainDecision(runtime: Runtime, query: ExplainQuery): Pr
     method: query.method.toUpperCase(),
     authority,
     path,
-    // As Envoy sends a body it buffered whole: typed JSON, its length declared.
-    headers: query.body
-      ? new Map([
-          ['content-type', 'application/json'],
-          ['content-length', String(query.body.length)],
-        ])
-      : new Map(),
+    headers: query.body ? wholeJsonBodyHeaders(query.body) : new Map(),
     ...(query.body ? { body: query.body } : {}),
     sourcePrincipal: query.identity,
     sourceCertificate: '',

@@ -213,3 +213,26 @@ export function denyBodyMatch(conditions: CompiledBodyConditions, facts: BodyFac
   }
   return matched.join(', ');
 }
+
+/**
+ * The conditions, as the compiled rule holds them, for an access review: one line each,
+ * such as `models: gpt-4o-mini, gpt-4.1-*` (deny rules' names in lower case, as compared).
+ */
+export function describeBodyConditions(conditions: CompiledBodyConditions | null): string[] {
+  if (!conditions) return [];
+  const names = (matcher: NameMatcher) => [...matcher.exact, ...matcher.prefixes.map((p) => `${p}*`)].join(', ');
+  const lines: string[] = [];
+  if (conditions.models) lines.push(`models: ${names(conditions.models)}`);
+  if (conditions.maxOutputTokens !== undefined) lines.push(`maxOutputTokens: ${conditions.maxOutputTokens}`);
+  if (conditions.stream !== undefined) lines.push(`stream: ${conditions.stream}`);
+  if (conditions.mcpMethods) lines.push(`mcpMethods: ${names(conditions.mcpMethods)}`);
+  if (conditions.tools) lines.push(`tools: ${names(conditions.tools)}`);
+  for (const [tool, checks] of conditions.arguments ?? []) lines.push(`arguments of ${tool}: ${checks.map(([name]) => name).join(', ')}`);
+  return lines;
+}
+
+/** Whether a rule's body conditions let it apply to a request with these facts: a grant's all hold, a deny rule's all pick it out. */
+export function bodyConditionsApply(conditions: CompiledBodyConditions | null, effect: 'allow' | 'deny', facts: BodyFacts): boolean {
+  if (!conditions) return true;
+  return effect === 'allow' ? grantBodyFailure(conditions, facts) === undefined : denyBodyMatch(conditions, facts) !== undefined;
+}

@@ -2,7 +2,7 @@
  * Deciding one request against the compiled policy: default deny, and any matching deny
  * rule beats every grant (invariant 6).
  */
-import type { CompiledRule, PolicyIndex } from './compile.ts';
+import type { CompiledRule, IdentityIndex, PolicyIndex } from './compile.ts';
 import { denyBodyMatch, grantBodyFailure, type BodyFailure, type BodyReason } from './body-conditions.ts';
 import type { BodyFacts } from '../model/body.ts';
 import { Denial } from '../lib/denial.ts';
@@ -60,8 +60,7 @@ export function evaluate(policy: PolicyIndex, input: PolicyInput): PolicyResult 
     }
   };
 
-  consider(index.exact.get(input.identity));
-  forEachAncestor(input.identity, (prefix) => consider(index.prefix.get(prefix)));
+  forEachCandidate(index, input.identity, consider);
 
   if (deny) return denyDetail === undefined ? { allow: false, reason: 'denied_by_rule', rule: deny.id } : { allow: false, reason: 'denied_by_rule', rule: deny.id, detail: denyDetail };
   if (grant) return { allow: true, rule: grant.id };
@@ -74,6 +73,15 @@ function bodyOf(input: PolicyInput): BodyFacts {
   return input.body();
 }
 
+/**
+ * The rule lists at one destination that can name `identity`: its exact entry, then each
+ * `/*` prefix entry above it. Check decides from these, and `can` lists them.
+ */
+export function forEachCandidate(index: IdentityIndex, identity: string, visit: (rules: readonly CompiledRule[] | undefined) => void): void {
+  visit(index.exact.get(identity));
+  forEachAncestor(identity, (prefix) => visit(index.prefix.get(prefix)));
+}
+
 /** `spiffe://td/a/b` → `spiffe://td/`, `spiffe://td/a/`: every prefix a `/*` pattern could name. */
 export function forEachAncestor(identity: string, visit: (prefix: string) => void): void {
   for (let slash = identity.indexOf('/', SCHEME_LENGTH); slash !== -1; slash = identity.indexOf('/', slash + 1)) {
@@ -82,18 +90,28 @@ export function forEachAncestor(identity: string, visit: (prefix: string) => voi
 }
 
 function ruleMatches(rule: CompiledRule, input: PolicyInput): boolean {
-  if (rule.requirePerson) {
-    if (!input.person) return false;
-    const groups = rule.personGroups;
-    if (groups && !input.person.groups.some((g) => groups.has(g))) return false;
-  }
-  return requestMatches(rule, input.method, input.path);
+  return personMatches(rule, input.person) && requestMatches(rule, input.method, input.path);
 }
 
 /** Whether a rule's methods and paths cover a request (identity, person and body aside). */
 export function requestMatches(rule: CompiledRule, method: string, path: string): boolean {
-  if (rule.methods && !rule.methods.has(method)) return false;
+  return methodMatches(rule, method) && pathMatches(rule, path);
+}
+
+export function methodMatches(rule: CompiledRule, method: string): boolean {
+  return !rule.methods || rule.methods.has(method);
+}
+
+export function pathMatches(rule: CompiledRule, path: string): boolean {
   if (!rule.exactPaths) return true;
   if (rule.exactPaths.has(path)) return true;
   return rule.pathPrefixes.some((prefix) => path.startsWith(prefix));
+}
+
+/** Whether a rule's person requirement holds for this person (or for no person). */
+export function personMatches(rule: CompiledRule, person: PolicyInput['person']): boolean {
+  if (!rule.requirePerson) return true;
+  if (!person) return false;
+  const groups = rule.personGroups;
+  return !groups || person.groups.some((g) => groups.has(g));
 }

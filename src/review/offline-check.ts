@@ -13,6 +13,7 @@ import { buildRuntime, releaseRuntime, type Runtime } from '../pipeline/runtime.
 import type { DecisionRecord, Proof, RequestFacts } from '../model/check.ts';
 import { need } from '../model/phase.ts';
 import { keysNotRead } from './keys-not-read.ts';
+import { wholeJsonBodyHeaders } from '../inspect/read-body.ts';
 
 export interface DescribedRequest {
   readonly identity: string;
@@ -23,7 +24,7 @@ export interface DescribedRequest {
   /** The path after the route prefix, as policy paths are written (`/v1/chat/completions`). */
   readonly path: string;
   readonly person?: { readonly sub: string; readonly groups: readonly string[] } | undefined;
-  /** A JSON request body, for rules that read it. */
+  /** A request body for rules that read it: bytes as sent, or a value sent as JSON. */
   readonly body?: unknown;
 }
 
@@ -55,20 +56,13 @@ export function offlineCheck(config: Config): OfflineCheck {
 /** The request as Envoy would present it: the route's destination, its prefix, its host. */
 function factsFor(request: DescribedRequest, runtime: Runtime): RequestFacts & { described: DescribedRequest } {
   const destination = runtime.destinations.get(request.destination);
-  const body = request.body === undefined ? undefined : Buffer.from(JSON.stringify(request.body));
+  const body = request.body === undefined ? undefined : request.body instanceof Uint8Array ? Buffer.from(request.body) : Buffer.from(JSON.stringify(request.body));
   return {
     decisionId: 'offline',
     method: request.method.toUpperCase(),
     authority: destination?.upstream ?? '',
     path: (destination?.routePrefix ?? '') + request.path,
-    headers: new Map(
-      body
-        ? [
-            ['content-type', 'application/json'],
-            ['content-length', String(body.length)],
-          ]
-        : [],
-    ),
+    headers: body ? wholeJsonBodyHeaders(body) : new Map(),
     sourcePrincipal: request.identity,
     sourceCertificate: '',
     contextExtensions: new Map([['destination', request.destination]]),

@@ -70,7 +70,7 @@ export async function exchangeToken(request: ExchangeRequest__Output, caller: Ex
 
   const scope = [...new Set(request.scope)].sort();
   if (scope.length > 0) {
-    const reachable = new Set(whatCan(runtime.config.policy, { identity }).grants.flatMap((g) => g.destinations));
+    const reachable = new Set(whatCan(runtime.policy, { identity }).grants.flatMap((g) => g.destinations));
     const beyond = scope.filter((d) => !reachable.has(d));
     if (beyond.length > 0) throw new ExchangeError('invalid_scope', `no grant lets ${identity} reach ${beyond.join(', ')}; a token can only narrow access`, 'scope_exceeded');
   }

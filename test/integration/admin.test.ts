@@ -57,6 +57,8 @@ describe('admin API on a Unix socket', () => {
     expect(allowed.decision).to.include({ decision: 'allow', reason: 'allowed', status: 200, rule: 'research-openai', identity: RESEARCH, destination: 'openai' });
     expect(allowed.decision!.key_id).to.match(/^file:openai\/prod#/);
     expect(allowed.decision!.policy_version).to.equal(t.broker.runtime().policy.version);
+    // No shadow rules and no candidate: nothing to say of them.
+    expect(allowed.decision).to.include({ shadow: '', candidate: '' });
     expectNoCanary(JSON.stringify(allowed), 'Explain response');
 
     const denied = await admin.Explain({ identity: 'spiffe://example.org/ns/research/quarantined', destination: 'openai', method: 'POST', path: '/v1/chat/completions' });
@@ -74,7 +76,7 @@ describe('admin API on a Unix socket', () => {
   it('WhoCan: the grants for a destination, method and path, and the deny rules beside them', async () => {
     const answer = await admin.WhoCan({ destination: 'openai', method: 'POST', path: '/v1/chat/completions' });
     expect(answer.grants.map((g) => g.rule)).to.deep.equal(['research-openai']);
-    expect(answer.grants[0]).to.deep.include({ identities: ['spiffe://example.org/ns/research/*'], methods: ['POST'], person_required: false });
+    expect(answer.grants[0]).to.deep.include({ identities: ['spiffe://example.org/ns/research/*'], methods: ['POST'], person_required: false, conditions: [] });
     expect(answer.denials.map((g) => g.rule)).to.deep.equal(['block-quarantined']);
     const models = await admin.WhoCan({ destination: 'openai', method: 'GET', path: '/v1/models/gpt-4o' });
     expect(models.grants.map((g) => g.rule)).to.deep.equal(['research-models']);

@@ -121,7 +121,9 @@ describe('shadow rules', () => {
     expect(result.stdout).to.match(/shadow:\s+deny \(denied_by_rule, rule shadow-block-research\)$/m);
     const same = runCli(['explain', '-c', t.configFile, '--identity', RESEARCH, '--destination', 'openai', '--method', 'GET', '--path', '/v1/models/x']);
     expect(same.code, same.stderr).to.equal(0);
-    expect(same.stdout).to.not.match(/shadow:/);
+    expect(same.stdout).to.match(/^shadow:\s+same answer$/m);
+    // No candidate configured: said so by its absence.
+    expect(same.stdout).to.not.match(/candidate:/);
   });
 });
 
@@ -162,6 +164,16 @@ describe('a candidate policy', () => {
 
     expect((await t.check(envoyCheckRequest({ principal: RESEARCH, path: '/openai/v1/embeddings' }))).status.code).to.equal(0);
     expect((await lastRecord(t)).candidate).to.equal(undefined);
+  });
+
+  it('shows the candidate answer in explain, the same answer included', () => {
+    const explain = (path: string) => runCli(['explain', '-c', t.configFile, '--identity', RESEARCH, '--destination', 'openai', '--path', path]);
+    const differs = explain('/v1/chat/completions');
+    expect(differs.code, differs.stderr).to.equal(0);
+    expect(differs.stdout).to.match(/^candidate:\s+deny \(no_matching_grant\)$/m);
+    expect(differs.stdout).to.not.match(/^shadow:/m);
+    const same = explain('/v1/embeddings');
+    expect(same.stdout).to.match(/^candidate:\s+same answer$/m);
   });
 
   it('is validated like the live policy, problems located in its own file', () => {

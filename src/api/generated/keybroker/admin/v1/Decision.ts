@@ -32,6 +32,15 @@ export interface Decision {
    * An operator-facing explanation of a denial.
    */
   'detail'?: (string);
+  /**
+   * What the policy with its shadow rules enforced would answer: "same answer", or the
+   * other answer ("deny (denied_by_rule, rule r)"); empty when it has no shadow rules.
+   */
+  'shadow'?: (string);
+  /**
+   * The same for the candidate policy (policyCandidate); empty when none is configured.
+   */
+  'candidate'?: (string);
 }
 
 /**
@@ -65,4 +74,13 @@ export interface Decision__Output {
    * An operator-facing explanation of a denial.
    */
   'detail': (string);
+  /**
+   * What the policy with its shadow rules enforced would answer: "same answer", or the
+   * other answer ("deny (denied_by_rule, rule r)"); empty when it has no shadow rules.
+   */
+  'shadow': (string);
+  /**
+   * The same for the candidate policy (policyCandidate); empty when none is configured.
+   */
+  'candidate': (string);
 }

@@ -24,6 +24,10 @@ export interface Grant {
    */
   'person_required'?: (boolean);
   'person_groups'?: (string)[];
+  /**
+   * What the rule asks of the request body, one condition each ("models: gpt-4o-mini").
+   */
+  'conditions'?: (string)[];
 }
 
 /**
@@ -49,4 +53,8 @@ export interface Grant__Output {
    */
   'person_required': (boolean);
   'person_groups': (string)[];
+  /**
+   * What the rule asks of the request body, one condition each ("models: gpt-4o-mini").
+   */
+  'conditions': (string)[];
 }

@@ -1,0 +1,162 @@
+/**
+ * CPU per Check, in process: the gRPC message decoded, the request parsed, the whole
+ * pipeline run with the audit sinks a server has (decision log to /dev/null, metrics),
+ * the response encoded — no sockets, no load generator, nothing else on the clock. For
+ * finding what a scenario costs beside (a) on a busy machine in a few seconds; the
+ * server rows of bench/run.ts remain the figures to report.
+ *
+ *   node bench/check-cpu.ts [--ms 1500] [--rounds 5] [--only a,h,s]
+ */
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { authorizationService } from '../src/envoy/proto.ts';
+import { decodeCheckRequest } from '../src/envoy/codec.ts';
+import { parseCheckRequest } from '../src/envoy/request.ts';
+import { toCheckResponse } from '../src/envoy/response.ts';
+import { loadConfigFile } from '../src/config/load.ts';
+import { createLogger } from '../src/lib/logger.ts';
+import { buildRuntime, releaseRuntime } from '../src/pipeline/runtime.ts';
+import { createCheck } from '../src/pipeline/check.ts';
+import { allAuditors } from '../src/audit/auditor.ts';
+import { decisionLog } from '../src/audit/decision-log.ts';
+import { metricsAuditor } from '../src/audit/metrics.ts';
+import { setupTelemetry } from '../src/audit/telemetry.ts';
+import { isPromise } from '../src/lib/maybe-async.ts';
+
+const { values: args } = parseArgs({ options: { ms: { type: 'string', default: '1500' }, rounds: { type: 'string', default: '5' }, only: { type: 'string' } } });
+const dir = mkdtempSync(join(tmpdir(), 'keybroker-check-cpu-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
+chmodSync(join(dir, 'keys.yaml'), 0o600);
+
+const RESEARCH = 'spiffe://bench.local/agent/research';
+const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
+
+/** As bench/run.ts writes them: 10 grants, optionally body conditions on research's, and extra rules. */
+function config(name: string, inspect: boolean, extraRules: unknown[] = []): string {
+  const policy: unknown[] = Array.from({ length: 9 }, (_, i) => ({
+    id: `filler-${i}`,
+    identities: [`spiffe://bench.local/team-${i % 97}/agent-${i}`],
+    destinations: ['openai'],
+    methods: ['POST'],
+    paths: ['/v1/chat/completions'],
+  }));
+  policy.push(
+    { id: 'research', identities: [RESEARCH], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'], ...(inspect ? BODY_CONDITIONS : {}) },
+    ...extraRules,
+  );
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      listen: `unix://${join(dir, `${name}.sock`)}`,
+      trust: { 'bench.local': {} },
+      keys: { store: 'file', file: join(dir, 'keys.yaml') },
+      destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod', ...(inspect ? { api: 'openai' } : {}) } },
+      policy,
+    }),
+  );
+  return file;
+}
+
+function request(body?: Buffer): Buffer {
+  return authorizationService()['Check']!.requestSerialize({
+    attributes: {
+      source: { principal: RESEARCH },
+      request: {
+        http: {
+          id: '1',
+          method: 'POST',
+          path: '/openai/v1/chat/completions',
+          host: 'gateway.local',
+          headers: {
+            ':method': 'POST',
+            ':path': '/openai/v1/chat/completions',
+            ':authority': 'gateway.local',
+            ':scheme': 'https',
+            'content-type': 'application/json',
+            'user-agent': 'OpenAI/Python 1.54.0',
+            'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
+            ...(body ? { 'content-length': String(body.length), 'x-envoy-auth-partial-body': 'false' } : {}),
+          },
+          ...(body ? { raw_body: body } : {}),
+        },
+      },
+      context_extensions: { destination: 'openai' },
+    },
+  }) as Buffer;
+}
+
+// The 2 KB chat completion of bench/run.ts's (h).
+const chatBody = Buffer.from(
+  JSON.stringify({
+    model: 'gpt-4o-mini',
+    max_tokens: 512,
+    temperature: 0.2,
+    tools: [
+      { type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } },
+    ],
+    messages: [
+      { role: 'system', content: 'You are a careful research assistant. Answer from the documents given; say when they do not cover the question. '.repeat(4) },
+      { role: 'user', content: 'Summarise the attached notes on the migration plan, listing the risks and who owns each one. '.repeat(12) },
+    ],
+  }),
+);
+const shadowRules = Array.from({ length: 100 }, (_, i) =>
+  i === 0
+    ? { id: 'shadow-deny-research', mode: 'shadow', effect: 'deny', identities: [RESEARCH], destinations: ['openai'] }
+    : { id: `shadow-${i}`, mode: 'shadow', identities: [`spiffe://bench.local/team-${i % 97}/*`], destinations: ['openai'], methods: ['POST'], paths: ['/v1/*'] },
+);
+const quietShadowRules = shadowRules.slice(1);
+
+const SCENARIOS = [
+  { key: 'a', name: '(a) mTLS principal, allowed', config: config('a', false), request: request() },
+  { key: 'h', name: `(h) (a) + ${chatBody.length} B chat body, inspected`, config: config('h', true), request: request(chatBody) },
+  { key: 'hn', name: `(h) (a) + ${chatBody.length} B body, no body rules`, config: config('hn', false), request: request(chatBody) },
+  { key: 's', name: '(s) (a) + 100 shadow rules, one disagreeing', config: config('s', false, shadowRules), request: request() },
+  { key: 'sq', name: '(s) (a) + 99 shadow rules, none applying', config: config('sq', false, quietShadowRules), request: request() },
+];
+
+const only = args.only?.split(',');
+const results: Array<{ name: string; us: number }> = [];
+for (const scenario of SCENARIOS.filter((s) => !only || only.includes(s.key))) {
+  const { config } = loadConfigFile(scenario.config);
+  const log = createLogger('info', pino.destination({ dest: '/dev/null', sync: false, minLength: 8 * 1024 }));
+  const runtime = buildRuntime(config, { log });
+  const telemetry = await setupTelemetry(config.telemetry, log, {});
+  const audit = allAuditors([metricsAuditor(telemetry.meter, { runtime: () => runtime, reloads: () => ({ applied: 0, rejected: 0 }), audit: () => undefined }), decisionLog(log)]);
+  const check = createCheck({ runtime: () => runtime, audit, log });
+  const one = (): void => {
+    const facts = parseCheckRequest(decodeCheckRequest(scenario.request));
+    const outcome = check(facts, { answerBy: Infinity });
+    if (isPromise(outcome)) throw new Error(`${scenario.name}: the Check waited; measure a synchronous one`);
+    if (!outcome.allow) throw new Error(`${scenario.name}: denied (${outcome.record.reason}); the bench would measure the wrong thing`);
+    toCheckResponse(outcome);
+  };
+  for (let i = 0; i < 20_000; i++) one(); // warm: JIT, caches
+  const rounds: number[] = [];
+  for (let r = 0; r < Number(args.rounds); r++) {
+    const start = process.cpuUsage();
+    const started = performance.now();
+    let calls = 0;
+    while (performance.now() - started < Number(args.ms)) {
+      for (let i = 0; i < 200; i++) one();
+      calls += 200;
+    }
+    const used = process.cpuUsage(start);
+    rounds.push((used.user + used.system) / calls);
+    await new Promise((resolve) => setImmediate(resolve)); // let the log stream drain
+  }
+  rounds.sort((x, y) => x - y);
+  const median = rounds[Math.floor(rounds.length / 2)] as number;
+  results.push({ name: scenario.name, us: median });
+  console.log(`${scenario.name.padEnd(48)} ${median.toFixed(2).padStart(7)} µs CPU per Check (rounds: ${rounds.map((x) => x.toFixed(1)).join(' ')})`);
+  releaseRuntime(runtime);
+  await telemetry.shutdown();
+}
+const a = results.find((r) => r.name.startsWith('(a)'));
+if (a) for (const r of results) console.log(`${r.name.padEnd(48)} ${(r.us / a.us).toFixed(2)}× (a)`);
