@@ -17,6 +17,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
 import { FAKE_USAGE, startFakeProvider, usageAnswers, type FakeProvider } from '../helpers/fake-provider.ts';
+import { destinationsReadingBody } from '../../src/pipeline/body-destinations.ts';
 import { fakeProviderValues, gatewayValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/sdk-fetch.ts';
 import { CANARY_COMPLETION, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
@@ -72,7 +73,10 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
         telemetry: { serviceName: SERVICE, traces: { exporter: 'otlp', protocol: 'grpc', endpoint: `http://127.0.0.1:${ports.otlpGrpc}`, flushInterval: '100ms', exportTimeout: '2s' } },
       },
     });
-    envoy = await startEnvoy(dir, { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port) });
+    envoy = await startEnvoy(dir, { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port) }, undefined, undefined, {
+      // The body on the routes whose destinations' rules read it, as an operator sets it up.
+      bodyFor: [...destinationsReadingBody(broker.broker.runtime().config)],
+    });
   });
 
   after(async () => {
@@ -285,7 +289,15 @@ describe('usage metering through real Envoy, Jaeger and the provider SDKs', func
     mkdirSync(sub);
     const template = join(sub, 'gateway.yaml');
     writeFileSync(template, shipped.replace('endpoints: *keybroker_endpoints', DEAD));
-    const unmetered = await startEnvoy(sub, { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port) }, template);
+    const unmetered = await startEnvoy(
+      sub,
+      { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, openai.port, anthropic.port) },
+      template,
+      undefined,
+      {
+        bodyFor: [...destinationsReadingBody(broker.broker.runtime().config)],
+      },
+    );
     try {
       const before = broker.logs.lines().filter((l) => l['msg'] === 'usage').length;
       const client = new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${unmetered.port}/openai/v1`, fetch: gatewayFetch(trust.cert, research), maxRetries: 0, timeout: 10_000 });

@@ -96,13 +96,14 @@ describe('Envoy sends the body only where a rule reads it', () => {
     ]);
   });
 
-  it('counts a limit that estimates from the body as reading it', () => {
+  it('counts a limit that estimates from the body as reading it, where the destination has an api', () => {
     const config = loadExample('examples/keybroker.yaml');
     const limited = {
       ...config,
-      destinations: { ...config.destinations, anthropic: { ...config.destinations['anthropic']!, api: 'anthropic' as const } },
+      destinations: { ...config.destinations, plain: { ...config.destinations['openai']!, api: undefined } },
       limits: { rules: [{ tokens: { output: 100 } }] },
     } as unknown as Config;
-    expect([...destinationsReadingBody(limited)]).to.deep.equal(['anthropic']);
+    expect([...destinationsReadingBody(limited)].sort()).to.deep.equal(['anthropic', 'openai']);
+    expect([...destinationsReadingBody({ ...limited, limits: { rules: [{ requests: { max: 1 } }] } } as unknown as Config)]).to.deep.equal([]);
   });
 });
