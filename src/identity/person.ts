@@ -33,7 +33,9 @@ export async function verifyPersonToken(value: string, issuer: PersonIssuer): Pr
     const groups = payload[issuer.groupsClaim];
     const person: Person = {
       sub: payload.sub as string,
-      ...(typeof payload['email'] === 'string' ? { email: payload['email'] } : {}),
+      // An address the issuer says it has not verified is whatever the user typed: the
+      // audit would name someone else (OIDC Core §5.1, email_verified).
+      ...(typeof payload['email'] === 'string' && payload['email_verified'] !== false ? { email: payload['email'] } : {}),
       groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
     };
     return { value: person, expiresAt: (payload.exp as number) * 1000, bundle: issuer.bundle, kid: unverified.header.kid };

@@ -254,6 +254,16 @@ describe('token identities', () => {
       const line = t.logs.lines().filter((l) => (l['decision'] as Record<string, unknown> | undefined)?.['decisionId'] === 'with-person')[0]!['decision'] as Record<string, unknown>;
       expect(line).to.include({ person: 'u-1029', personEmail: 'ada@example.com' });
     });
+    it('never records an email address its issuer says is unverified', async () => {
+      const unverified = await personToken({ email: 'ceo@example.com', email_verified: false });
+      const verified = await personToken({ email: 'ada@example.com', email_verified: true });
+      tokensSent.push(unverified, verified);
+      expect((await check(envoyCheckRequest({ requestId: 'unverified-email', headers: { 'x-user-token': unverified } }))).status.code).to.equal(0);
+      expect((await check(envoyCheckRequest({ requestId: 'verified-email', headers: { 'x-user-token': verified } }))).status.code).to.equal(0);
+      const decision = (id: string) => t.logs.lines().find((l) => (l['decision'] as Record<string, unknown> | undefined)?.['decisionId'] === id)!['decision'] as Record<string, unknown>;
+      expect(decision('unverified-email')).to.include({ person: 'u-1029' }).and.not.have.property('personEmail');
+      expect(decision('verified-email')).to.include({ person: 'u-1029', personEmail: 'ada@example.com' });
+    });
     it('lets a grant require a person in a group', async () => {
       const finance = { principal: 'spiffe://example.org/ns/finance/ledger-bot' };
       expect(deniedBody(await check(envoyCheckRequest(finance))).reason).to.equal('no_matching_grant');
