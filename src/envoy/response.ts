@@ -102,6 +102,15 @@ export function toCheckResponse(outcome: Outcome, dynamicMetadata: DynamicMetada
   return writer.finish();
 }
 
+/**
+ * Sent upstream on metered destinations (`api: openai|anthropic`), overwriting the agent's
+ * `accept-encoding`: the usage meter reads only identity-encoded bodies, and an agent that
+ * asked for gzip would otherwise get an unmetered response (docs/metering.md). Part of
+ * keybroker's answer rather than only the Envoy config, so a config that forgets it still
+ * holds.
+ */
+const IDENTITY_ENCODING = { key: 'accept-encoding', value: 'identity' } as const;
+
 /** The encoded status + ok_response, and where ok_response's own fields start in it. */
 interface AllowedHead {
   readonly bytes: Buffer;
@@ -127,6 +136,7 @@ function allowedHead(destination: Destination, injected: Injected): AllowedHead 
  */
 function encodeAllowedHead(destination: Destination, injected: Injected): AllowedHead {
   const headers = injected.headers.map(([key, value]) => ({ key, value }));
+  if (destination.api === 'openai' || destination.api === 'anthropic') headers.push(IDENTITY_ENCODING);
   const query = injected.query.map(([key, value]) => ({ key, value }));
   const { stripHeaders } = destination;
   const okBytes =
