@@ -6,6 +6,7 @@
  * denial (`limits_unavailable`), or with `onStoreError: local` this replica counts alone
  * against 1/replicas of each limit.
  */
+import { randomUUID } from 'node:crypto';
 import { Denial } from '../lib/denial.ts';
 import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
 import { planCounters, type CompiledLimits, type Estimate, type LimitSubject } from './compile.ts';
@@ -63,9 +64,6 @@ export const LIMIT_HEADERS = {
   costUsd: 'x-keybroker-ratelimit-remaining-usd',
 } as const;
 
-let sequence = 0;
-const PID = process.pid.toString(36);
-
 /**
  * Reserves for `request`, or throws a Denial; undefined when no limit covers it. `waitMs`
  * bounds the wait on a shared store: its own timeout, or less when the Check's deadline
@@ -79,8 +77,9 @@ export function reserveLimits(limiter: Limiter, request: LimitRequest, now: numb
   const { timeout, onTimeout } = compiled.config.reservations;
   // Only budgets are held for settling; a request rate's token is spent on admission.
   const holds = counters.some((c) => c.kind === 'window');
-  // The decision id may come from the agent (x-request-id): a suffix keeps reservations apart.
-  const id = holds ? `${request.decisionId}#${PID}.${(++sequence).toString(36)}` : '';
+  // The decision id may come from the agent (x-request-id): a random suffix keeps
+  // reservations apart, across replicas too (pid + counter collided between pods).
+  const id = holds ? `${request.decisionId}#${randomUUID()}` : '';
   const plan = { id, now, counters, timeoutMs: timeout, onTimeout };
 
   const fallback = (error: unknown): LimitGrant => {

@@ -23,7 +23,7 @@ export interface UsageToSettle {
   readonly cost?: { readonly micros: number } | undefined;
 }
 
-/** Reservation ids keybroker makes: a decision id, `#`, pid and sequence (docs/limits.md). */
+/** Reservation ids keybroker makes: a decision id, `#` and a random UUID (docs/limits.md). */
 const RESERVATION_ID = /^[\x21-\x7e]{1,300}$/;
 
 /**

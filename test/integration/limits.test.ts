@@ -123,7 +123,7 @@ describe('limits through a real keybroker (memory store)', function () {
     expect(chats.map((r) => r.status.code)).to.deep.equal([0, 0, 8]);
     expect(deniedBody(chats[2]!).reason).to.equal('budget_exhausted');
     const reservation = chats[0]!.dynamic_metadata.fields['limit_reservation']?.stringValue;
-    expect(reservation).to.match(/^req-0123456789abcdef#[0-9a-z]+\.[0-9a-z]+$/);
+    expect(reservation).to.match(/^req-0123456789abcdef#[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(chats[1]!.dynamic_metadata.fields['limit_reservation']?.stringValue).to.not.equal(reservation);
     const allowed = t.logs
       .lines()
