@@ -163,7 +163,7 @@ describe('keybroker replicas behind real Envoy', function () {
     }
   };
 
-  it('loses no request that was never decided when a replica is killed (SIGKILL)', async () => {
+  it('fails no request when a replica is killed (SIGKILL): Envoy retries its Checks elsewhere', async () => {
     const traffic = load();
     await new Promise((r) => setTimeout(r, 1500));
     const killedAt = Date.now();
@@ -187,14 +187,15 @@ describe('keybroker replicas behind real Envoy', function () {
         `http://127.0.0.1:${envoy.adminPort}/stats?filter=^cluster\\.keybroker\\.(upstream_rq_retry|upstream_rq_retry_success|upstream_rq_timeout|upstream_cx_connect_fail|outlier_detection\\.ejections_enforced_total)$`,
       )
     ).text();
+    const counter = (name: string) => Number(new RegExp(`^cluster\\.keybroker\\.${name}: (\\d+)$`, 'm').exec(stats)?.[1] ?? Number.NaN);
     console.log(`      kill -9 of 1 of 3 replicas under load: ${JSON.stringify(report)}\n      Envoy: ${stats.trim().split('\n').join(', ')}`);
-    // Bounded and fail-closed: a failure is Envoy's 503 (status_on_error), never an allow.
-    expect(
-      failed.every((o) => o.status === 503),
-      JSON.stringify(failed.slice(0, 3)),
-    ).to.equal(true);
-    expect(failed.length).to.be.at.most(Math.ceil(outcomes.length * 0.05));
-    expect(outcomes.length - failed.length).to.be.greaterThan(20);
+    // The Checks in flight on the killed replica (reset) and those sent to it before Envoy
+    // took it out (connect failure) are retried on another replica (the GrpcService
+    // retry_policy of the shipped config): no agent sees the loss. Every retry found a
+    // replica that answered.
+    expect(failed, JSON.stringify(failed.slice(0, 3))).to.have.length(0);
+    expect(counter('upstream_rq_retry_success')).to.equal(counter('upstream_rq_retry'));
+    expect(outcomes.length).to.be.greaterThan(20);
     await expectEveryDeliveryDecided();
   });
 
