@@ -74,6 +74,27 @@ section_openbao() {
   echo "   bao $OPENBAO_VERSION"
 }
 
+# Envoy Gateway's CRDs, and the Gateway API CRDs its release ships, for validating
+# deploy/kubernetes/envoy-gateway offline (test/helpers/crd-schemas.ts): copied out of
+# that release's Go module, fetched with `go mod download` (one 7 MB zip, no build).
+ENVOY_GATEWAY_VERSION=v1.9.1
+section_gateway_crds() {
+  local dest="$TOOLS/crds/envoy-gateway-$ENVOY_GATEWAY_VERSION" module outside
+  if [ -f "$dest/.complete" ]; then
+    echo "   up to date: Envoy Gateway $ENVOY_GATEWAY_VERSION CRDs"
+    return 0
+  fi
+  # Outside any module, so that tools/go.mod does not take it as a dependency.
+  outside="$(mktemp -d)"
+  module="$(cd "$outside" && GOFLAGS=-mod=mod go mod download -json "github.com/envoyproxy/gateway@$ENVOY_GATEWAY_VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  rmdir "$outside"
+  mkdir -p "$dest"
+  install -m 0644 "$module"/charts/gateway-helm/charts/crds/crds/generated/*.yaml "$module"/charts/gateway-helm/charts/crds/crds/gatewayapi-crds.yaml "$dest/"
+  touch "$dest/.complete"
+  echo "   Envoy Gateway $ENVOY_GATEWAY_VERSION CRDs"
+}
+
 # Go tools (Jaeger, SPIRE), pinned in tools/go.mod, built from source into .tools/bin in
 # ONE `go build`: the packages they share (gRPC, protobuf, OpenTelemetry, …) compile once
 # instead of once per tool. A stamp of go.mod/go.sum per binary skips the build when
@@ -111,7 +132,7 @@ section_go() {
   for package in "${GO_TOOLS[@]}"; do echo "$want" >"$TOOLS/bin/.${package##*/}.stamp"; done
 }
 
-SECTIONS=(debian envoy openbao go)
+SECTIONS=(debian envoy openbao gateway_crds go)
 
 START=$SECONDS
 for section in "${@:-${SECTIONS[@]}}"; do
