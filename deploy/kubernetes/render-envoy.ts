@@ -10,32 +10,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderTemplate } from '../../envoy/render.ts';
+import { containerValues, providerValues } from '../../envoy/values.ts';
 
 export function kubernetesEnvoyValues(trustDomain: string): Record<string, string | number> {
   return {
-    ADMIN_PORT: 9901,
-    LISTEN_ADDRESS: '0.0.0.0',
-    LISTEN_PORT: 10000,
-    TOKEN_LISTEN_PORT: 10001,
-    ACCESS_LOG: '/dev/stdout',
-    TRUST_DOMAIN: trustDomain,
+    ...containerValues(trustDomain),
     ENVOY_SPIFFE_ID: `spiffe://${trustDomain}/ns/egress-gateway/sa/egress-gateway`,
     SPIRE_AGENT_SOCKET: '/run/spire/sockets/agent.sock',
-    KEYBROKER_SOCKET: '/run/keybroker/authz.sock',
-    PROVIDER_CA: '/etc/ssl/certs/ca-certificates.crt',
-    OPENAI_HOST: 'api.openai.com',
-    OPENAI_DISCOVERY: 'LOGICAL_DNS',
-    OPENAI_ADDRESS: 'api.openai.com',
-    OPENAI_PORT: 443,
-    ANTHROPIC_HOST: 'api.anthropic.com',
-    ANTHROPIC_DISCOVERY: 'LOGICAL_DNS',
-    ANTHROPIC_ADDRESS: 'api.anthropic.com',
-    ANTHROPIC_PORT: 443,
-    // An MCP tool server the gateway fronts; replace with yours.
-    MCP_HOST: 'mcp.example.org',
-    MCP_DISCOVERY: 'LOGICAL_DNS',
-    MCP_ADDRESS: 'mcp.example.org',
-    MCP_PORT: 443,
+    // The real providers, by DNS, verified against the image's system CAs. The MCP server
+    // is an example: replace mcp.example.org with yours.
+    ...providerValues('/etc/ssl/certs/ca-certificates.crt', { discovery: 'LOGICAL_DNS', ports: { openai: 443, anthropic: 443, mcp: 443 } }),
   };
 }
 

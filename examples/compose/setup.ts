@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCa, createDemoPki } from '../../scripts/dev-pki.ts';
 import { renderTemplate } from '../../envoy/render.ts';
+import { containerValues, providerValues } from '../../envoy/values.ts';
 
 const ENVOY_UID = 101;
 /** The group keybroker's socket belongs to; Envoy runs with it (ENVOY_GID). */
@@ -18,31 +19,13 @@ const SOCKET_GID = 1337;
 
 export function composeEnvoyValues(pki: string): Record<string, string | number> {
   return {
-    ADMIN_PORT: 9901,
-    LISTEN_ADDRESS: '0.0.0.0',
-    LISTEN_PORT: 10000,
-    TOKEN_LISTEN_PORT: 10001,
-    ACCESS_LOG: '/dev/stdout',
+    ...containerValues('demo.local'),
     GATEWAY_CERT: join(pki, 'gateway.crt'),
     GATEWAY_KEY: join(pki, 'gateway.key'),
     AGENT_CA: join(pki, 'demo.local-ca.crt'),
-    TRUST_DOMAIN: 'demo.local',
-    KEYBROKER_SOCKET: '/run/keybroker/authz.sock',
     // The fake provider answers for api.openai.com and api.anthropic.com: Envoy still
     // verifies TLS against those names, under the providers CA made here.
-    PROVIDER_CA: join(pki, 'providers-ca.crt'),
-    OPENAI_HOST: 'api.openai.com',
-    OPENAI_DISCOVERY: 'STRICT_DNS',
-    OPENAI_ADDRESS: 'fake-provider',
-    OPENAI_PORT: 8443,
-    ANTHROPIC_HOST: 'api.anthropic.com',
-    ANTHROPIC_DISCOVERY: 'STRICT_DNS',
-    ANTHROPIC_ADDRESS: 'fake-provider',
-    ANTHROPIC_PORT: 8444,
-    MCP_HOST: 'mcp.example.org',
-    MCP_DISCOVERY: 'STRICT_DNS',
-    MCP_ADDRESS: 'fake-provider',
-    MCP_PORT: 8445,
+    ...providerValues(join(pki, 'providers-ca.crt'), { discovery: 'STRICT_DNS', address: 'fake-provider', ports: { openai: 8443, anthropic: 8444, mcp: 8445 } }),
   };
 }
 

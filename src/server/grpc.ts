@@ -17,7 +17,7 @@ import { authorizationServerDefinition, type CheckRequestView } from '../envoy/c
 import { parseCheckRequest } from '../envoy/request.ts';
 import { toCheckResponse, type DynamicMetadata } from '../envoy/response.ts';
 import type { Check } from '../pipeline/check.ts';
-import type { CallContext } from '../model/check.ts';
+import type { CallContext, RequestFacts } from '../model/check.ts';
 import { performance } from 'node:perf_hooks';
 import { isPromise } from '../lib/maybe-async.ts';
 import { callerAllowlist, type CallerCheck } from './callers.ts';
@@ -74,16 +74,24 @@ export async function startServer(listen: ListenAddress, check: Check, log: Logg
         log.info({ drainDelayMs }, 'reporting NOT_SERVING; still answering until the drain delay ends');
         await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
       }
-      return new Promise((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          if (listen.kind === 'unix' && cluster.isPrimary) removeStaleSocket(listen.path);
-          resolve();
-        });
-      });
+      return stopServer(server, listen, graceMs);
     },
   };
+}
+
+/**
+ * Stops accepting, lets in-flight calls finish for up to `graceMs`, then cuts the rest.
+ * The socket file goes with the process that claimed it (the primary), never with a worker.
+ */
+export function stopServer(server: Server, listen: ListenAddress, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      if (listen.kind === 'unix' && cluster.isPrimary) removeStaleSocket(listen.path);
+      resolve();
+    });
+  });
 }
 
 function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | undefined, dynamicMetadata: () => DynamicMetadata) {
@@ -93,7 +101,7 @@ function checkHandler(check: Check, log: Logger, allowCaller: CallerCheck | unde
       callback({ code: GrpcStatus.PERMISSION_DENIED, details: 'caller is not allowed to call Check' });
       return;
     }
-    let facts;
+    let facts: RequestFacts;
     try {
       facts = parseCheckRequest(call.request);
     } catch (error) {

@@ -6,7 +6,7 @@
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
-import { bind, removeStaleSocket, SERVER_OPTIONS, type RunningServer, type ShutdownOptions } from './grpc.ts';
+import { bind, SERVER_OPTIONS, stopServer, type RunningServer, type ShutdownOptions } from './grpc.ts';
 import { grpcTarget, type ListenAddress } from './listen.ts';
 
 export interface ServiceServerOptions {
@@ -30,16 +30,8 @@ export async function startServiceServer(listen: ListenAddress, options: Service
   return {
     address,
     shutdown(how: ShutdownOptions = {}) {
-      const graceMs = how.graceMs ?? 5_000;
       for (const service of ['', ...options.services]) health.setStatus(service, 'NOT_SERVING');
-      return new Promise((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          if (listen.kind === 'unix') removeStaleSocket(listen.path);
-          resolve();
-        });
-      });
+      return stopServer(server, listen, how.graceMs ?? 5_000);
     },
   };
 }

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { renderTemplate } from '../../envoy/render.ts';
+import { providerValues } from '../../envoy/values.ts';
 import { ROOT, spawnProcess, type Spawned } from './process.ts';
 import { exitWatch, poll } from './poll.ts';
 
@@ -143,19 +144,5 @@ export function gatewayValues(gateway: { certFile: string; keyFile: string }, ag
  * the MCP cluster at `mcpPort` when given (else at a port nothing listens on).
  */
 export function fakeProviderValues(caFile: string, openaiPort: number, anthropicPort: number, mcpPort = 9): Record<string, string | number> {
-  return {
-    PROVIDER_CA: caFile,
-    OPENAI_HOST: 'api.openai.com',
-    OPENAI_DISCOVERY: 'STATIC',
-    OPENAI_ADDRESS: '127.0.0.1',
-    OPENAI_PORT: openaiPort,
-    ANTHROPIC_HOST: 'api.anthropic.com',
-    ANTHROPIC_DISCOVERY: 'STATIC',
-    ANTHROPIC_ADDRESS: '127.0.0.1',
-    ANTHROPIC_PORT: anthropicPort,
-    MCP_HOST: 'mcp.example.org',
-    MCP_DISCOVERY: 'STATIC',
-    MCP_ADDRESS: '127.0.0.1',
-    MCP_PORT: mcpPort,
-  };
+  return providerValues(caFile, { discovery: 'STATIC', address: '127.0.0.1', ports: { openai: openaiPort, anthropic: anthropicPort, mcp: mcpPort } });
 }
