@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { KeyUnavailableError } from './store.ts';
+import { KeyUnavailableError } from './key-unavailable.ts';
 
 /** A secret's content: one value, or named fields (Vault KV v2 data, a map in the key file). */
 export type SecretValue = string | ReadonlyMap<string, string>;

@@ -224,7 +224,7 @@ async function fetchText(url: string, ca: string | Buffer | undefined, spiffeId:
     ...(ca ? { ca } : {}),
     ...(spiffeId ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => spiffeServerIdentity(cert, spiffeId) } : {}),
   };
-  let response;
+  let response: Awaited<ReturnType<typeof boundedRequest>>;
   try {
     response = await boundedRequest(url, { tls, deadlineMs, signal, maxBytes: MAX_BUNDLE_BYTES });
   } catch (error) {

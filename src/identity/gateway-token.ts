@@ -6,13 +6,13 @@
  * enforced later (authorize phase; authenticate, against the connection's certificate).
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../model/check.ts';
 import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { denialFromJose } from './jose-errors.ts';
 import type { VerifiedToken } from './jwt-svid.ts';
-import { parseSpiffeId } from './spiffe-id.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
 
 /** What Check needs from the token issuer: its keys and the claims it stamps. */
 export interface GatewayTokenKeys {
@@ -32,7 +32,7 @@ export async function verifyGatewayToken(token: string, unverified: UnverifiedTo
   const kid = unverified.header.kid;
   const keySet = keys.keySet();
   if (!keySet || !keys.has(kid)) throw new Denial('kid_unknown', `${WHAT} is signed by a key keybroker does not hold (retired past its overlap, or never its own)`);
-  let payload;
+  let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keySet, {
       algorithms: [keys.algorithm],
@@ -45,7 +45,7 @@ export async function verifyGatewayToken(token: string, unverified: UnverifiedTo
     throw denialFromJose(error, WHAT);
   }
   checkTokenTime(payload, { maxLifetimeMs: keys.maxLifetimeMs, clockSkewMs: keys.clockSkewMs }, WHAT);
-  let id;
+  let id: SpiffeId;
   try {
     id = parseSpiffeId(String(payload.sub));
   } catch (error) {

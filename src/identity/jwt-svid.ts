@@ -8,7 +8,7 @@ import type { Principal } from '../model/check.ts';
 import type { JwtBundle } from './bundle.ts';
 import { checkTokenTime, type UnverifiedToken } from './jwt-header.ts';
 import { verifySigned } from './verify-signed.ts';
-import { parseSpiffeId } from './spiffe-id.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
 
 export interface TrustDomainTokens {
   readonly bundle: JwtBundle;
@@ -29,7 +29,7 @@ export async function verifyJwtSvid(token: string, unverified: UnverifiedToken, 
   const what = 'JWT-SVID';
   const sub = unverified.claims.sub;
   if (typeof sub !== 'string') throw new Denial('subject_invalid', `${what} has no sub`);
-  let id;
+  let id: SpiffeId;
   try {
     id = parseSpiffeId(sub);
   } catch (error) {

@@ -7,10 +7,10 @@
 import { X509Certificate } from 'node:crypto';
 import { Denial } from '../lib/denial.ts';
 import type { Principal } from '../model/check.ts';
-import { parseSpiffeId, SpiffeIdError } from './spiffe-id.ts';
+import { parseSpiffeId, SpiffeIdError, type SpiffeId } from './spiffe-id.ts';
 
 export function principalFromMtls(principal: string, certificatePem: string, trustDomains: ReadonlySet<string>): Principal {
-  let id;
+  let id: SpiffeId;
   try {
     id = parseSpiffeId(principal);
   } catch (error) {

@@ -79,12 +79,14 @@ export class ProtoReader {
           if (this.#bytes[this.pos++]! < 0x80) return;
         }
       case I64:
-        return this.#advance(8, end);
+        this.#advance(8, end);
+        return;
       case LEN:
         this.pos = this.delimited(end);
         return;
       case I32:
-        return this.#advance(4, end);
+        this.#advance(4, end);
+        return;
       default:
         // Groups (3, 4) are long deprecated and appear nowhere in Envoy's API.
         throw new ProtoDecodeError(`unsupported wire type ${tag & 7} at byte ${this.pos}`);

@@ -22,7 +22,7 @@ import { inspectPhase } from '../inspect/phase.ts';
 import { authorizePhase } from '../policy/phase.ts';
 import { limitPhase } from '../limit/phase.ts';
 import { credentialPhase } from '../credentials/phase.ts';
-import type { Runtime } from './runtime.ts';
+import type { Runtime } from './runtime-types.ts';
 
 /** A phase bound to where its settings live in the runtime in force. */
 export interface Step {

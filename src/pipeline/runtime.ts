@@ -6,12 +6,11 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.ts';
-import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
+import { compileTeams, teamsOf } from '../policy/teams.ts';
 import { denialShapeOf, injectionFor } from '../credentials/templates.ts';
 import { headersToStrip } from '../credentials/strip.ts';
 import { parseKeyRef, storeRefFor } from '../credentials/key-ref.ts';
 import { OAuth2Tokens } from '../credentials/oauth2.ts';
-import type { CredentialSources } from '../credentials/obtain.ts';
 import { FileKeyStore } from '../credentials/file-store.ts';
 import { EnvKeyStore } from '../credentials/env-store.ts';
 import { VaultKeyStore } from '../credentials/vault-store.ts';
@@ -24,26 +23,11 @@ import type { KubernetesIssuer } from '../identity/kubernetes.ts';
 import type { PersonIssuer } from '../identity/person.ts';
 import type { Destination, KeyRef } from '../model/check.ts';
 import { PHASES, type Step } from './check.ts';
-import { compilePrices, type PriceTable } from '../usage/prices.ts';
+import { compilePrices } from '../usage/prices.ts';
 
-export interface Runtime {
-  readonly config: Config;
-  readonly trustDomains: ReadonlySet<string>;
-  readonly destinations: ReadonlyMap<string, Destination>;
-  readonly policy: CompiledPolicy;
-  /** `policyCandidate`, compiled: evaluated beside the policy, never enforced. */
-  readonly candidate: CompiledPolicy | undefined;
-  /** `teamsOf(runtime.teams, identity)`: the teams an identity belongs to. */
-  readonly teams: TeamIndex;
-  readonly keys: KeyStore;
-  /** What the credential phase reads: keys, OAuth2 tokens, teams, grants' own keys. */
-  readonly credentials: CredentialSources;
-  readonly tokens: TokenVerifier;
-  /** The state of each phase that keeps its own (pipeline/check.ts `stateful`), by name. */
-  readonly phaseStates: ReadonlyMap<string, unknown>;
-  /** `prices:`, compiled: `priceFor(runtime.prices, destination, model)` (usage/prices.ts). */
-  readonly prices: PriceTable;
-}
+import type { Runtime } from './runtime-types.ts';
+
+export type { Runtime };
 
 export interface RuntimeParts {
   readonly log?: Logger;

@@ -12,6 +12,7 @@ import { parseSpiffeId } from '../identity/spiffe-id.ts';
 import { certificateThumbprint } from '../identity/gateway-token.ts';
 import { whatCan } from '../policy/access-review.ts';
 import type { Runtime } from '../pipeline/runtime.ts';
+import type { Principal } from '../model/check.ts';
 import type { ExchangeRequest__Output } from '../api/generated/keybroker/token/v1/ExchangeRequest.ts';
 import type { ExchangeResponse } from '../api/generated/keybroker/token/v1/ExchangeResponse.ts';
 import type { GatewayTokenSigner } from './signer.ts';
@@ -122,7 +123,7 @@ interface SubjectToken {
 /** Only Kubernetes service-account tokens are exchanged: a gateway token or JWT-SVID already is one. */
 async function serviceAccountIdentity(request: ExchangeRequest__Output, runtime: Runtime): Promise<SubjectToken> {
   if (request.subject_token_type !== JWT_TOKEN_TYPE) throw new ExchangeError('invalid_request', `subject_token_type must be ${JWT_TOKEN_TYPE}`);
-  let principal;
+  let principal: Principal;
   try {
     principal = await runtime.tokens.verifyIdentity(request.subject_token);
   } catch (error) {

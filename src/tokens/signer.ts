@@ -9,6 +9,7 @@ import { randomUUID, type webcrypto } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import type { KeyStore } from '../credentials/store.ts';
+import type { Secret } from '../credentials/secret.ts';
 import type { GatewayTokenKeys } from '../identity/gateway-token.ts';
 import type { GatewayTokensConfig } from './schema.ts';
 
@@ -63,7 +64,7 @@ export class GatewayTokenSigner implements GatewayTokenKeys {
   /** Reads the key store; on a new value, rotates. Throws SigningKeyError if unusable. */
   async refresh(now = Date.now()): Promise<void> {
     const ref = this.#config.signingKey;
-    let secret;
+    let secret: Secret;
     try {
       secret = await this.#keys().get(ref);
     } catch (error) {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.ts';
-import { createCa, type Issued } from '../../scripts/dev-pki.ts';
+import { createCa } from '../../scripts/dev-pki.ts';
 import { startFakeProvider, SSE_EVENTS, type FakeProvider } from '../helpers/fake-provider.ts';
 import { fakeProviderValues, startEnvoy, validateEnvoyConfig, GATEWAY_TEMPLATE, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest, type AgentCall, type AgentResponse } from '../helpers/agent.ts';

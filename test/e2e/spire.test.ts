@@ -154,7 +154,7 @@ describe('SPIRE-issued identities through real Envoy', function () {
     expect(() => spire.fetchX509(join(dir, 'stranger'), stranger)).to.throw();
   });
 
-  it('refuses the tokens of a deleted entry once they expire', async function () {
+  it('refuses the tokens of a deleted entry once they expire', async () => {
     const worker = spire.workloadBinary('short-lived-worker');
     const entry = spire.createEntry('spiffe://example.org/ns/research/short-lived', `unix:path:${realpathSync(worker)}`, { jwt: 6 });
     const token = await poll(() => spire.fetchJwt('keybroker', worker), { timeoutMs: 30_000, intervalMs: 1000 });
@@ -166,7 +166,7 @@ describe('SPIRE-issued identities through real Envoy', function () {
     expect(() => spire.fetchJwt('keybroker', worker)).to.throw();
   });
 
-  it('rotates SVIDs (30 s TTL) during a run without a failed request', async function () {
+  it('rotates SVIDs (30 s TTL) during a run without a failed request', async () => {
     const firstSerial = serialOf(svid().cert);
     const failures: string[] = [];
     let rotatedAgent = false;

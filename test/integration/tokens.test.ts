@@ -15,7 +15,7 @@ import type { CheckResponseMessage } from '../../src/envoy/response.ts';
 const KUBE_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const PEOPLE_ISSUER = 'https://login.example.com';
 
-export function tokenConfig(dir: string): Record<string, unknown> {
+function tokenConfig(dir: string): Record<string, unknown> {
   const config = baseConfig();
   config['trust'] = {
     'example.org': { bundle: { file: join(dir, 'example.org.jwks') }, audiences: ['keybroker'], maxTokenLifetime: '15m', clockSkew: '5s' },
@@ -285,10 +285,10 @@ describe('token identities', () => {
     });
     it('refuses a user token issued in the future, or living longer than its issuer allows', async () => {
       const detailOf = (requestId: string) =>
-        (t.logs
+        t.logs
           .lines()
           .map((l) => l['decision'] as Record<string, unknown> | undefined)
-          .find((d) => d?.['decisionId'] === requestId) ?? {})['detail'];
+          .find((d) => d?.['decisionId'] === requestId)?.['detail'];
       const future = await personToken({ groups: [] }, { iat: nowSeconds() + 10 * 86_400, ttlSeconds: 300 });
       const tooLong = await personToken({ groups: [] }, { ttlSeconds: 25 * 3600 });
       tokensSent.push(future, tooLong);

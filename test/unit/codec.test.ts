@@ -206,10 +206,10 @@ describe('CheckResponse encoding', () => {
   it('writes the rotated key, not a cached one, once the key changes', () => {
     const before = new Secret('file', 'openai/prod', 'sk-before');
     const after = new Secret('file', 'openai/prod', 'sk-after');
-    const valueOf = (secret: Secret) => allow(secret).ok_response!.headers[0]!.header.value;
-    expect(valueOf(before)).to.equal('Bearer sk-before');
-    expect(valueOf(after)).to.equal('Bearer sk-after');
-    expect(valueOf(before)).to.equal('Bearer sk-before');
+    const injectedValue = (secret: Secret) => allow(secret).ok_response!.headers[0]!.header.value;
+    expect(injectedValue(before)).to.equal('Bearer sk-before');
+    expect(injectedValue(after)).to.equal('Bearer sk-after');
+    expect(injectedValue(before)).to.equal('Bearer sk-before');
   });
 
   it('encodes every injection shape a generic decoder reads back: headers set, removed, query parameters set', () => {
