@@ -115,6 +115,19 @@ section_go() {
     echo "   up to date: ${GO_TOOLS[*]##*/}"
     return 0
   fi
+  # Go caches compiled packages (GOCACHE; -trimpath keeps its keys the same in every
+  # clone), not the linked programs, and linking these three takes minutes. So the
+  # programs built for this go.sum are kept per machine too: another clone (CI's) copies
+  # them instead of linking them again.
+  local kept="${XDG_CACHE_HOME:-$HOME/.cache}/keybroker-tools/go-$want"
+  if [ -f "$kept/.complete" ]; then
+    for package in "${GO_TOOLS[@]}"; do
+      cp "$kept/${package##*/}" "$TOOLS/bin/${package##*/}"
+      echo "$want" >"$TOOLS/bin/.${package##*/}.stamp"
+    done
+    echo "   copied ${GO_TOOLS[*]##*/} from $kept (built before for this tools/go.sum)"
+    return 0
+  fi
   echo "   building ${GO_TOOLS[*]##*/} in one go build (the first build takes minutes)"
   local log="$TOOLS/go-build.log" t0=$SECONDS pid i
   (cd tools && go build -v -trimpath -ldflags='-s -w' -o "../$TOOLS/bin/" "${GO_TOOLS[@]}") >"$log" 2>&1 &
@@ -122,14 +135,20 @@ section_go() {
   while kill -0 "$pid" 2>/dev/null; do
     for i in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 1; done
     if kill -0 "$pid" 2>/dev/null; then
-      printf '   … %dm%02ds, %s packages compiled\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$(wc -l <"$log")"
+      printf '   … %dm%02ds, %s modules downloaded, %s packages compiled\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) \
+        "$(grep -c '^go: downloading' "$log")" "$(grep -vc '^go: ' "$log")"
     fi
   done
   if ! wait "$pid"; then
     tail -40 "$log" >&2
     return 1
   fi
-  for package in "${GO_TOOLS[@]}"; do echo "$want" >"$TOOLS/bin/.${package##*/}.stamp"; done
+  mkdir -p "$kept"
+  for package in "${GO_TOOLS[@]}"; do
+    echo "$want" >"$TOOLS/bin/.${package##*/}.stamp"
+    cp "$TOOLS/bin/${package##*/}" "$kept/"
+  done
+  touch "$kept/.complete"
 }
 
 SECTIONS=(debian envoy openbao gateway_crds go)

@@ -141,6 +141,14 @@ describe('keybroker replicas behind real Envoy', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Envoy's counters for the keybroker cluster: retries, timeouts, connect failures, ejections. */
+  const envoyStats = async () =>
+    (
+      await fetch(
+        `http://127.0.0.1:${envoy.adminPort}/stats?filter=^cluster\\.keybroker\\.(upstream_rq_retry|upstream_rq_retry_success|upstream_rq_timeout|upstream_rq_per_try_timeout|upstream_cx_connect_fail|outlier_detection\\.ejections_enforced_total)$`,
+      )
+    ).text();
+
   /** Every request the provider got was decided by a replica: keybroker's key, and an allow in Envoy's access log. */
   const expectEveryDeliveryDecided = async () => {
     const ids = openai.received.map((received) => {
@@ -182,11 +190,7 @@ describe('keybroker replicas behind real Envoy', function () {
       outOfRotationMs,
       errorWindowMs: lastFailure ? lastFailure - killedAt : 0,
     };
-    const stats = await (
-      await fetch(
-        `http://127.0.0.1:${envoy.adminPort}/stats?filter=^cluster\\.keybroker\\.(upstream_rq_retry|upstream_rq_retry_success|upstream_rq_timeout|upstream_cx_connect_fail|outlier_detection\\.ejections_enforced_total)$`,
-      )
-    ).text();
+    const stats = await envoyStats();
     const counter = (name: string) => Number(new RegExp(`^cluster\\.keybroker\\.${name}: (\\d+)$`, 'm').exec(stats)?.[1] ?? Number.NaN);
     console.log(`      kill -9 of 1 of 3 replicas under load: ${JSON.stringify(report)}\n      Envoy: ${stats.trim().split('\n').join(', ')}`);
     // The Checks in flight on the killed replica (reset) and those sent to it before Envoy
@@ -218,7 +222,9 @@ describe('keybroker replicas behind real Envoy', function () {
     await new Promise((r) => setTimeout(r, 1000));
     const outcomes = await traffic.stop();
     const failed = outcomes.filter((o) => o.status !== 200);
-    console.log(`      rolling restart of 3 replicas under load: ${JSON.stringify({ requests: outcomes.length, failed: failed.length, perReplicaMs: rolls })}`);
+    console.log(
+      `      rolling restart of 3 replicas under load: ${JSON.stringify({ requests: outcomes.length, failed: failed.length, perReplicaMs: rolls })}\n      Envoy (both tests): ${(await envoyStats()).trim().split('\n').join(', ')}`,
+    );
     expect(failed, JSON.stringify(failed.slice(0, 3))).to.have.length(0);
     expect(outcomes.length).to.be.greaterThan(20);
     await expectEveryDeliveryDecided();
