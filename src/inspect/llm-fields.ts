@@ -56,3 +56,18 @@ export function toolNames(value: unknown, nameOf: (tool: Record<string, unknown>
     return object ? nameOf(object) : null;
   });
 }
+
+/**
+ * Fields that offer the model tools keybroker cannot name (a whole remote MCP server, a
+ * provider's built-in search, a stored prompt's tools): each one present, and not empty,
+ * counts as one tool whose name is not comparable (`null`), so a rule that inspects tools
+ * fails closed rather than passing a request that names none (docs/body-rules.md).
+ */
+export function unreadToolFields(body: Record<string, unknown>, fields: readonly string[]): { readonly tools: NameFact[]; readonly toolsProblem?: string } {
+  const present = fields.filter((field) => {
+    const value = own(body, field);
+    return value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
+  });
+  if (present.length === 0) return { tools: [] };
+  return { tools: present.map(() => null), toolsProblem: `tools offered through ${present.map((f) => `"${f}"`).join(', ')}, which keybroker does not read` };
+}

@@ -3,12 +3,14 @@
  * legacy completions). One reading for every endpoint, so a path variant never changes
  * which fields are looked at; the path only names the operation for the audit.
  */
-import { maxTokensFact, modelFact, streamFact, toolNames } from './llm-fields.ts';
+import { maxTokensFact, modelFact, streamFact, toolNames, unreadToolFields } from './llm-fields.ts';
 import { topLevelObject } from './object-keys.ts';
 import { asObject, nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
 const MAX_TOKENS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'];
-const READ = new Set(['model', 'stream', 'tools', 'functions', ...MAX_TOKENS]);
+/** Tools offered without a name keybroker reads: chat completions' built-in web search, a Responses stored prompt (which may carry tools). */
+const UNREAD_TOOLS = ['web_search_options', 'prompt'];
+const READ = new Set(['model', 'stream', 'tools', 'functions', ...MAX_TOKENS, ...UNREAD_TOOLS]);
 
 export function openaiFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
@@ -19,6 +21,8 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
   // Legacy `functions` are offered to the model as tools are.
   const functions = own(body, 'functions');
   if (functions !== undefined) tools.push(...toolNames(functions, (f) => nameFact(own(f, 'name'))));
+  const unread = unreadToolFields(body, UNREAD_TOOLS);
+  tools.push(...unread.tools);
   return {
     api: 'openai',
     ...(operation ? { operation } : {}),
@@ -26,6 +30,7 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
     stream: streamFact(body),
     ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
     tools,
+    ...(unread.toolsProblem ? { toolsProblem: unread.toolsProblem } : {}),
   };
 }
 

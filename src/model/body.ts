@@ -31,6 +31,12 @@ export interface BodyFacts {
   readonly maxOutputTokens?: number;
   /** Tools the request names: offered to the model (OpenAI, Anthropic) or called (MCP). */
   readonly tools: readonly NameFact[];
+  /**
+   * Set when the request offers tools through a field keybroker does not read (Anthropic
+   * `mcp_servers`, OpenAI `web_search_options`, a Responses `prompt`): `tools` then holds
+   * a `null` for it, so a tools allowlist refuses it and a tools deny rule catches it.
+   */
+  readonly toolsProblem?: string;
   /** MCP: the JSON-RPC method; `undefined` for a JSON-RPC response (no method). */
   readonly mcpMethod?: NameFact;
   /** MCP `tools/call`: the tool called, and its arguments (never logged). */

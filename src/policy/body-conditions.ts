@@ -140,7 +140,7 @@ export function grantBodyFailure(conditions: CompiledBodyConditions, facts: Body
     if (!listed(models, facts.model, false)) return { reason: 'model_not_allowed', detail: describe('model', facts.model) };
   }
   if (tools) {
-    for (const tool of facts.tools) if (!listed(tools, tool, false)) return { reason: 'tool_not_allowed', detail: describe('tool', tool) };
+    for (const tool of facts.tools) if (!listed(tools, tool, false)) return { reason: 'tool_not_allowed', detail: (tool === null && facts.toolsProblem) || describe('tool', tool) };
   }
   if (conditions.arguments && facts.toolName !== undefined) {
     const failed = failedArgument(conditions.arguments, facts);
@@ -194,7 +194,7 @@ export function denyBodyMatch(conditions: CompiledBodyConditions, facts: BodyFac
   if (tools) {
     const tool = facts.tools.find((t) => listed(tools, t, true));
     if (tool === undefined) return undefined;
-    matched.push(describe('tool', tool));
+    matched.push((tool === null && facts.toolsProblem) || describe('tool', tool));
   }
   if (conditions.arguments) {
     if (facts.toolName === undefined) return undefined;
