@@ -72,7 +72,7 @@ export function printReview(review: ReviewMessage, json: boolean, io: Io): void 
   io.out(`policy version: ${review.policy_version}`);
   const line = (kind: string, g: Grant__Output) =>
     `${kind} ${g.rule}: ${g.identities.join(', ')} → ${g.destinations.join(', ')} ${g.methods.length ? g.methods.join(',') : '*'} ${g.paths.length ? g.paths.join(' ') : '*'}` +
-    (g.person_required ? ` (person${g.person_groups.length ? ` in ${g.person_groups.join(', ')}` : ''})` : '') +
+    (g.person_required ? ` (person${g.person_groups.length ? ` in ${g.person_groups.join(', ')}` : ''}${kind === 'allow' ? '' : ', or no person'})` : '') +
     (g.conditions.length ? ` [${g.conditions.join('; ')}]` : '');
   if (review.grants.length === 0) io.out('no grant');
   for (const g of review.grants) io.out(line('allow', g));

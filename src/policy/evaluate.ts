@@ -108,10 +108,15 @@ export function pathMatches(rule: CompiledRule, path: string): boolean {
   return rule.pathPrefixes.some((prefix) => path.startsWith(prefix));
 }
 
-/** Whether a rule's person requirement holds for this person (or for no person). */
+/**
+ * Whether a rule's person requirement holds for this person (or for no person). A grant
+ * needs a person (in its groups); a deny rule also holds when no person is named — the
+ * agent decides whether to send the user token, so leaving it off must not escape the
+ * rule (fail closed).
+ */
 export function personMatches(rule: CompiledRule, person: PolicyInput['person']): boolean {
   if (!rule.requirePerson) return true;
-  if (!person) return false;
+  if (!person) return rule.effect === 'deny';
   const groups = rule.personGroups;
   return !groups || person.groups.some((g) => groups.has(g));
 }

@@ -37,8 +37,9 @@ interface Asked {
 const named = (rule: ReviewedRule, identity: string) => rule.identities.some((p) => (p.endsWith('/*') ? identity.startsWith(p.slice(0, -1)) : p === identity));
 const covers = (rule: ReviewedRule, method: string, path: string) =>
   (rule.methods.length === 0 || rule.methods.includes(method)) && (rule.paths.length === 0 || rule.paths.some((p) => (p.endsWith('*') ? path.startsWith(p.slice(0, -1)) : p === path)));
+// A deny rule's person requirement also holds when no person is named (fail closed).
 const personMeets = (rule: ReviewedRule, person: Asked['person']) =>
-  !rule.personRequired || (person !== undefined && (rule.personGroups.length === 0 || rule.personGroups.some((g) => person.groups.includes(g))));
+  !rule.personRequired || (person === undefined ? rule.effect === 'deny' : rule.personGroups.length === 0 || rule.personGroups.some((g) => person.groups.includes(g)));
 
 /** What the review says of one request: allowed or not by who-can and by can, and the rule that decides by who-can. */
 function reviewed(policy: CompiledPolicy, asked: Asked): { whoCan: boolean; can: boolean; rule: string | undefined } {
