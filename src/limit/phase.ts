@@ -11,7 +11,7 @@ import { addRecordAttribute, addResponseHeader, need, onDenied, type CheckContex
 import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
 import { compileLimits } from './compile.ts';
 import { LimitDenial, releaseGrant, reserveLimits, type LimitGrant, type Limiter } from './reserve.ts';
-import { openLimitStores, storesIdentity } from './stores.ts';
+import { openLimitStores, storesIdentity, type LimitStores } from './stores.ts';
 
 export interface LimitState {
   readonly limiter: Limiter;
@@ -77,6 +77,11 @@ export const limitPhase: StatefulPhase<LimitState | undefined> = {
     }
   },
 };
+
+/** The stores of the limits in force (the runtime keeps this phase's state by its name), for settling usage. */
+export function limitStoresOf(phaseStates: ReadonlyMap<string, unknown>): LimitStores | undefined {
+  return (phaseStates.get(limitPhase.name) as LimitState | undefined)?.limiter.stores;
+}
 
 /** The body's facts for the estimate (model, max tokens), when the destination's api makes them readable. */
 function readBody(ctx: CheckContext) {

@@ -30,6 +30,8 @@ import { usageLog } from '../audit/usage-log.ts';
 import { usageMetrics } from '../audit/usage-metrics.ts';
 import { meteringProcessor, type MeteringDeps } from './metering.ts';
 import { priceFor } from '../usage/prices.ts';
+import { limitStoresOf } from '../limit/phase.ts';
+import { settleSink } from '../limit/settle.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -118,7 +120,9 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     const usageCounts = usageMetrics(telemetry.meter, (destination, model) => priceFor(current.prices, destination, model) !== undefined);
     usageLines = config.log.decisions ? usageLog(log) : undefined;
     const tracer = telemetry.tracer;
-    const usageSinks: UsageSink[] = [...(tracer ? [usageSpanSink(tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), ...(options.usageSinks ?? [])];
+    // Then limits: a record settles its reservation in the stores of the limits in force.
+    const settle = settleSink(() => limitStoresOf(current.phaseStates), log);
+    const usageSinks: UsageSink[] = [...(tracer ? [usageSpanSink(tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), settle, ...(options.usageSinks ?? [])];
     const processor = meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) });
     server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
     servers.push(server);

@@ -9,6 +9,9 @@ import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { freePort } from '../helpers/envoy.ts';
 import { expectNoCanary } from '../helpers/canary.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
+import type { MeteringDeps } from '../../src/server/metering.ts';
+import type { UsageMeter } from '../../src/usage/types.ts';
+import { processorClient, requestHeaders, responseBody, responseHeaders as processingResponseHeaders, runStream } from '../helpers/ext-proc.ts';
 
 const RESEARCH = 'spiffe://example.org/ns/research/summarizer';
 const OTHER = 'spiffe://example.org/ns/research/analyst';
@@ -130,6 +133,46 @@ describe('limits through a real keybroker (memory store)', function () {
       .map((l) => l['decision'] as { decision?: string; attributes?: Record<string, unknown> } | undefined)
       .find((d) => d?.decision === 'allow');
     expect(allowed?.attributes?.['keybroker.limit.reservation']).to.equal(reservation);
+  });
+
+  it("settles a reservation from the response's usage record (ExternalProcessor/Process), so the next Check sees the real use", async () => {
+    // A stand-in meter reading a JSON body's usage (the parsers are tested on their own), and no price: the cost estimate stays.
+    const meter: MeteringDeps['meter'] = (_api, head): UsageMeter => {
+      const chunks: Buffer[] = [];
+      return {
+        write: (chunk) => void chunks.push(Buffer.from(chunk)),
+        end: () => {
+          if (head.status !== 200) return { metered: false, cause: 'status' };
+          const usage = (JSON.parse(Buffer.concat(chunks).toString()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
+          return { metered: true, tokens: { inputTokens: usage.prompt_tokens, cachedInputTokens: 0, outputTokens: usage.completion_tokens } };
+        },
+      };
+    };
+    t = await startTestBroker({
+      config: limitsConfig([{ id: 'agent', identities: ['spiffe://example.org/ns/research/*'], per: 'identity', tokens: { output: 1000, per: '1d' }, costUsd: { max: '1.00', per: '1d' } }]),
+      start: { metering: { meter, cost: () => undefined } },
+    });
+    const processor = processorClient(t.broker.address);
+    try {
+      // As Envoy forwards the allowed answer's metadata to ext_proc, then the provider's response.
+      const respond = async (answer: CheckResponseMessage, status: number, body: object) => {
+        const forwarded = Object.fromEntries(Object.entries(answer.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
+        const result = await runStream(processor, [requestHeaders({ metadata: forwarded }), processingResponseHeaders(status), responseBody(JSON.stringify(body), true)]);
+        expect(result.code).to.equal(0);
+      };
+      const first = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }));
+      expect(responseHeaders(first)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '400', 'x-keybroker-ratelimit-remaining-usd': '0.95' });
+      await respond(first, 200, { usage: { prompt_tokens: 30, completion_tokens: 25 } });
+      // 25 output tokens used, not 600; the cost unknown (no price), so its $0.05 estimate stays.
+      const second = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }));
+      expect(responseHeaders(second)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '375', 'x-keybroker-ratelimit-remaining-usd': '0.90' });
+      // An unmetered response (here a provider error) keeps the whole estimate.
+      await respond(second, 500, { error: {} });
+      const third = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 300, messages: [] }));
+      expect(responseHeaders(third)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '75' });
+    } finally {
+      processor.close();
+    }
   });
 
   it('keeps its counters across a reload, and counts refusals in keybroker_limited_total', async () => {
