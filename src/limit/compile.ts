@@ -23,6 +23,8 @@ export interface CompiledLimits {
   readonly config: LimitsConfig;
   /** Store key prefix (Redis); the memory store uses the same names. */
   readonly prefix: string;
+  /** Whether any limit has a cost budget (so a request's cost must be estimated). */
+  readonly countsCost: boolean;
 }
 
 /** Who and what a request is, as far as limits care. */
@@ -55,7 +57,7 @@ export function compileLimits(config: LimitsConfig): CompiledLimits {
       models: spec.models ?? null,
     };
   });
-  return { limits, config, prefix: typeof config.store === 'object' ? config.store.redis.prefix : 'keybroker:' };
+  return { limits, config, prefix: typeof config.store === 'object' ? config.store.redis.prefix : 'keybroker:', countsCost: config.rules.some((r) => r.costUsd) };
 }
 
 /** The limits whose scope covers `subject`, in configuration order. */

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { isPromise } from '../lib/maybe-async.ts';
 import { addRecordAttribute, addResponseHeader, need, onDenied, type CheckContext, type StatefulPhase } from '../model/phase.ts';
 import { compileTeams, teamsOf, type TeamIndex } from '../policy/teams.ts';
+import { compilePrices } from '../usage/prices.ts';
 import { compileLimits } from './compile.ts';
 import { LimitDenial, releaseGrant, reserveLimits, type LimitGrant, type Limiter } from './reserve.ts';
 import { openLimitStores, storesIdentity, type LimitStores } from './stores.ts';
@@ -41,7 +42,8 @@ export const limitPhase: StatefulPhase<LimitState | undefined> = {
     const stores = previous && previous.limiter.stores.identity === storesIdentity(limits) ? previous.limiter.stores.retain() : openLimitStores(limits, log);
     const timeoutMs = typeof limits.store === 'object' ? limits.store.redis.timeout : 0;
     const readsBody = limits.rules.some((r) => r.models || r.tokens || r.costUsd);
-    return { limiter: { compiled: compileLimits(limits), stores }, teams: compileTeams(config.teams), readsBody, timeoutMs };
+    const limiter = { compiled: compileLimits(limits), stores, prices: compilePrices(config.prices) };
+    return { limiter, teams: compileTeams(config.teams), readsBody, timeoutMs };
   },
   close(state) {
     void state?.limiter.stores.close();

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Denial } from '../lib/denial.ts';
 import { isPromise, type MaybePromise } from '../lib/maybe-async.ts';
 import { planCounters, type CompiledLimits, type Estimate, type LimitSubject } from './compile.ts';
+import { estimateCost, priceFor, type PriceTable } from '../usage/prices.ts';
 import { formatUsd } from './money.ts';
 import type { LimitStores } from './stores.ts';
 import { LimitStoreError, type Counter, type ReserveResult } from './types.ts';
@@ -17,6 +18,8 @@ import { LimitStoreError, type Counter, type ReserveResult } from './types.ts';
 export interface Limiter {
   readonly compiled: CompiledLimits;
   readonly stores: LimitStores;
+  /** The price table (`prices:`): a request whose model it prices reserves that cost. */
+  readonly prices?: PriceTable | undefined;
 }
 
 export interface LimitRequest extends LimitSubject {
@@ -71,7 +74,7 @@ export const LIMIT_HEADERS = {
  */
 export function reserveLimits(limiter: Limiter, request: LimitRequest, now: number, waitMs: number): MaybePromise<LimitGrant | undefined> {
   const { compiled, stores } = limiter;
-  const estimate = estimateOf(compiled, request);
+  const estimate = estimateOf(limiter, request);
   const counters = planCounters(compiled, request, estimate, now);
   if (counters.length === 0) return undefined;
   const { timeout, onTimeout } = compiled.config.reservations;
@@ -107,9 +110,17 @@ export function releaseGrant(stores: LimitStores, grant: LimitGrant): Promise<bo
   return store ? store.release(grant.reservationId).catch(() => false) : Promise.resolve(false);
 }
 
-function estimateOf(compiled: CompiledLimits, request: LimitRequest): Estimate {
-  const { inputTokens, outputTokens, costUsd } = compiled.config.estimate;
-  return { inputTokens, outputTokens: request.maxTokens ?? outputTokens, costMicros: costUsd };
+/**
+ * What a request reserves (docs/limits.md): output tokens from the body's max_tokens, else
+ * the configured estimate; input tokens as configured; cost at the model's price for those
+ * tokens when the table prices it, else as configured.
+ */
+function estimateOf(limiter: Limiter, request: LimitRequest): Estimate {
+  const { inputTokens, outputTokens: defaultOutput, costUsd } = limiter.compiled.config.estimate;
+  const outputTokens = request.maxTokens ?? defaultOutput;
+  // Pricing (BigInt arithmetic) only when a cost budget can apply and the model is known.
+  const price = limiter.compiled.countsCost && limiter.prices && request.model !== undefined ? priceFor(limiter.prices, request.destination, request.model) : undefined;
+  return { inputTokens, outputTokens, costMicros: price ? estimateCost(price, inputTokens, outputTokens).micros : costUsd };
 }
 
 function grantOrDeny(result: ReserveResult, counters: readonly Counter[], reservationId: string, store: LimitGrant['store']): LimitGrant {

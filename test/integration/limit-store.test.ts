@@ -167,6 +167,21 @@ for (const kind of ['memory', 'redis'] as const) {
       expect((await store.read(counters, Date.now()))[0]).to.deep.include({ used: 300 });
     });
 
+    it('exceeds a budget by at most N × (actual − estimate) when N reservations settle above their estimate', async () => {
+      const compiled = limits([{ id: 'cost', per: 'tenant', costUsd: { max: '2.50', per: '1d' } }], prefix);
+      const now = Date.now();
+      const counters = planCounters(compiled, subject, estimate, now);
+      // 30 concurrent at $0.25 reserved: exactly 10 fit; each then really costs $0.30.
+      const plans = Array.from({ length: 30 }, () => plan(counters, now));
+      const answers = await Promise.all(plans.map((p) => reserve(p)));
+      const admitted = plans.filter((_, i) => answers[i]!.allowed);
+      expect(admitted).to.have.length(10);
+      for (const p of admitted) expect(await store.settle(p.id, { inputTokens: 0, outputTokens: 0, costMicros: 300_000 })).to.equal(true);
+      // The documented bound, reached exactly: $2.50 + 10 × $0.05.
+      expect((await store.read(counters, now))[0]).to.deep.include({ used: 3_000_000, remaining: 0 });
+      expect(await reserve(plan(counters, now))).to.include({ allowed: false });
+    });
+
     it('applies runtime overrides and resets', async () => {
       const compiled = limits([{ id: 'rate', requests: { rate: 1, per: '1h' }, tokens: { total: 300, per: '1d' } }], prefix);
       const now = Date.now();

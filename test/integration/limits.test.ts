@@ -9,8 +9,6 @@ import { deniedBody, envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { freePort } from '../helpers/envoy.ts';
 import { expectNoCanary } from '../helpers/canary.ts';
 import type { CheckResponseMessage } from '../../src/envoy/response.ts';
-import type { MeteringDeps } from '../../src/server/metering.ts';
-import type { UsageMeter } from '../../src/usage/types.ts';
 import { processorClient, requestHeaders, responseBody, responseHeaders as processingResponseHeaders, runStream } from '../helpers/ext-proc.ts';
 
 const RESEARCH = 'spiffe://example.org/ns/research/summarizer';
@@ -135,41 +133,40 @@ describe('limits through a real keybroker (memory store)', function () {
     expect(allowed?.attributes?.['keybroker.limit.reservation']).to.equal(reservation);
   });
 
-  it("settles a reservation from the response's usage record (ExternalProcessor/Process), so the next Check sees the real use", async () => {
-    // A stand-in meter reading a JSON body's usage (the parsers are tested on their own), and no price: the cost estimate stays.
-    const meter: MeteringDeps['meter'] = (_api, head): UsageMeter => {
-      const chunks: Buffer[] = [];
-      return {
-        write: (chunk) => void chunks.push(Buffer.from(chunk)),
-        end: () => {
-          if (head.status !== 200) return { metered: false, cause: 'status' };
-          const usage = (JSON.parse(Buffer.concat(chunks).toString()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
-          return { metered: true, tokens: { inputTokens: usage.prompt_tokens, cachedInputTokens: 0, outputTokens: usage.completion_tokens } };
-        },
-      };
-    };
-    t = await startTestBroker({
-      config: limitsConfig([{ id: 'agent', identities: ['spiffe://example.org/ns/research/*'], per: 'identity', tokens: { output: 1000, per: '1d' }, costUsd: { max: '1.00', per: '1d' } }]),
-      start: { metering: { meter, cost: () => undefined } },
-    });
+  it("reserves at the model's price, and settles to the response's metered use (ExternalProcessor/Process)", async () => {
+    const config = limitsConfig([{ id: 'agent', identities: ['spiffe://example.org/ns/research/*'], per: 'identity', tokens: { output: 1000, per: '1d' }, costUsd: { max: '1.00', per: '1d' } }]);
+    // $2.50 per million input tokens is 2.5 µUSD a token; $10.00 per million output, 10 µUSD.
+    config['prices'] = [{ destination: 'openai', model: 'gpt-4o*', inputPerMillion: '2.50', outputPerMillion: '10.00' }];
+    t = await startTestBroker({ config });
     const processor = processorClient(t.broker.address);
     try {
-      // As Envoy forwards the allowed answer's metadata to ext_proc, then the provider's response.
+      // As Envoy forwards the allowed answer's metadata to ext_proc, then the provider's response (the real meter reads it).
       const respond = async (answer: CheckResponseMessage, status: number, body: object) => {
         const forwarded = Object.fromEntries(Object.entries(answer.dynamic_metadata.fields).map(([k, v]) => [k, v.stringValue]));
         const result = await runStream(processor, [requestHeaders({ metadata: forwarded }), processingResponseHeaders(status), responseBody(JSON.stringify(body), true)]);
         expect(result.code).to.equal(0);
       };
-      const first = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }));
-      expect(responseHeaders(first)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '400', 'x-keybroker-ratelimit-remaining-usd': '0.95' });
-      await respond(first, 200, { usage: { prompt_tokens: 30, completion_tokens: 25 } });
-      // 25 output tokens used, not 600; the cost unknown (no price), so its $0.05 estimate stays.
-      const second = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 600, messages: [] }));
-      expect(responseHeaders(second)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '375', 'x-keybroker-ratelimit-remaining-usd': '0.90' });
-      // An unmetered response (here a provider error) keeps the whole estimate.
-      await respond(second, 500, { error: {} });
-      const third = await t.check(chat(RESEARCH, { model: 'gpt-4o', max_tokens: 300, messages: [] }));
-      expect(responseHeaders(third)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '75' });
+      const ask = (model: string, maxTokens: number) => t.check(chat(RESEARCH, { model, max_tokens: maxTokens, messages: [] }));
+      // Reserved: 100 input tokens (the configured estimate) and max_tokens 600, priced: 250 + 6,000 µUSD.
+      const first = await ask('gpt-4o', 600);
+      expect(responseHeaders(first)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '400', 'x-keybroker-ratelimit-remaining-usd': '0.99375' });
+      await respond(first, 200, {
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        model: 'gpt-4o-2024-08-06',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 30, completion_tokens: 25, total_tokens: 55 },
+      });
+      // Settled to 25 output tokens and 30 × 2.5 + 25 × 10 = 325 µUSD, then 6,250 µUSD reserved again.
+      const second = await ask('gpt-4o', 600);
+      expect(responseHeaders(second)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '375', 'x-keybroker-ratelimit-remaining-usd': '0.993425' });
+      // An unmetered response (a provider error) keeps its whole estimate.
+      await respond(second, 500, { error: { message: 'overloaded' } });
+      const third = await ask('gpt-4o', 300);
+      expect(responseHeaders(third)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '75', 'x-keybroker-ratelimit-remaining-usd': '0.990175' });
+      // A model the table does not price reserves the configured $0.05.
+      const fourth = await ask('o1-mini', 50);
+      expect(responseHeaders(fourth)).to.deep.include({ 'x-keybroker-ratelimit-remaining-tokens': '25', 'x-keybroker-ratelimit-remaining-usd': '0.940175' });
     } finally {
       processor.close();
     }
