@@ -1,8 +1,10 @@
 /**
  * A budget through real Envoy (the shipped envoy/egress-gateway.yaml), a real Redis and
- * the real OpenAI SDK: the agent sees what it has left on allowed answers; once its
- * budget is spent it gets 429 with retry-after as an SDK RateLimitError and nothing
- * reaches the provider; another agent is unaffected.
+ * the real OpenAI SDK: the agent sees what it has left on allowed answers; each call's
+ * reservation (its max_tokens) is settled to what the provider says it used, metered by
+ * keybroker through Envoy's ext_proc; once the budget cannot hold a request it gets 429
+ * with retry-after as an SDK RateLimitError and nothing reaches the provider; another
+ * agent is unaffected.
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 import { createCa, type Issued } from '../../scripts/dev-pki.ts';
-import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.ts';
+import { FAKE_USAGE, startFakeProvider, usageAnswers, type FakeProvider } from '../helpers/fake-provider.ts';
 import { destinationsReadingBody } from '../../src/pipeline/body-destinations.ts';
 import { fakeProviderValues, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { gatewayFetch } from '../helpers/sdk-fetch.ts';
@@ -37,14 +39,23 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
 
   const client = (svid: Issued) =>
     new OpenAI({ apiKey: 'sk-placeholder', baseURL: `https://gateway.local:${envoy.port}/openai/v1`, fetch: gatewayFetch(trust.cert, svid), maxRetries: 0, timeout: 10_000 });
-  const ask = (svid: Issued) =>
+  const ask = (svid: Issued, maxTokens = 64) =>
     client(svid)
-      .chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'hello' }] })
+      .chat.completions.create({ model: 'gpt-4o-mini', max_tokens: maxTokens, messages: [{ role: 'user', content: 'hello' }] })
       .withResponse();
+  /** Waits for keybroker to have metered (and so settled) the provider's last answer. */
+  const metered = async () => {
+    const decisionId = openai.headerValues(openai.received.at(-1)!, 'x-request-id')[0];
+    for (let i = 0; i < 100; i++) {
+      if (broker.logs.lines().some((l) => (l['usage'] as { decisionId?: string } | undefined)?.decisionId === decisionId)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no usage record for ${decisionId}`);
+  };
 
   before(async () => {
     redis = await startRedis();
-    openai = await startFakeProvider('openai', providerCa.issue('api.openai.com', { dns: ['api.openai.com'] }));
+    openai = await startFakeProvider('openai', providerCa.issue('api.openai.com', { dns: ['api.openai.com'] }), usageAnswers('openai', 'hello there').respond);
     anthropic = await startFakeProvider('anthropic', providerCa.issue('api.anthropic.com', { dns: ['api.anthropic.com'] }));
     broker = await startTestBroker({
       dir,
@@ -83,16 +94,20 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('tells the agent what is left, then refuses with 429 and retry-after; another agent goes on', async () => {
-    // 150 output tokens a day, 64 reserved per request (its max_tokens): two requests.
+  it('tells the agent what is left, settles each call to its metered use, then refuses with 429 and retry-after; another agent goes on', async () => {
+    // 150 output tokens a day, 64 reserved per request (its max_tokens), 5 really used.
+    const used = FAKE_USAGE.openai.completion_tokens;
     const first = await ask(research);
-    expect(first.data).to.deep.include({ provider: 'openai', ok: true });
+    expect(first.data).to.deep.include({ object: 'chat.completion' });
     expect(first.response.headers.get('x-keybroker-ratelimit-remaining-tokens')).to.equal('86');
     expect(first.response.headers.get('x-keybroker-ratelimit-limit')).to.equal('agent-output');
-    expect((await ask(research)).response.headers.get('x-keybroker-ratelimit-remaining-tokens')).to.equal('22');
+    await metered();
+    expect((await ask(research)).response.headers.get('x-keybroker-ratelimit-remaining-tokens')).to.equal(String(150 - used - 64));
+    await metered();
+    // 150 − 2 × 5 = 140 left: a request that may use 141 does not fit.
 
     const reached = openai.received.length;
-    const error = await ask(research).then(
+    const error = await ask(research, 141).then(
       () => expect.fail('the third request was allowed'),
       (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
     );
@@ -112,7 +127,7 @@ describe('a budget through real Envoy, Redis and the OpenAI SDK', function () {
     expect(record?.attributes?.['keybroker.limit.id']).to.equal('agent-output');
 
     const theOther = await ask(other);
-    expect(theOther.data).to.deep.include({ ok: true });
+    expect(theOther.data).to.deep.include({ object: 'chat.completion' });
     expect(theOther.response.headers.get('x-keybroker-ratelimit-remaining-tokens')).to.equal('86');
   });
 });
