@@ -172,6 +172,18 @@ describe('limits through a real keybroker (memory store)', function () {
     }
   });
 
+  it('says through the process log when it cannot reach Redis, and denies limits_unavailable', async () => {
+    t = await startTestBroker({
+      config: limitsConfig([{ id: 'rate', per: 'identity', requests: { rate: 5, per: '1m' } }], { store: { redis: { url: 'redis://127.0.0.1:1', connectTimeout: '200ms' } } }),
+    });
+    const answer = await t.check(chat(RESEARCH));
+    expect(answer.denied_response?.status.code).to.equal(503);
+    expect(deniedBody(answer).reason).to.equal('limits_unavailable');
+    const warning = () => t.logs.lines().find((l) => l['msg'] === 'limit store (Redis) unavailable');
+    for (let i = 0; i < 100 && !warning(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(warning()).to.deep.include({ level: 40, service: 'keybroker', store: 'redis://127.0.0.1:1' });
+  });
+
   it('keeps its counters across a reload, and counts refusals in keybroker_limited_total', async () => {
     const port = await freePort();
     const config: Record<string, unknown> = { ...limitsConfig([{ id: 'rate', per: 'identity', requests: { rate: 1, per: '1h' } }]), telemetry: { metrics: { prometheus: { port } } } };
