@@ -1,0 +1,159 @@
+/**
+ * Where does p99.9 at 2,000 rps go? One keybroker (`serve --workers 1`) under --trace-gc,
+ * the benchmark's (a) request (mTLS SVID, 10 grants) at 2,000 rps from 10 connections for
+ * a few seconds, once per young-generation size asked for. Prints, per size: latency
+ * percentiles, the scavenges and mark-compacts V8 traced during the load, their pauses,
+ * and the load average at the time (the machine is shared).
+ *
+ *   node bench/gc-probe.ts [--seconds 10] [--semi default,16,32,64]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import { stringify } from 'yaml';
+import { authorizationService } from '../src/envoy/proto.ts';
+import { CHECK_PATH } from '../src/envoy/codec.ts';
+import { createCa } from '../scripts/dev-pki.ts';
+import { percentiles } from './stats.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, semi: { type: 'string', default: 'default,16,32,64' } } });
+const SECONDS = Number(args.seconds);
+const dir = mkdtempSync(join(tmpdir(), 'keybroker-gc-probe-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
+chmodSync(join(dir, 'keys.yaml'), 0o600);
+const svid = createCa('bench', dir).issue('research', { uris: ['spiffe://bench.local/agent/research'] });
+const socket = join(dir, 'kb.sock');
+const policy = Array.from({ length: 9 }, (_, i) => ({
+  id: `filler-${i}`,
+  identities: [`spiffe://bench.local/team-${i}/agent-${i}`],
+  destinations: ['openai'],
+  methods: ['POST'],
+  paths: ['/v1/chat/completions'],
+}));
+policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'] });
+writeFileSync(
+  join(dir, 'kb.yaml'),
+  stringify({
+    listen: `unix://${socket}`,
+    trust: { 'bench.local': {} },
+    keys: { store: 'file', file: join(dir, 'keys.yaml') },
+    destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
+    policy,
+  }),
+);
+const message = authorizationService()['Check']!.requestSerialize({
+  attributes: {
+    source: { principal: 'spiffe://bench.local/agent/research', certificate: encodeURIComponent(svid.cert) },
+    request: {
+      http: {
+        id: '1',
+        method: 'POST',
+        path: '/openai/v1/chat/completions',
+        host: 'gateway.local',
+        headers: {
+          ':method': 'POST',
+          ':path': '/openai/v1/chat/completions',
+          ':authority': 'gateway.local',
+          ':scheme': 'https',
+          'content-type': 'application/json',
+          'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
+        },
+      },
+    },
+    context_extensions: { destination: 'openai' },
+  },
+});
+const frame = Buffer.alloc(5 + message.length);
+frame.writeUInt32BE(message.length, 1);
+message.copy(frame, 5);
+writeFileSync(join(dir, 'request.bin'), frame);
+
+interface Pause {
+  readonly kind: string;
+  readonly ms: number;
+}
+
+for (const semi of args.semi.split(',')) {
+  const v8 = ['--trace-gc', ...(semi === 'default' ? [] : [`--max-semi-space-size=${semi}`])];
+  // The server writes to a file, not a pipe: this process blocks in h2load meanwhile,
+  // and a full pipe would stall the server's own writes (and its Checks).
+  const outFile = join(dir, `serve-${semi}.log`);
+  const fd = openSync(outFile, 'w');
+  const spawnedAt = performance.now();
+  // stdbuf: V8 prints its GC lines with C stdio, which would otherwise hold them in a buffer.
+  const child = spawn('stdbuf', ['-oL', process.execPath, ...v8, join(ROOT, 'src/cli/main.ts'), 'serve', '-c', join(dir, 'kb.yaml'), '--workers', '1'], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  for (let i = 0; i < 600 && !readFileSync(outFile, 'utf8').includes('keybroker listening'); i++) await new Promise((r) => setTimeout(r, 100));
+  // Warm up, then note when the measured load starts: V8 stamps each GC line with the
+  // milliseconds since its isolate started.
+  h2load(2, 'warm');
+  const loadFromMs = performance.now() - spawnedAt;
+  const load = loadavg()[0]!.toFixed(1);
+  const latencies = h2load(SECONDS, 'load');
+  const loadToMs = performance.now() - spawnedAt;
+  child.kill('SIGINT');
+  await new Promise((r) => child.once('exit', r));
+  const out = readFileSync(outFile, 'utf8');
+  const pauses: Pause[] = [...out.matchAll(/ (\d+) ms: (Scavenge|Mark-Compact|Mark-sweep)[^\n]*? ([\d.]+) \/ [\d.]+ ms/g)]
+    .filter((m) => Number(m[1]) >= loadFromMs && Number(m[1]) <= loadToMs)
+    .map((m) => ({ kind: m[2]!, ms: Number(m[3]) }));
+  console.log(
+    out
+      .split('\n')
+      .filter((l) => / ms: (Scavenge|Mark)/.test(l))
+      .slice(-2)
+      .join('\n'),
+  );
+  const summary = (kind: string) => {
+    const ms = pauses.filter((p) => p.kind === kind).map((p) => p.ms);
+    return ms.length === 0 ? `${kind} 0` : `${kind} ${ms.length}× (max ${Math.max(...ms).toFixed(1)} ms, total ${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms)`;
+  };
+  const p = percentiles(latencies);
+  console.log(
+    `semi-space ${semi.padEnd(7)} load ${load}  n=${latencies.length}  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  p99.9 ${p.p999.toFixed(2)} ms  ${summary('Scavenge')}  ${summary('Mark-Compact')}`,
+  );
+}
+
+/** h2load at 2,000 rps (10 connections × 200 rps, one stream each); the latencies (µs) of the 200s. */
+function h2load(seconds: number, name: string): number[] {
+  const log = join(dir, `${name}-${Date.now()}.log`);
+  execFileSync(
+    'h2load',
+    [
+      '-B',
+      `unix:${socket}`,
+      '-D',
+      String(seconds),
+      '-c',
+      '10',
+      '-m',
+      '1',
+      '-t',
+      '1',
+      '--rps',
+      '200',
+      '-d',
+      join(dir, 'request.bin'),
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      `--log-file=${log}`,
+      `http://localhost${CHECK_PATH}`,
+    ],
+    { encoding: 'utf8', timeout: (seconds + 30) * 1000 },
+  );
+  return readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter((r) => r[1] === '200')
+    .map((r) => Number(r[2]));
+}
