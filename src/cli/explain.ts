@@ -3,7 +3,7 @@
  * the decision. Prints the key id that would be injected, never the key.
  */
 import { loadConfigFile } from '../config/load.ts';
-import { explainDecision, type ExplainQuery as DecisionQuery, type Explanation } from '../pipeline/explain.ts';
+import { explainDecision, LIMITS_NOT_CHECKED, type ExplainQuery as DecisionQuery, type Explanation } from '../pipeline/explain.ts';
 import { PHASES } from '../pipeline/check.ts';
 import { buildRuntime, openKeyStore, releaseRuntime } from '../pipeline/runtime.ts';
 import type { DecisionRecord } from '../model/check.ts';
@@ -118,6 +118,7 @@ export function formatExplanation({ record, shadow, candidate }: Explanation): s
     ['tool', record.tool],
     ['key id', record.keyId ?? '(none)'],
     ['detail', record.detail],
+    ['limits', LIMITS_NOT_CHECKED],
     // What shadow rules or the candidate policy would have answered, when there are any.
     ['shadow', shadow],
     ['candidate', candidate],
@@ -136,7 +137,8 @@ export const explainCommand: Command = {
 
 Runs the same pipeline as Check on a request described on the command line and prints
 the decision, its reason, the rule that decided, the policy version and the id of the key
-that would be injected (store:path#fingerprint), never the key.
+that would be injected (store:path#fingerprint), never the key. Limits are not checked:
+explain never takes from an identity's rate limits or budgets.
 
 options:
   -c, --config FILE       the configuration file

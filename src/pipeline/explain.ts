@@ -2,12 +2,22 @@
  * What Check would decide for a described request, run through the real pipeline on a
  * given runtime: the CLI's `explain` (on a runtime built from a file) and the admin API's
  * Explain (on the runtime in force) both ask here. The record carries a key id, never a key.
+ *
+ * Every phase but the limit phase: asking "would this be allowed?" must not take from the
+ * identity's real rate limits and budgets (a reservation no usage record would settle),
+ * so an explanation never says whether a limit would admit the request (`LIMITS_NOT_CHECKED`).
  */
 import { pino } from 'pino';
-import { createCheck } from './check.ts';
+import { createCheck, PHASES } from './check.ts';
 import { wholeJsonBodyHeaders } from '../inspect/read-body.ts';
 import type { Runtime } from './runtime.ts';
 import type { DecisionRecord, Destination, Divergence } from '../model/check.ts';
+
+/** The pipeline explain runs: Check's phases without the limit phase. */
+const EXPLAIN_PHASES = PHASES.filter((step) => step.name !== 'limit');
+
+/** What an explanation says about limits, wherever it is printed. */
+export const LIMITS_NOT_CHECKED = 'not checked (explain never takes from rate limits or budgets)';
 
 export interface ExplainQuery {
   readonly identity: string;
@@ -52,7 +62,7 @@ async function decide(runtime: Runtime, query: ExplainQuery): Promise<DecisionRe
   const destination = runtime.destinations.get(query.destination);
   const { authority, path } = requestTarget(query, destination);
   let record: DecisionRecord | undefined;
-  const check = createCheck({ runtime: () => runtime, audit: { record: (r) => (record = r) }, log: pino({ level: 'silent' }) });
+  const check = createCheck({ runtime: () => runtime, audit: { record: (r) => (record = r) }, log: pino({ level: 'silent' }), phases: EXPLAIN_PHASES });
   await check({
     decisionId: 'explain',
     method: query.method.toUpperCase(),
