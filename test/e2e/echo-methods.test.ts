@@ -13,40 +13,10 @@ import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.
 import { createCa } from '../../scripts/dev-pki.ts';
 import { fakeProviderValues, gatewayValues, GATEWAY_TEMPLATE, startEnvoy, type RunningEnvoy } from '../helpers/envoy.ts';
 import { agentRequest } from '../helpers/agent.ts';
+import { toolRoute, withToolRoutes } from '../helpers/tool-routes.ts';
 import { CANARY_KEY, expectNoCanary } from '../helpers/canary.ts';
 
-const ROUTE = `
-                        - match: { prefix: "/tool/" }
-                          route: { cluster: tools, prefix_rewrite: "/", host_rewrite_literal: tools.example, timeout: 30s }
-                          typed_per_filter_config:
-                            envoy.filters.http.ext_authz:
-                              "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
-                              check_settings:
-                                context_extensions: { destination: tool }`;
-const CLUSTER = `
-    - name: tools
-      type: STATIC
-      connect_timeout: 5s
-      load_assignment:
-        cluster_name: tools
-        endpoints:
-          - lb_endpoints:
-              - endpoint:
-                  address:
-                    socket_address: { address: 127.0.0.1, port_value: {{TOOLS_PORT}} }
-      transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-          sni: tools.example
-          common_tls_context:
-            validation_context:
-              trusted_ca: { filename: {{PROVIDER_CA}} }
-              match_typed_subject_alt_names:
-                - san_type: DNS
-                  matcher: { exact: tools.example }
-`;
-const CATCH_ALL = '                        # Anything else: answered here, forwarded nowhere, no key involved.';
+const ROUTE = toolRoute('tool', 'tool', 'tools.example');
 
 describe('methods that echo the request never reach an upstream with the key', function () {
   this.timeout(60_000);
@@ -84,7 +54,7 @@ describe('methods that echo the request never reach an upstream with the key', f
     broker = await startTestBroker({ dir, config, keys: { 'openai/prod': 'x', 'tool/key': CANARY_KEY } });
     const template = join(dir, 'gateway-with-tool.yaml');
     const text = readFileSync(GATEWAY_TEMPLATE, 'utf8');
-    writeFileSync(template, text.replace(CATCH_ALL, `${ROUTE.slice(1)}\n${CATCH_ALL}`).trimEnd() + '\n' + CLUSTER);
+    writeFileSync(template, withToolRoutes(text, ROUTE));
     envoy = await startEnvoy(
       dir,
       { ...gatewayValues(gateway, trust.certFile, broker.broker.address), ...fakeProviderValues(providerCa.certFile, 9, 9), TOOLS_PORT: (tool.address() as AddressInfo).port },
