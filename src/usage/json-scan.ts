@@ -358,12 +358,5 @@ function indexOr(bytes: Uint8Array, byte: number, from: number, none: number): n
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
 }
