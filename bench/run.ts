@@ -6,9 +6,11 @@
  * process: h2load (Debian's nghttp2-client) with a pre-encoded gRPC request. Real Envoy
  * and Jaeger join for the hop and audit-export scenarios (started as the tests start
  * them). Everything is loopback-only and bounded in time. Prints a table of throughput,
- * latency percentiles, peak RSS and each scenario's ratio to the baseline.
+ * latency percentiles, peak RSS and each scenario's ratio to the baseline, then the
+ * targets measured as pairs (two servers loaded in alternating rounds, see pair()).
  *
  *   node bench/run.ts [--quick] [--seconds N] [--soak]
+ *   node bench/run.ts --pair A:B[@RPS] [--pair …] [--rounds N] [--seconds N]   (pairs only)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { connect as connectHttp2 } from 'node:http2';
@@ -22,18 +24,26 @@ import { stringify } from 'yaml';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizationService } from '../src/envoy/proto.ts';
 import { CHECK_PATH } from '../src/envoy/codec.ts';
-import { percentiles, type Percentiles } from './stats.ts';
+import { median, percentiles, type Percentiles } from './stats.ts';
 import { renderTemplate } from '../envoy/render.ts';
 import { freePort } from '../test/helpers/envoy.ts';
 import { jaegerPorts, startJaeger } from '../test/helpers/jaeger.ts';
 import { poll } from '../test/helpers/poll.ts';
 import { createCa } from '../scripts/dev-pki.ts';
 import { availableCpus } from '../src/server/workers.ts';
-import { startRedis } from '../test/helpers/redis.ts';
+import { startRedis, type RunningRedis } from '../test/helpers/redis.ts';
 import { startTokenEndpoint } from '../test/helpers/token-endpoint.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, soak: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    soak: { type: 'boolean', default: false },
+    pair: { type: 'string', multiple: true },
+    rounds: { type: 'string' },
+  },
+});
 const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 5));
 const CLIENTS = 8;
 const STREAMS = 8;
@@ -231,15 +241,18 @@ function grpcStatusOf(socket: string, requestFile: string): Promise<{ status: st
   });
 }
 
-function h2load(socket: string, requestFile: string, options: { seconds: number; clients: number; streams: number; rps?: number }): { rps: number; latencies: number[]; failed: number } {
+function h2load(
+  socket: string,
+  requestFile: string,
+  options: { seconds: number; clients: number; streams: number; rps?: number; warmUp?: boolean },
+): { rps: number; latencies: number[]; failed: number } {
   const log = join(dir, `h2load-${Date.now()}.log`);
   const argv = [
     '-B',
     `unix:${socket}`,
     '-D',
     String(options.seconds),
-    '--warm-up-time',
-    '1',
+    ...(options.warmUp === false ? [] : ['--warm-up-time', '1']),
     '-c',
     String(options.clients),
     '-m',
@@ -373,6 +386,149 @@ const shadowRules = Array.from({ length: 100 }, (_, i) =>
 );
 const configShadow = writeConfig('shadow-100', 10, {}, false, shadowRules);
 
+// ---------------------------------------------------------------- paired comparisons
+
+/**
+ * The targets compare two scenarios (h against (a), a limit against (a), (a) against the
+ * baseline). Rows measured one after another on these shared cores differ by more than
+ * the targets allow: the host takes CPU from the VM in spells, so a later row can come out
+ * slower for doing the same work. A pair instead runs both servers at once and loads them
+ * in alternating rounds (A B, B A, A B …), so each round's two figures are taken under
+ * the same conditions; the report is the median of the per-round ratios, with their
+ * range. CPU per request is the server's own (from /proc) over the requests h2load
+ * logged, which leaves the load generator's share out.
+ */
+interface PairSide {
+  readonly label: string;
+  readonly server: 'baseline' | string;
+  readonly request: string;
+  readonly workers?: number;
+}
+
+let pairRedis: RunningRedis | undefined;
+const identities = ['spiffe://bench.local/agent/research'];
+const configMemoryLimit = writeConfig('limit-memory', 10, { limits: { rules: [{ id: 'bench-rate', identities, per: 'identity', requests: { rate: 1_000_000_000, per: '1s' } }] } });
+/** The Redis-store budget of row (l), against `url`; written once Redis runs. */
+const redisLimitConfig = (url: string) =>
+  writeConfig('limit-redis', 10, {
+    limits: {
+      store: { redis: { url, prefix: 'bench:', timeout: '500ms' } },
+      rules: [{ id: 'bench-budget', identities, per: 'identity', tokens: { total: 1_000_000_000_000, per: '1d' }, costUsd: { max: '1000000000.00', per: '1d' } }],
+    },
+  });
+
+const PAIR_SIDES: Record<string, () => Promise<PairSide>> = {
+  baseline: async () => ({ label: 'baseline', server: 'baseline', request: mtlsRequest }),
+  a: async () => ({ label: '(a)', server: config10, request: mtlsRequest }),
+  b: async () => ({ label: '(b)', server: config10, request: jwtRequest }),
+  d: async () => ({ label: '(d) denied', server: config10, request: deniedRequest }),
+  s: async () => ({ label: '(s) 100 shadow rules', server: configShadow, request: mtlsRequest }),
+  h: async () => ({ label: '(h) 2 KB body inspected', server: configInspect, request: bodyRequest }),
+  hn: async () => ({ label: '(h) 2 KB body, no body rules', server: config10, request: bodyRequest }),
+  lm: async () => ({ label: '(l) memory-store rate limit', server: configMemoryLimit, request: mtlsRequest }),
+  lr: async () => {
+    pairRedis ??= await startRedis();
+    return { label: '(l) Redis-store budget', server: redisLimitConfig(pairRedis.url), request: mtlsRequest };
+  },
+  w2: async () => ({ label: '(a) with 2 workers', server: config10, request: mtlsRequest, workers: 2 }),
+};
+
+interface PairRound {
+  readonly cpuUs: [number, number];
+  readonly rps: [number, number];
+  readonly p50: [number, number];
+  readonly p999: [number, number];
+}
+
+/**
+ * `spec` is `A:B` (closed loop, as the rows) or `A:B@RPS` (paced, 10 connections, for
+ * latency at a rate). Both servers are started, warmed, then loaded in turns.
+ */
+async function pair(spec: string, rounds: number): Promise<string> {
+  const match = /^(\w+):(\w+)(?:@(\d+))?$/.exec(spec);
+  const [aKey, bKey, rate] = [match?.[1] ?? '', match?.[2] ?? '', match?.[3]];
+  const makeA = PAIR_SIDES[aKey];
+  const makeB = PAIR_SIDES[bKey];
+  if (!makeA || !makeB) throw new Error(`--pair ${spec}: expected A:B or A:B@RPS with A and B among ${Object.keys(PAIR_SIDES).join(', ')}`);
+  const sides = [await makeA(), await makeB()] as const;
+  // Each side listens on a socket of its own, though both may share one configuration.
+  const start = (side: PairSide, name: string) => {
+    if (side.server === 'baseline') return startServer('baseline', name, side.workers);
+    const config = join(dir, `${name}.yaml`);
+    writeFileSync(config, readFileSync(side.server, 'utf8').replace(/^listen: .*$/m, `listen: unix://${join(dir, `${name}.sock`)}`));
+    return startServer(config, name, side.workers);
+  };
+  const first = await start(sides[0], `pair-a-${aKey}`);
+  const second = await start(sides[1], `pair-b-${bKey}`).catch(async (error: unknown) => {
+    await first.stop();
+    throw error;
+  });
+  const servers = [first, second] as const;
+  const rps = rate ? Number(rate) : undefined;
+  const load = (i: 0 | 1, seconds: number) => {
+    const before = servers[i].cpuSeconds();
+    const result = h2load(servers[i].socket, sides[i].request, {
+      seconds,
+      clients: rps ? 10 : CLIENTS,
+      streams: rps ? 1 : STREAMS,
+      ...(rps ? { rps: rps / 10 } : {}),
+      warmUp: false,
+    });
+    const answered = result.latencies.length + result.failed;
+    return { cpuUs: ((servers[i].cpuSeconds() - before) * 1e6) / answered, rps: answered / seconds, ...percentiles(result.latencies) };
+  };
+  try {
+    for (const i of [0, 1] as const) {
+      const { status } = await grpcStatusOf(servers[i].socket, sides[i].request);
+      if (status !== '0') throw new Error(`--pair ${spec}: ${sides[i].label} answered grpc-status ${status}`);
+      load(i, 1); // warm: JIT, caches, connections
+    }
+    const measured: PairRound[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
+      const got: Array<ReturnType<typeof load>> = [];
+      for (const i of order) got[i] = load(i, SECONDS);
+      const [x, y] = got as [ReturnType<typeof load>, ReturnType<typeof load>];
+      measured.push({ cpuUs: [x.cpuUs, y.cpuUs], rps: [x.rps, y.rps], p50: [x.p50, y.p50], p999: [x.p999, y.p999] });
+    }
+    return describePair(sides[0].label, sides[1].label, rps, measured);
+  } finally {
+    await servers[0].stop();
+    await servers[1].stop();
+  }
+}
+
+function describePair(a: string, b: string, rps: number | undefined, rounds: PairRound[]): string {
+  const summary = (values: number[], digits: number, unit = '') => `${fmt(median(values), digits)}${unit} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
+  const ratio = (get: (r: PairRound) => [number, number]) =>
+    summary(
+      rounds.map((r) => get(r)[1] / get(r)[0]),
+      2,
+      '×',
+    );
+  const side = (i: 0 | 1) =>
+    `${fmt(median(rounds.map((r) => r.cpuUs[i])), 0)} µs CPU/req, p50 ${fmt(median(rounds.map((r) => r.p50[i])), 3)} ms, p99.9 ${fmt(median(rounds.map((r) => r.p999[i])), 3)} ms`;
+  const head = `${b} vs ${a}${rps ? ` at ${rps} rps` : ''}, ${rounds.length} rounds of ${SECONDS} s in turns`;
+  const measures = rps
+    ? `p50 ${summary(
+        rounds.map((r) => r.p50[1] - r.p50[0]),
+        3,
+        ' ms',
+      )} added; CPU per request ${ratio((r) => r.cpuUs)}`
+    : `throughput ${ratio((r) => r.rps)}; CPU per request ${ratio((r) => r.cpuUs)}`;
+  return `- ${head}: ${measures}\n  - ${a}: ${side(0)}\n  - ${b}: ${side(1)}`;
+}
+
+if (args.pair) {
+  // Only the pairs asked for: `node bench/run.ts --pair a:h --pair a:lr@1000 [--rounds 7]`.
+  try {
+    for (const spec of args.pair) console.log(await pair(spec, Number(args.rounds ?? 5)));
+  } finally {
+    await pairRedis?.stop();
+  }
+  process.exit(0);
+}
+
 // Verify once that each request gets the intended gRPC answer (h2load sees only HTTP 200).
 {
   const server = await startServer(config10, 'grants-10');
@@ -472,15 +628,9 @@ if (!args.quick) {
 // counted in a real Redis (one script call per Check); both generous enough that every
 // Check is allowed and reserves, so the rows measure the limit phase, not denials.
 {
-  const identities = ['spiffe://bench.local/agent/research'];
-  const configMemory = writeConfig('limit-memory', 10, { limits: { rules: [{ id: 'bench-rate', identities, per: 'identity', requests: { rate: 1_000_000_000, per: '1s' } }] } });
   const redis = await startRedis();
-  const configRedis = writeConfig('limit-redis', 10, {
-    limits: {
-      store: { redis: { url: redis.url, prefix: 'bench:', timeout: '500ms' } },
-      rules: [{ id: 'bench-budget', identities, per: 'identity', tokens: { total: 1_000_000_000_000, per: '1d' }, costUsd: { max: '1000000000.00', per: '1d' } }],
-    },
-  });
+  const configRedis = redisLimitConfig(redis.url);
+  const configMemory = configMemoryLimit;
   try {
     for (const [label, config] of [
       ['memory', configMemory],
@@ -696,6 +846,15 @@ if (args.soak) {
 
 // ---------------------------------------------------------------- report
 
+// The targets, each as a pair measured in turns (above); --quick runs one round of two.
+const TARGET_PAIRS = args.quick ? ['baseline:a', 'a:h'] : ['baseline:a', 'baseline:b', 'a:h', 'a:hn', 'a:s', 'a:lm', 'a:lr', 'a:lr@1000', 'baseline:a@2000'];
+const pairs: string[] = [];
+try {
+  for (const spec of TARGET_PAIRS) pairs.push(await pair(spec, Number(args.rounds ?? (args.quick ? 1 : 5))));
+} finally {
+  await pairRedis?.stop();
+}
+
 const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/req', 'peak RSS MB', 'vs baseline', 'note'];
 const table = rows.map((r) => [
   r.scenario,
@@ -714,3 +873,5 @@ const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!))
 console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const row of table) console.log(line(row));
+console.log('\nThe targets, measured in pairs (median of per-round figures, range in brackets):\n');
+console.log(pairs.join('\n'));
