@@ -508,7 +508,7 @@ function describePair(a: string, b: string, rps: number | undefined, rounds: Pai
     );
   const side = (i: 0 | 1) =>
     `${fmt(median(rounds.map((r) => r.cpuUs[i])), 0)} µs CPU/req, p50 ${fmt(median(rounds.map((r) => r.p50[i])), 3)} ms, p99.9 ${fmt(median(rounds.map((r) => r.p999[i])), 3)} ms`;
-  const head = `${b} vs ${a}${rps ? ` at ${rps} rps` : ''}, ${rounds.length} rounds of ${SECONDS} s in turns`;
+  const head = `${b} vs ${a}${rps ? ` at ${rps} rps` : ''}, ${rounds.length} round${rounds.length === 1 ? '' : 's'} of ${SECONDS} s in turns`;
   const measures = rps
     ? `p50 ${summary(
         rounds.map((r) => r.p50[1] - r.p50[0]),
