@@ -5,7 +5,7 @@
  * finding what a scenario costs beside (a) on a busy machine in a few seconds; the
  * server rows of bench/run.ts remain the figures to report.
  *
- *   node bench/check-cpu.ts [--ms 1500] [--rounds 5] [--only a,h,s]
+ *   node bench/check-cpu.ts [--ms 1500] [--rounds 5] [--only a,h,s,lm]
  */
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ const RESEARCH = 'spiffe://bench.local/agent/research';
 const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
 
 /** As bench/run.ts writes them: 10 grants, optionally body conditions on research's, and extra rules. */
-function config(name: string, inspect: boolean, extraRules: unknown[] = [], api = inspect): string {
+function config(name: string, inspect: boolean, extraRules: unknown[] = [], api = inspect, extra: object = {}): string {
   const policy: unknown[] = Array.from({ length: 9 }, (_, i) => ({
     id: `filler-${i}`,
     identities: [`spiffe://bench.local/team-${i % 97}/agent-${i}`],
@@ -58,6 +58,7 @@ function config(name: string, inspect: boolean, extraRules: unknown[] = [], api 
       keys: { store: 'file', file: join(dir, 'keys.yaml') },
       destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod', ...(api ? { api: 'openai' } : {}) } },
       policy,
+      ...extra,
     }),
   );
   return file;
@@ -119,6 +120,13 @@ const SCENARIOS = [
   { key: 'hn', name: `(h) (a) + ${chatBody.length} B body, no body rules`, config: config('hn', false), request: request(chatBody) },
   { key: 'ha', name: `(h) (a) + ${chatBody.length} B body, api but no body rules`, config: config('ha', false, [], true), request: request(chatBody) },
   { key: 's', name: '(s) (a) + 100 shadow rules, one disagreeing', config: config('s', false, shadowRules), request: request() },
+  // bench/run.ts's (l) memory row: a request rate no Check reaches, so every Check reserves.
+  {
+    key: 'lm',
+    name: '(l) (a) with a memory-store rate limit',
+    config: config('lm', false, [], false, { limits: { rules: [{ id: 'bench-rate', identities: [RESEARCH], per: 'identity', requests: { rate: 1_000_000_000, per: '1s' } }] } }),
+    request: request(),
+  },
   { key: 'sq', name: '(s) (a) + 99 shadow rules, none applying', config: config('sq', false, quietShadowRules), request: request() },
 ];
 

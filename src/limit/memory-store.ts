@@ -3,7 +3,7 @@
  * when Redis is unavailable. Synchronous, so a Check under a memory-store limit never
  * waits a turn of the event loop. Same semantics as the Redis store's scripts.
  */
-import type { BucketCounter, Counter, CounterState, LimitStore, ReservePlan, ReserveResult, Usage, WindowCounter } from './types.ts';
+import type { BucketCounter, Counter, CounterState, LimitStore, ReservePlan, ReserveResult, Usage } from './types.ts';
 
 interface Bucket {
   tokens: number;
@@ -37,34 +37,56 @@ export class MemoryLimitStore implements LimitStore {
 
   reserve(plan: ReservePlan): ReserveResult {
     const { now, counters } = plan;
+    const n = counters.length;
+    // Left after this request, per counter: the answer's `remaining` once floored.
+    const remaining = new Array<number>(n);
     let refused = -1;
     let retryAfterMs = 0;
-    const after: number[] = [];
-    for (let i = 0; i < counters.length; i++) {
+    for (let i = 0; i < n; i++) {
       const counter = counters[i]!;
-      const [left, wait] = counter.kind === 'bucket' ? this.bucketAfter(counter, now) : this.windowAfter(counter, now);
-      after.push(left);
+      let left: number;
+      let wait = 0;
+      if (counter.kind === 'bucket') {
+        const limits = this.bucketLimits(counter);
+        const tokens = this.bucketTokens(counter, limits, now);
+        left = tokens >= 1 ? tokens - 1 : tokens;
+        if (tokens < 1) wait = Math.max(1, Math.ceil(((1 - tokens) * limits.periodMs) / limits.rate));
+      } else {
+        const max = this.overrides.get(counter.override) ?? counter.max;
+        const used = this.usedIn(counter.key, now);
+        left = used + counter.amount <= max ? max - used - counter.amount : Math.max(0, max - used);
+        if (used + counter.amount > max) wait = Math.max(1, counter.end - now);
+      }
+      remaining[i] = left;
       if (wait > 0 && wait >= retryAfterMs) {
         refused = i;
         retryAfterMs = wait;
       }
     }
     if (refused >= 0) return { allowed: false, index: refused, retryAfterMs };
-    const entries: Array<{ key: string; metric: string; amount: number }> = [];
-    for (let i = 0; i < counters.length; i++) {
+    let entries: Array<{ key: string; metric: string; amount: number }> | undefined;
+    for (let i = 0; i < n; i++) {
       const counter = counters[i]!;
       if (counter.kind === 'bucket') {
         const { burst, rate, periodMs } = this.bucketLimits(counter);
-        this.buckets.set(counter.key, { tokens: after[i]!, at: now, expires: now + Math.ceil((burst / rate) * periodMs) });
+        const expires = now + Math.ceil((burst / rate) * periodMs);
+        const bucket = this.buckets.get(counter.key);
+        // Taken in place: a bucket taken from on every Check is not a new object every Check.
+        if (bucket) {
+          bucket.tokens = remaining[i]!;
+          bucket.at = now;
+          bucket.expires = expires;
+        } else this.buckets.set(counter.key, { tokens: remaining[i]!, at: now, expires });
       } else {
         const window = this.windows.get(counter.key);
         if (window && window.expires > now) window.used += counter.amount;
         else this.windows.set(counter.key, { used: counter.amount, expires: counter.end + WINDOW_GRACE_MS });
-        entries.push({ key: counter.key, metric: counter.metric, amount: counter.amount });
+        (entries ??= []).push({ key: counter.key, metric: counter.metric, amount: counter.amount });
       }
+      remaining[i] = Math.max(0, Math.floor(remaining[i]!));
     }
-    if (entries.length > 0) this.held.set(plan.id, { entries, expires: now + plan.timeoutMs, release: plan.onTimeout === 'release' });
-    return { allowed: true, remaining: after.map((n) => Math.max(0, Math.floor(n))) };
+    if (entries) this.held.set(plan.id, { entries, expires: now + plan.timeoutMs, release: plan.onTimeout === 'release' });
+    return { allowed: true, remaining };
   }
 
   settle(id: string, usage: Usage): Promise<boolean> {
@@ -80,8 +102,9 @@ export class MemoryLimitStore implements LimitStore {
       counters.map((counter) => {
         const overridden = this.overrides.has(counter.override);
         if (counter.kind === 'bucket') {
-          const { burst } = this.bucketLimits(counter);
-          const [available] = this.bucketAfter(counter, now, 0);
+          const limits = this.bucketLimits(counter);
+          const { burst } = limits;
+          const available = this.bucketTokens(counter, limits, now);
           return { used: burst - Math.floor(available), limit: burst, remaining: Math.floor(available), overridden };
         }
         const max = this.overrides.get(counter.override) ?? counter.max;
@@ -113,20 +136,10 @@ export class MemoryLimitStore implements LimitStore {
     return override === undefined ? counter : { rate: override, burst: override, periodMs: counter.periodMs };
   }
 
-  /** [tokens left after taking `take`, ms until that is possible (0: now)]. */
-  private bucketAfter(counter: BucketCounter, now: number, take = 1): [number, number] {
-    const limits = this.bucketLimits(counter);
+  /** The bucket's level now, before this request takes from it. */
+  private bucketTokens(counter: BucketCounter, limits: { rate: number; burst: number; periodMs: number }, now: number): number {
     const state = this.buckets.get(counter.key);
-    const tokens = bucketLevel(state && state.expires > now ? state : undefined, limits, now);
-    if (tokens >= take) return [tokens - take, 0];
-    return [tokens, Math.max(1, Math.ceil(((take - tokens) * limits.periodMs) / limits.rate))];
-  }
-
-  private windowAfter(counter: WindowCounter, now: number): [number, number] {
-    const max = this.overrides.get(counter.override) ?? counter.max;
-    const used = this.usedIn(counter.key, now);
-    if (used + counter.amount <= max) return [max - used - counter.amount, 0];
-    return [Math.max(0, max - used), Math.max(1, counter.end - now)];
+    return bucketLevel(state && state.expires > now ? state : undefined, limits, now);
   }
 
   private usedIn(key: string, now: number): number {

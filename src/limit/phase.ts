@@ -62,23 +62,29 @@ export const limitPhase: StatefulPhase<LimitState | undefined> = {
       model: typeof body?.model === 'string' ? body.model : undefined,
       maxTokens: Number.isFinite(body?.maxOutputTokens) ? body?.maxOutputTokens : undefined,
     };
-    const denied = (error: unknown): never => {
-      if (error instanceof LimitDenial) {
-        addRecordAttribute(ctx, LIMIT_ATTR.id, error.limitId);
-        addRecordAttribute(ctx, LIMIT_ATTR.retryAfter, error.retryAfterSeconds);
-      }
-      throw error;
-    };
     try {
       const waitMs = state.timeoutMs > 0 ? storeWait(state.timeoutMs, ctx.answerBy) : 0;
       const grant = reserveLimits(state.limiter, request, Date.now(), waitMs);
-      if (isPromise(grant)) return grant.then((g) => noteGrant(ctx, state, g), denied);
+      if (isPromise(grant))
+        return grant.then(
+          (g) => noteGrant(ctx, state, g),
+          (error: unknown) => denied(ctx, error),
+        );
       noteGrant(ctx, state, grant);
     } catch (error) {
-      denied(error);
+      denied(ctx, error);
     }
   },
 };
+
+/** Notes which limit denied and when to retry, for the audit record; rethrows. */
+function denied(ctx: CheckContext, error: unknown): never {
+  if (error instanceof LimitDenial) {
+    addRecordAttribute(ctx, LIMIT_ATTR.id, error.limitId);
+    addRecordAttribute(ctx, LIMIT_ATTR.retryAfter, error.retryAfterSeconds);
+  }
+  throw error;
+}
 
 /** The stores of the limits in force (the runtime keeps this phase's state by its name), for settling usage. */
 export function limitStoresOf(phaseStates: ReadonlyMap<string, unknown>): LimitStores | undefined {

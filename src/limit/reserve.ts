@@ -13,7 +13,7 @@ import { planCounters, type CompiledLimits, type Estimate, type LimitSubject } f
 import { estimateCost, priceFor, type PriceTable } from '../usage/prices.ts';
 import { formatUsd } from './money.ts';
 import type { LimitStores } from './stores.ts';
-import { LimitStoreError, type Counter, type ReserveResult } from './types.ts';
+import { LimitStoreError, type Counter, type ReservePlan, type ReserveResult } from './types.ts';
 
 export interface Limiter {
   readonly compiled: CompiledLimits;
@@ -79,24 +79,31 @@ export function reserveLimits(limiter: Limiter, request: LimitRequest, now: numb
   if (counters.length === 0) return undefined;
   const { timeout, onTimeout } = compiled.config.reservations;
   // Only budgets are held for settling; a request rate's token is spent on admission.
-  const holds = counters.some((c) => c.kind === 'window');
+  let holds = false;
+  for (const c of counters) if (c.kind === 'window') holds = true;
   // The decision id may come from the agent (x-request-id): a random suffix keeps
   // reservations apart, across replicas too (pid + counter collided between pods).
   const id = holds ? `${request.decisionId}#${randomUUID()}` : '';
-  const plan = { id, now, counters, timeoutMs: timeout, onTimeout };
-
-  const fallback = (error: unknown): LimitGrant => {
-    if (!(error instanceof LimitStoreError)) throw error;
-    if (!stores.local) throw new Denial('limits_unavailable', `limit store: ${error.message}`);
-    const shared = planCounters(compiled, request, estimate, now, compiled.config.replicas);
-    return grantOrDeny(stores.local.reserve({ ...plan, counters: shared }), shared, id, 'local');
-  };
+  const plan: ReservePlan = { id, now, counters, timeoutMs: timeout, onTimeout };
   try {
     const result = stores.primary.reserve(plan, waitMs);
-    return isPromise(result) ? result.then((r) => grantOrDeny(r, counters, id, stores.primary.kind), fallback) : grantOrDeny(result, counters, id, stores.primary.kind);
+    if (!isPromise(result)) return grantOrDeny(result, counters, id, stores.primary.kind);
+    return result.then(
+      (r) => grantOrDeny(r, counters, id, stores.primary.kind),
+      (error: unknown) => fallback(limiter, request, estimate, plan, error),
+    );
   } catch (error) {
-    return fallback(error);
+    return fallback(limiter, request, estimate, plan, error);
   }
+}
+
+/** The store failed: a denial, or with `onStoreError: local` this replica's own count at 1/replicas. */
+function fallback(limiter: Limiter, request: LimitRequest, estimate: Estimate, plan: ReservePlan, error: unknown): LimitGrant {
+  const { compiled, stores } = limiter;
+  if (!(error instanceof LimitStoreError)) throw error;
+  if (!stores.local) throw new Denial('limits_unavailable', `limit store: ${error.message}`);
+  const shared = planCounters(compiled, request, estimate, plan.now, compiled.config.replicas);
+  return grantOrDeny(stores.local.reserve({ ...plan, counters: shared }), shared, plan.id, 'local');
 }
 
 /**
@@ -116,10 +123,12 @@ export function releaseGrant(stores: LimitStores, grant: LimitGrant): Promise<bo
  * tokens when the table prices it, else as configured.
  */
 function estimateOf(limiter: Limiter, request: LimitRequest): Estimate {
-  const { inputTokens, outputTokens: defaultOutput, costUsd } = limiter.compiled.config.estimate;
-  const outputTokens = request.maxTokens ?? defaultOutput;
+  const { compiled } = limiter;
   // Pricing (BigInt arithmetic) only when a cost budget can apply and the model is known.
-  const price = limiter.compiled.countsCost && limiter.prices && request.model !== undefined ? priceFor(limiter.prices, request.destination, request.model) : undefined;
+  const price = compiled.countsCost && limiter.prices && request.model !== undefined ? priceFor(limiter.prices, request.destination, request.model) : undefined;
+  if (!price && request.maxTokens === undefined) return compiled.defaultEstimate;
+  const { inputTokens, outputTokens: defaultOutput, costUsd } = compiled.config.estimate;
+  const outputTokens = request.maxTokens ?? defaultOutput;
   return { inputTokens, outputTokens, costMicros: price ? estimateCost(price, inputTokens, outputTokens).micros : costUsd };
 }
 
@@ -134,7 +143,8 @@ function grantOrDeny(result: ReserveResult, counters: readonly Counter[], reserv
   let tightest = counters[0]!;
   let least = Infinity;
   let costMicros: number | undefined;
-  counters.forEach((counter, i) => {
+  for (let i = 0; i < counters.length; i++) {
+    const counter = counters[i]!;
     const left = result.remaining[i]!;
     const size = counter.kind === 'bucket' ? counter.burst : counter.max;
     if (left / size < least) {
@@ -144,7 +154,7 @@ function grantOrDeny(result: ReserveResult, counters: readonly Counter[], reserv
     if (counter.metric === 'requests') remaining.requests = Math.min(remaining.requests ?? left, left);
     else if (counter.metric === 'cost_usd') costMicros = Math.min(costMicros ?? left, left);
     else remaining.tokens = Math.min(remaining.tokens ?? left, left);
-  });
+  }
   if (costMicros !== undefined) remaining.costUsd = formatUsd(costMicros);
   const headers: Array<[string, string]> = [[LIMIT_HEADERS.limit, tightest.limitId]];
   if (remaining.requests !== undefined) headers.push([LIMIT_HEADERS.requests, String(remaining.requests)]);

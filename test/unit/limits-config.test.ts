@@ -3,7 +3,7 @@ import { formatUsd, parseUsd } from '../../src/limit/money.ts';
 import { parseWindow, windowAt } from '../../src/limit/window.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { compileLimits, planCounters } from '../../src/limit/compile.ts';
+import { compileLimits, countersOf, planCounters } from '../../src/limit/compile.ts';
 
 const ISSUE_SHAPE = `
 trust: { example.org: {} }
@@ -98,6 +98,34 @@ describe('limits: money, windows and configuration', () => {
       3,
     );
     expect(shared.map((c) => (c.kind === 'bucket' ? [c.rate, c.burst] : c.max))).to.deep.equal([[2 / 3, 1], 666_666, 166_666_666]);
+  });
+
+  it('plans the same counters from its per-subject memo as countersOf builds, across windows, amounts and many subjects', () => {
+    const compiled = compileLimits(parseConfigText(ISSUE_SHAPE, 'c.yaml', '/tmp').limits!);
+    const subject = (i: number) => ({ identity: `spiffe://example.org/ns/research/a${i}`, teams: ['research'], destination: 'openai' });
+    const fresh = (i: number, estimate: { inputTokens: number; outputTokens: number; costMicros: number }, now: number) =>
+      compiled.limits.flatMap((limit) =>
+        limit.spec.per === 'identity'
+          ? countersOf(compiled.prefix, limit.spec, `identity:${subject(i).identity}`, estimate, now)
+          : countersOf(compiled.prefix, limit.spec, 'team:research', estimate, now),
+      );
+    const now = Date.UTC(2026, 10, 30, 23, 59, 59, 999);
+    const small = { inputTokens: 10, outputTokens: 500, costMicros: 20_000 };
+    const large = { inputTokens: 10, outputTokens: 4000, costMicros: 90_000 };
+    // The same subject again, a new amount, the next month (a new window key): each as if built afresh.
+    for (const [estimate, at] of [
+      [small, now],
+      [small, now],
+      [large, now],
+      [large, now + 1],
+      [small, now + 1],
+    ] as const) {
+      expect(planCounters(compiled, subject(0), estimate, at)).to.deep.equal(fresh(0, estimate, at));
+    }
+    expect(planCounters(compiled, subject(0), small, now + 1)[2]!.key).to.equal(`keybroker:w:research-team-month:cost_usd:team:research:${Date.UTC(2026, 11, 1)}`);
+    // More subjects than the memo keeps: it starts again, and every answer stays right.
+    for (let i = 0; i < 10_050; i += 1) planCounters(compiled, subject(i), small, now);
+    for (const i of [0, 10_049]) expect(planCounters(compiled, subject(i), small, now)).to.deep.equal(fresh(i, small, now));
   });
 
   it('refuses what would silently not limit, naming the path', () => {
