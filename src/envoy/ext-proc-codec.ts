@@ -6,6 +6,9 @@
  * decode becomes a `failed` view rather than an exception, so the handler drops the stream
  * and counts it (grpc-js would otherwise end the call on its own, uncounted).
  *
+ * Envoy repeats the forwarded metadata in every message of a stream; it is decoded only
+ * with headers and trailers, where keybroker reads it, never with each body chunk.
+ *
  * Field numbers are those of envoy/service/ext_proc/v3/external_processor.proto,
  * envoy/config/core/v3/base.proto and google/protobuf/struct.proto.
  */
@@ -31,8 +34,10 @@ export interface ProcessingRequestView {
   /** A body chunk: a view into the message. */
   body?: Buffer;
   endOfStream: boolean;
-  /** metadata_context.filter_metadata: namespace → the Struct's string fields (others skipped). */
+  /** metadata_context.filter_metadata: namespace → the Struct's string fields (others skipped); empty with a body chunk. */
   metadata: Map<string, Map<string, string>>;
+  /** `attributes`: the filter's name → the Struct's string fields, e.g. `request.id` (response_attributes). */
+  attributes: Map<string, Map<string, string>>;
   observabilityMode: boolean;
 }
 
@@ -48,7 +53,7 @@ const PART_BY_TAG = new Map<number, ProcessingPart>([
   [lenTag(6), 'request_trailers'],
   [lenTag(7), 'response_trailers'],
 ]);
-const REQUEST = { metadataContext: lenTag(8), observabilityMode: 10 << 3 };
+const REQUEST = { metadataContext: lenTag(8), attributes: lenTag(9), observabilityMode: 10 << 3 };
 // HttpHeaders { headers = 1; end_of_stream = 3 }, HttpBody { body = 1; end_of_stream = 2 }, HttpTrailers { trailers = 1 }
 const HTTP_HEADERS = { headers: lenTag(1), endOfStream: 3 << 3 };
 const HTTP_BODY = { body: lenTag(1), endOfStream: 2 << 3 };
@@ -63,8 +68,10 @@ const STRING_VALUE = lenTag(3);
 
 export function decodeProcessingRequest(bytes: Uint8Array): ProcessingRequestView {
   const reader = new ProtoReader(bytes);
-  const view: ProcessingRequestView = { headers: [], endOfStream: false, metadata: new Map(), observabilityMode: false };
+  const view: ProcessingRequestView = { headers: [], endOfStream: false, metadata: new Map(), attributes: new Map(), observabilityMode: false };
   const end = reader.length;
+  // Where the metadata was: read once the part is known (it may come first on the wire).
+  let metadataAt: number[] | undefined;
   while (reader.pos < end) {
     const tag = reader.uint32(end);
     const part = PART_BY_TAG.get(tag);
@@ -75,9 +82,19 @@ export function decodeProcessingRequest(bytes: Uint8Array): ProcessingRequestVie
       view.endOfStream = false;
       delete view.body;
       readPart(reader, reader.delimited(end), part, view);
-    } else if (tag === REQUEST.metadataContext) readMetadata(reader, reader.delimited(end), view.metadata);
+    } else if (tag === REQUEST.metadataContext) {
+      const fieldEnd = reader.delimited(end);
+      (metadataAt ??= []).push(reader.pos, fieldEnd);
+      reader.pos = fieldEnd;
+    } else if (tag === REQUEST.attributes) readNamespace(reader, reader.delimited(end), view.attributes);
     else if (tag === REQUEST.observabilityMode) view.observabilityMode = reader.uint32(end) !== 0;
     else reader.skip(tag, end);
+  }
+  if (metadataAt && !view.part?.endsWith('_body')) {
+    for (let i = 0; i < metadataAt.length; i += 2) {
+      reader.pos = metadataAt[i]!;
+      readMetadata(reader, metadataAt[i + 1]!, view.metadata);
+    }
   }
   return view;
 }
@@ -122,7 +139,7 @@ function readMetadata(reader: ProtoReader, end: number, into: Map<string, Map<st
   }
 }
 
-/** One filter_metadata entry: a namespace and its Struct. */
+/** One filter_metadata (or attributes) entry: a namespace and its Struct. */
 function readNamespace(reader: ProtoReader, end: number, into: Map<string, Map<string, string>>): void {
   let name = '';
   const fields = new Map<string, string>();

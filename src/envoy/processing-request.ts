@@ -37,7 +37,14 @@ export function toProcessingEvent(view: ProcessingRequestView): ProcessingEvent 
         ...optional('contentType', headers.get('content-type')),
         ...optional('contentEncoding', headers.get('content-encoding')),
       };
-      return { kind: 'response_headers', head, decision: forwardedDecision(view.metadata.get(EXT_AUTHZ_NAMESPACE)), endOfStream: view.endOfStream, observability };
+      return {
+        kind: 'response_headers',
+        head,
+        decision: forwardedDecision(view.metadata.get(EXT_AUTHZ_NAMESPACE)),
+        ...requestAttributes(view.attributes),
+        endOfStream: view.endOfStream,
+        observability,
+      };
     }
     case 'response_body':
       return { kind: 'response_body', chunk: view.body ?? EMPTY, endOfStream: view.endOfStream, observability };
@@ -55,6 +62,23 @@ export function toProcessingEvent(view: ProcessingRequestView): ProcessingEvent 
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * `request.id` and `request.time` from the attributes Envoy sends with the response
+ * headers (`response_attributes`), under the ext_proc filter's name; Envoy computes them,
+ * the agent cannot set an attribute. A time that does not parse is left out.
+ */
+function requestAttributes(attributes: ReadonlyMap<string, ReadonlyMap<string, string>>): { requestId?: string; requestTime?: number } {
+  const found: { requestId?: string; requestTime?: number } = {};
+  for (const fields of attributes.values()) {
+    const id = fields.get('request.id');
+    if (id !== undefined && found.requestId === undefined) found.requestId = id;
+    const time = fields.get('request.time');
+    const at = time === undefined ? NaN : Date.parse(time);
+    if (Number.isFinite(at) && found.requestTime === undefined) found.requestTime = at;
+  }
+  return found;
+}
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };

@@ -45,6 +45,14 @@ export type ProcessingEvent =
       readonly head: ResponseHeadFacts;
       /** Forwarded again with the response headers (a denial's local reply arrives with only these). */
       readonly decision: ForwardedDecision | undefined;
+      /**
+       * The request's id (the `request.id` attribute: its `x-request-id`), when Envoy sends
+       * it with the response headers (`response_attributes`) — the cross-check of the
+       * forwarded decision id when the request headers are not sent at all.
+       */
+      readonly requestId?: string;
+      /** Epoch ms the request reached Envoy (the `request.time` attribute), when sent. */
+      readonly requestTime?: number;
       readonly endOfStream: boolean;
       readonly observability: boolean;
     }

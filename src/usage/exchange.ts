@@ -4,16 +4,18 @@
  * No gRPC here: the server feeds it ProcessingEvents (`envoy/processing-request.ts`) and
  * ends the stream when it says so.
  *
- * The join to the decision comes only from what Envoy forwards with the request headers:
- * keybroker's own ext_authz metadata (decision id, identity, destination…), cross-checked
- * against the `x-request-id` Envoy set on the request. Nothing is looked up in this
+ * The join to the decision comes only from what Envoy forwards with the first headers it
+ * sends: keybroker's own ext_authz metadata (decision id, identity, destination…),
+ * cross-checked against the request's `x-request-id` — the header itself when the request
+ * headers are sent, else the `request.id` attribute with the response headers (what the
+ * shipped configs do: one message fewer per response). Nothing is looked up in this
  * process's memory, so any worker or replica can meter any response. A stream that cannot
  * be joined is dropped with a cause, never recorded against a guessed identity.
  *
  * Memory per exchange: the join (a few identifiers) and the meter, which reads the body
  * chunk by chunk in bounded memory; chunks are not kept.
  */
-import type { ProcessingEvent, ResponseHeadFacts } from '../model/processing.ts';
+import type { ForwardedDecision, ProcessingEvent, ResponseHeadFacts } from '../model/processing.ts';
 import type { TokenCounts, UsageApi, UsageMeter, UsageReading } from './types.ts';
 import { usageRecord, type Cost, type UsageJoin, type UsageSink } from './record.ts';
 
@@ -63,13 +65,21 @@ export class Exchange {
       case 'ignored':
         return 'more';
       case 'request_headers':
-        return this.#joinDecision(event);
-      case 'response_headers':
+        if (this.#join) return this.#drop('out_of_order', 'request headers twice');
+        return this.#joinDecision(event.decision, event.requestId);
+      case 'response_headers': {
         // A denial is Envoy's own local reply: nothing went upstream, nothing to meter.
         if (!this.#join && event.decision?.decision === 'deny') return this.#drop('not_allowed');
+        // The shipped configs skip the request headers: the decision and the request's id
+        // come with the response headers (metadata and `response_attributes`) instead.
+        if (!this.#join && !this.#meter && event.requestId !== undefined) {
+          const joined = this.#joinDecision(event.decision, event.requestId, event.requestTime);
+          if (joined !== 'more') return joined;
+        }
         if (!this.#join || this.#meter) return this.#drop('out_of_order', 'response headers before the request headers, or twice');
         this.#meter = this.#deps.meter(this.#join.api, event.head);
         return event.endOfStream ? this.#finish(true) : 'more';
+      }
       case 'response_body':
         if (!this.#meter) return this.#drop('out_of_order', 'a response body before the response headers');
         this.#meter.write(event.chunk);
@@ -92,17 +102,15 @@ export class Exchange {
     this.#finish(false);
   }
 
-  #joinDecision(event: Extract<ProcessingEvent, { kind: 'request_headers' }>): Next {
-    if (this.#join) return this.#drop('out_of_order', 'request headers twice');
-    const decision = event.decision;
+  #joinDecision(decision: ForwardedDecision | undefined, requestId: string | undefined, requestTime?: number): Next {
     if (!decision) return this.#drop('no_decision');
-    if (event.requestId !== decision.decisionId) return this.#drop('id_mismatch');
+    if (requestId !== decision.decisionId) return this.#drop('id_mismatch');
     if (decision.decision !== 'allow') return this.#drop('not_allowed');
     const { identity, destination } = decision;
     if (identity === undefined || destination === undefined) return this.#drop('no_decision', 'the forwarded decision names no identity or destination');
     const api = this.#deps.apiOf(destination);
     if (!api) return this.#drop('not_metered');
-    this.#join = { decision: { ...decision, identity, destination }, api, startTime: this.#now() };
+    this.#join = { decision: { ...decision, identity, destination }, api, startTime: requestTime ?? this.#now() };
     return 'more';
   }
 

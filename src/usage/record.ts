@@ -42,7 +42,7 @@ export interface UsageRecord {
   readonly keyId?: string;
   /** The decision's `keybroker.check` span (W3C traceparent), when it was traced. */
   readonly checkSpan?: string;
-  /** Epoch ms: the request headers reached keybroker; the response ended. */
+  /** Epoch ms: the request reached Envoy (or its headers keybroker); the response ended. */
   readonly startTime: number;
   readonly endTime: number;
 }

@@ -69,6 +69,25 @@ export function responseHeaders(status = 200, contentType = 'application/json', 
   };
 }
 
+/**
+ * Response headers as the shipped configs send them (request headers skipped): the
+ * forwarded decision, and `request.id` / `request.time` under the filter's name
+ * (`response_attributes`).
+ */
+export function joinedResponseHeaders(
+  options: { metadata?: ForwardedFields | undefined; requestId?: string; requestTime?: string; status?: number; contentType?: string } = {},
+): ProcessingRequestMessage {
+  const metadata = 'metadata' in options ? options.metadata : ALLOWED;
+  const fields: Record<string, { stringValue: string }> = { 'request.id': { stringValue: options.requestId ?? metadata?.decision_id ?? 'none' } };
+  if (options.requestTime !== undefined) fields['request.time'] = { stringValue: options.requestTime };
+  return {
+    response_headers: { headers: headerMap({ ':status': String(options.status ?? 200), 'content-type': options.contentType ?? 'application/json' }), end_of_stream: false },
+    ...metadataContext(metadata),
+    attributes: { 'envoy.filters.http.ext_proc': { fields } },
+    observability_mode: true,
+  };
+}
+
 export function responseBody(chunk: string | Uint8Array, endOfStream: boolean, observability = true): ProcessingRequestMessage {
   return { response_body: { body: typeof chunk === 'string' ? Buffer.from(chunk) : chunk, end_of_stream: endOfStream }, observability_mode: observability };
 }

@@ -11,7 +11,7 @@ import { baseConfig, startTestBroker, type TestBroker } from '../helpers/broker.
 import { envoyCheckRequest } from '../helpers/envoy-request.ts';
 import { freePort } from '../helpers/envoy.ts';
 import { CANARY_KEY, CANARY_PROMPT, expectNoCanary } from '../helpers/canary.ts';
-import { ALLOWED, processorClient, requestHeaders, responseBody, responseHeaders, runStream } from '../helpers/ext-proc.ts';
+import { ALLOWED, joinedResponseHeaders, processorClient, requestHeaders, responseBody, responseHeaders, runStream } from '../helpers/ext-proc.ts';
 import type { UsageRecord } from '../../src/usage/record.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -165,6 +165,24 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
     expect(await dropped('not_allowed')).to.equal(denied + 1);
     expect(await dropped('not_metered')).to.equal(notMetered + 1);
     expect(await dropped('no_decision')).to.equal(noDecision + 2);
+  });
+
+  it('joins with the response headers when Envoy skips the request headers (the shipped configs)', async () => {
+    const mismatch = await dropped('id_mismatch');
+    const denied = await dropped('not_allowed');
+    const noDecision = await dropped('no_decision');
+    const requestTime = '2026-11-29T04:11:13.051453+00:00';
+    const result = await runStream(client, [joinedResponseHeaders({ requestTime }), ...chunks(BODY, 2).map((c, i) => responseBody(c, i === 1))]);
+    expect(result.code).to.equal(GrpcStatus.OK);
+    // request.id (the request's x-request-id) cross-checks the decision id as the header does.
+    await runStream(client, [joinedResponseHeaders({ requestId: 'decision-someone-else' }), responseBody(BODY, true)]);
+    // A denial's local reply, and a request.id without a forwarded decision: never recorded.
+    await runStream(client, [joinedResponseHeaders({ metadata: { ...ALLOWED, decision: 'deny' }, status: 403 }), responseBody('{}', true)]);
+    await runStream(client, [joinedResponseHeaders({ metadata: undefined, requestId: 'decision-1' }), responseBody(BODY, true)]);
+    expect(records.map((r) => [r.decisionId, r.metered, r.outputTokens, r.startTime])).to.deep.equal([['decision-1', true, 5, Date.parse(requestTime)]]);
+    expect(await dropped('id_mismatch')).to.equal(mismatch + 1);
+    expect(await dropped('not_allowed')).to.equal(denied + 1);
+    expect(await dropped('no_decision')).to.equal(noDecision + 1);
   });
 
   it('drops a response out of order (not what Envoy sends)', async () => {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { continueResponse, decodeProcessingRequest, externalProcessorServerDefinition } from '../../src/envoy/ext-proc-codec.ts';
 import { forwardedDecision, toProcessingEvent } from '../../src/envoy/processing-request.ts';
 import { externalProcessorClientConstructor } from '../../src/envoy/proto.ts';
-import { ALLOWED, requestHeaders, responseBody, responseHeaders } from '../helpers/ext-proc.ts';
+import { ALLOWED, joinedResponseHeaders, metadataContext, requestHeaders, responseBody, responseHeaders } from '../helpers/ext-proc.ts';
 
 const method = externalProcessorClientConstructor().service['Process']!;
 const encode = (message: Record<string, unknown>): Buffer => method.requestSerialize(message);
@@ -36,6 +36,23 @@ describe('ProcessingRequest decoding', () => {
     });
     expect(toProcessingEvent(decodeProcessingRequest(encode({ request_body: { body: Buffer.from('x') } })))).to.deep.equal({ kind: 'ignored', part: 'request_body', observability: false });
     expect(toProcessingEvent(decodeProcessingRequest(Buffer.alloc(0)))).to.deep.equal({ kind: 'ignored', part: 'none', observability: false });
+  });
+
+  it('reads request.id and request.time from the response attributes; skips the metadata of a body chunk', () => {
+    const view = decodeProcessingRequest(encode(joinedResponseHeaders({ requestTime: '2026-11-29T04:11:13.051453+00:00' })));
+    expect(Object.fromEntries(view.attributes.get('envoy.filters.http.ext_proc')!)).to.deep.equal({ 'request.id': 'decision-1', 'request.time': '2026-11-29T04:11:13.051453+00:00' });
+    expect(toProcessingEvent(view)).to.deep.include({ kind: 'response_headers', requestId: 'decision-1', requestTime: Date.parse('2026-11-29T04:11:13.051453+00:00') });
+    expect(toProcessingEvent(view)).to.have.nested.property('decision.decisionId', 'decision-1');
+    // A time that does not parse is left out; without attributes there is no request id.
+    expect(toProcessingEvent(decodeProcessingRequest(encode(joinedResponseHeaders({ requestTime: 'yesterday' }))))).to.not.have.property('requestTime');
+    expect(toProcessingEvent(decodeProcessingRequest(encode(responseHeaders())))).to.not.have.property('requestId');
+    // Envoy repeats the metadata with every chunk: not decoded there, whichever comes first on the wire.
+    const chunk = Buffer.concat([encode(metadataContext(ALLOWED)), encode(responseBody('{}', false))]);
+    const body = decodeProcessingRequest(chunk);
+    expect(body.part).to.equal('response_body');
+    expect(body.metadata.size).to.equal(0);
+    const head = decodeProcessingRequest(Buffer.concat([encode(metadataContext(ALLOWED)), encode({ response_headers: { headers: { headers: [] } } })]));
+    expect(Object.fromEntries(head.metadata.get('envoy.filters.http.ext_authz')!)).to.deep.equal(ALLOWED);
   });
 
   it('refuses what Envoy never sends: broken protobuf, a bad :status, invalid UTF-8, too many headers', () => {
