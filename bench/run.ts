@@ -744,42 +744,89 @@ if (existsSync(envoyBin)) {
     const body = join(dir, 'chat.json');
     writeFileSync(body, '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}');
     const headers = ['authorization: Bearer ' + warmToken, 'content-type: application/json'];
+    const url = (port: number) => `http://127.0.0.1:${port}/openai/v1/chat/completions`;
+    const added = (row: Row, p: 'p50' | 'p99', than: Row) => fmt((row[p] ?? NaN) - (than[p] ?? NaN), 3);
+    h2loadHttp(url(meteredPort), body, headers, { shape: 'serial' }); // warm-up, unrecorded
+
+    // "At 1,000 rps": an open-loop paced load from PACED_CONNECTIONS h2load processes, each
+    // one connection with one request in flight at its share of the rate, started 1/rate
+    // apart — no request waits behind another unless a round trip takes longer than
+    // PACED_CONNECTIONS/rate (one connection alone could not keep pace once a round trip
+    // takes over 1 ms). The four listeners are measured in alternating rounds on the same
+    // Envoy and keybroker, so the machine's drift hits each alike; what one adds to another
+    // is the median of the per-round differences, with their spread. keybroker's CPU per
+    // request comes from /proc around each round; per metered response it is the metered
+    // round's less the unmetered one's.
+    const PACED_RPS = 1000;
+    const PACED_CONNECTIONS = 8;
+    const ROUNDS = args.quick ? 3 : 5;
+    const paced = `${PACED_RPS} rps paced (${PACED_CONNECTIONS} connections, one in flight each)`;
+    const sides = [
+      { key: 'direct', port: withoutPort, scenario: `Envoy → provider, ${paced}` },
+      { key: 'floor', port: floorPort, scenario: `Envoy → baseline → provider, ${paced}`, server: floorServer },
+      { key: 'hop', port: withPort, scenario: `Envoy → keybroker → provider, ${paced}`, server: keybroker },
+      { key: 'metered', port: meteredPort, scenario: `Envoy → keybroker → provider, ${paced}, with ext_proc metering`, server: keybroker },
+    ] as const;
+    type Side = (typeof sides)[number]['key'];
+    const rounds: Array<Record<Side, { p50: number; p99: number; cpuUs: number }>> = [];
+    const all = Object.fromEntries(sides.map((s) => [s.key, { latencies: [] as number[], ok: 0, failed: 0 }])) as Record<Side, { latencies: number[]; ok: number; failed: number }>;
+    for (let round = 0; round < ROUNDS; round++) {
+      const measured = {} as Record<Side, { p50: number; p99: number; cpuUs: number }>;
+      // Each round starts one listener further on: every side takes every position in turn.
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(round + i) % sides.length]!;
+        const cpuBefore = 'server' in side ? side.server.cpuSeconds() : NaN;
+        const result = await pacedHttpLoad(url(side.port), body, headers, PACED_RPS, PACED_CONNECTIONS, SECONDS);
+        // The last metering messages may reach keybroker after the agent's response.
+        await new Promise((r) => setTimeout(r, 100));
+        const cpu = 'server' in side ? side.server.cpuSeconds() - cpuBefore : NaN;
+        const p = percentiles(result.latencies);
+        measured[side.key] = { p50: p.p50, p99: p.p99, cpuUs: (cpu * 1e6) / result.requests };
+        all[side.key].latencies.push(...result.latencies);
+        all[side.key].ok += result.latencies.length;
+        all[side.key].failed += result.failed;
+      }
+      rounds.push(measured);
+    }
+    const perRound = (f: (r: Record<Side, { p50: number; p99: number; cpuUs: number }>) => number) => spread(rounds.map(f));
+    const pacedRows = {} as Record<Side, Row>;
+    for (const side of sides) {
+      const { latencies, ok, failed } = all[side.key];
+      const row: Row = { scenario: side.scenario, rps: ok / (ROUNDS * SECONDS), ...percentiles(latencies), rssMb: NaN, ...(failed ? { note: `${failed} not 200` } : {}) };
+      if ('server' in side) row.cpuUs = perRound((r) => r[side.key].cpuUs).median;
+      rows.push(row);
+      pacedRows[side.key] = row;
+    }
+    const { floor, hop, metered } = pacedRows;
+    const delta = (a: Side, b: Side, p: 'p50' | 'p99') => perRound((r) => r[a][p] - r[b][p]);
+    const inRounds = `median of ${ROUNDS} alternating rounds`;
+    floor.note = `the floor: adds ${delta('floor', 'direct', 'p50').text(3, 'ms')} at p50 (${inRounds})${floor.note ? `; ${floor.note}` : ''}`;
+    hop.note = `the hop adds ${delta('hop', 'direct', 'p50').text(3, 'ms')} at p50, ${delta('hop', 'direct', 'p99').text(3, 'ms')} at p99 (${inRounds})${hop.note ? `; ${hop.note}` : ''}`;
+    metered.note =
+      `metering adds ${delta('metered', 'hop', 'p50').text(3, 'ms')} at p50, ${delta('metered', 'hop', 'p99').text(3, 'ms')} at p99 to the row without (${inRounds}); ` +
+      `keybroker CPU per metered response ${perRound((r) => r.metered.cpuUs - r.hop.cpuUs).text(0, 'µs')}${metered.note ? `; ${metered.note}` : ''}`;
+
+    // Two more shapes, one row after another: h2load's rate timer fires all of 10
+    // connections together (bursts of 10 that queue in Envoy and keybroker), and one
+    // request at a time as fast as they complete.
     const through = (port: number, scenario: string, load: HttpLoad) => {
-      const result = h2loadHttp(`http://127.0.0.1:${port}/openai/v1/chat/completions`, body, headers, load);
+      const result = h2loadHttp(url(port), body, headers, load);
       const row: Row = { scenario, rps: result.rps, ...percentiles(result.latencies), rssMb: NaN, ...(result.failed ? { note: `${result.failed} not 200` } : {}) };
       rows.push(row);
       return row;
     };
-    // "At 1,000 rps" is measured two ways. h2load's rate timer releases requests in
-    // bursts: from one connection with one request in flight, no request ever waits
-    // behind another; from 10 connections, 10 arrive together and queue in Envoy and
-    // keybroker. The floor row swaps keybroker for the baseline server, so the hop's
-    // cost splits into what Envoy's ext_authz and a grpc-js round trip cost anyway and
-    // what keybroker adds.
     const loads: Array<[string, HttpLoad]> = [
-      ['1000 rps, one in flight', { shape: 'paced', rps: 1000 }],
       ['1000 rps in bursts of 10', { shape: 'bursts', rps: 1000 }],
       ['one at a time', { shape: 'serial' }],
     ];
-    h2loadHttp(`http://127.0.0.1:${withPort}/openai/v1/chat/completions`, body, headers, { shape: 'serial' }); // warm-up, unrecorded
     for (const [label, load] of loads) {
       const direct = through(withoutPort, `Envoy → provider, ${label}`, load);
       const floor = through(floorPort, `Envoy → baseline → provider, ${label}`, load);
       const cpuBefore = keybroker.cpuSeconds();
       const hop = through(withPort, `Envoy → keybroker → provider, ${label}`, load);
       hop.cpuUs = cpuPerRequest(keybroker.cpuSeconds() - cpuBefore, hop.rps);
-      const added = (row: Row, p: 'p50' | 'p99', than = direct) => fmt((row[p] ?? NaN) - (than[p] ?? NaN), 3);
-      floor.note = `the floor: adds ${added(floor, 'p50')} ms at p50${floor.note ? `; ${floor.note}` : ''}`;
-      hop.note = `the hop adds ${added(hop, 'p50')} ms at p50, ${added(hop, 'p99')} ms at p99${hop.note ? `; ${hop.note}` : ''}`;
-      if (load.shape !== 'paced') continue;
-      // The same row with usage metering (ext_proc in observability mode, as the shipped
-      // gateway configures it): what it adds to the agent's round trip, and keybroker's
-      // CPU per metered response (this row's CPU per request less the row without's).
-      const meteredBefore = keybroker.cpuSeconds();
-      const metered = through(meteredPort, `Envoy → keybroker → provider, ${label}, with ext_proc metering`, load);
-      metered.cpuUs = cpuPerRequest(keybroker.cpuSeconds() - meteredBefore, metered.rps);
-      const perResponse = fmt((metered.cpuUs ?? NaN) - (hop.cpuUs ?? NaN), 0);
-      metered.note = `metering adds ${added(metered, 'p50', hop)} ms at p50, ${added(metered, 'p99', hop)} ms at p99 to the row without; keybroker CPU per metered response ${perResponse} µs${metered.note ? `; ${metered.note}` : ''}`;
+      floor.note = `the floor: adds ${added(floor, 'p50', direct)} ms at p50${floor.note ? `; ${floor.note}` : ''}`;
+      hop.note = `the hop adds ${added(hop, 'p50', direct)} ms at p50, ${added(hop, 'p99', direct)} ms at p99${hop.note ? `; ${hop.note}` : ''}`;
     }
   } finally {
     envoy.kill('SIGTERM');
@@ -789,6 +836,42 @@ if (existsSync(envoyBin)) {
   }
 } else {
   rows.push({ scenario: 'Envoy hop', rps: NaN, rssMb: NaN, note: `skipped: no Envoy at ${envoyBin} (bash scripts/install-tools.sh)` });
+}
+
+/**
+ * `connections` h2load processes, each one connection with one request in flight at
+ * rps/connections, started 1/rps apart (each logs its own requests); statuses other than
+ * 200 count as failed.
+ */
+async function pacedHttpLoad(
+  target: string,
+  bodyFile: string,
+  headers: string[],
+  rps: number,
+  connections: number,
+  seconds: number,
+): Promise<{ requests: number; latencies: number[]; failed: number }> {
+  const logs = Array.from({ length: connections }, (_, i) => join(dir, `h2load-paced-${Date.now()}-${i}.log`));
+  await Promise.all(
+    logs.map(async (log, i) => {
+      await new Promise((r) => setTimeout(r, (i * 1000) / rps));
+      const argv = ['-D', String(seconds), '-c', '1', '-m', '1', '--rps', String(rps / connections), '-t', '1', '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), `--log-file=${log}`, target];
+      await new Promise<void>((resolve, reject) => {
+        const load = spawn('h2load', argv, { stdio: 'ignore', timeout: (seconds + 30) * 1000 });
+        load.on('error', reject);
+        load.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`h2load exited ${code}`))));
+      });
+    }),
+  );
+  const logged = logs.flatMap((log) => logRows(log));
+  const latencies = okLatencies(logged);
+  return { requests: logged.length, latencies, failed: logged.length - latencies.length };
+}
+
+/** The median of per-round values and their range, as the notes print them. */
+function spread(values: number[]): { median: number; text: (digits: number, unit: string) => string } {
+  const middle = median(values);
+  return { median: middle, text: (digits, unit) => `${fmt(middle, digits)} ${unit} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})` };
 }
 
 // --soak: two minutes at 2,000 rps, RSS sampled every 10 s; flat means < 10% growth.

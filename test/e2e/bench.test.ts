@@ -28,6 +28,8 @@ describe('npm run bench (smoke)', function () {
     expect(out).to.match(/× rps, [\d.]+× p99/);
     expect(out).to.match(/the hop adds -?[\d.]+ ms at p50/);
     expect(out).to.match(/the floor: adds -?[\d.]+ ms at p50/);
+    // Metering, against the same listener without it, in alternating rounds: median (range).
+    expect(out).to.match(/with ext_proc metering .*metering adds -?[\d.]+ ms \(-?[\d.]+–-?[\d.]+\) at p50.*keybroker CPU per metered response -?\d+ µs \(/);
     expect(out).to.match(/spans exported [1-9]\d*, dropped \d+/);
     expect(out).to.match(/\| \(g\) \(a\) with an OAuth2 access token, warm +\| \d+ .*token requests 1\b/);
   });
