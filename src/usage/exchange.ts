@@ -78,7 +78,9 @@ export class Exchange {
         }
         if (!this.#join || this.#meter) return this.#drop('out_of_order', 'response headers before the request headers, or twice');
         this.#meter = this.#deps.meter(this.#join.api, event.head);
-        return event.endOfStream ? this.#finish(true) : 'more';
+        // Known from the headers (an error status, a compressed or other body): the record
+        // is what it will be at the end, and the rest of the response is not read.
+        return event.endOfStream || this.#meter.decided ? this.#finish(true) : 'more';
       }
       case 'response_body':
         if (!this.#meter) return this.#drop('out_of_order', 'a response body before the response headers');

@@ -3,7 +3,8 @@
  * headers. What can be told from the headers alone is told at once — not 200, a
  * `content-encoding` keybroker does not undo (gzip, br…: decoding a provider's compressed
  * stream would cost CPU on every response to save bandwidth on loopback), a content type
- * that is neither JSON nor an event stream — and the body is then not read at all.
+ * that is neither JSON nor an event stream — and the body is then not read at all: the
+ * exchange ends the stream at the headers, so Envoy stops copying the body to keybroker.
  */
 import { JsonBodyMeter } from './json-body.ts';
 import { SseBodyMeter } from './sse-body.ts';
@@ -38,5 +39,5 @@ export function formatOf(head: ResponseHead): 'json' | 'sse' | UnmeteredCause {
 
 function unmetered(cause: UnmeteredCause): UsageMeter {
   const reading: UsageReading = { metered: false, cause };
-  return { write: () => undefined, end: () => reading };
+  return { write: () => undefined, end: () => reading, decided: true };
 }

@@ -40,6 +40,8 @@ export interface ResponseHead {
 export interface UsageMeter {
   write(chunk: Uint8Array): void;
   end(complete: boolean): UsageReading;
+  /** The reading is known from the headers alone (not 200, compressed, not JSON or SSE): the body need not be read. */
+  readonly decided?: boolean;
 }
 
 // src/usage/meter.ts:   export function createMeter(api: UsageApi, head: ResponseHead): UsageMeter

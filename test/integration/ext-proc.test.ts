@@ -185,6 +185,17 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
     expect(await dropped('no_decision')).to.equal(noDecision + 1);
   });
 
+  it('ends the stream at the response headers when they decide the reading: no body is read', async () => {
+    // Not 200, compressed, not JSON: the record is known; Envoy stops copying the body.
+    const failed = await runStream(client, [joinedResponseHeaders({ status: 429 })], { waitMs: 2000 });
+    const image = await runStream(client, [joinedResponseHeaders({ metadata: { ...ALLOWED, decision_id: 'decision-2' }, contentType: 'image/png' })], { waitMs: 2000 });
+    expect([failed.code, image.code]).to.deep.equal([GrpcStatus.OK, GrpcStatus.OK]);
+    expect(records.map((r) => [r.decisionId, r.metered, r.cause])).to.deep.equal([
+      ['decision-1', false, 'status'],
+      ['decision-2', false, 'content_type'],
+    ]);
+  });
+
   it('drops a response out of order (not what Envoy sends)', async () => {
     const before = await dropped('out_of_order');
     const result = await runStream(client, [responseHeaders(), responseBody(BODY, true)]);
