@@ -8,7 +8,7 @@
  * and envoy/config/core/v3/base.proto.
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { lenTag, ProtoReader } from '../lib/proto-reader.ts';
+import { lenTag, ProtoReader, RecentStrings } from '../lib/proto-reader.ts';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
@@ -71,11 +71,17 @@ function readAttributes(reader: ProtoReader, end: number, view: CheckRequestView
   }
 }
 
+/**
+ * An agent sends the same SVID (a kilobyte, URL-encoded) and principal with every request
+ * until it rotates: the strings of the last few are reused rather than decoded again.
+ */
+const recentPeers = new RecentStrings(16);
+
 function readSource(reader: ProtoReader, end: number, view: CheckRequestView): void {
   while (reader.pos < end) {
     const tag = reader.uint32(end);
-    if (tag === PEER.principal) view.principal = reader.string(end);
-    else if (tag === PEER.certificate) view.certificate = reader.string(end);
+    if (tag === PEER.principal) view.principal = reader.recentString(end, recentPeers);
+    else if (tag === PEER.certificate) view.certificate = reader.recentString(end, recentPeers);
     else reader.skip(tag, end);
   }
 }

@@ -76,7 +76,8 @@ function hasReplacement(text: string): boolean {
  * Envoy sends either `headers` (lower-case names, repeats comma-joined) or, with
  * `encode_raw_headers`, `header_map` with raw bytes. Both end up as one lower-case map.
  */
-function readHeaders(http: HttpView, flag: (why: string) => void): Map<string, string> {
+function readHeaders(http: HttpView, flag: (why: string) => void): ReadonlyMap<string, string> {
+  if (http.headerMap.length === 0 && asSent(http.headers, flag)) return http.headers;
   const headers = new Map<string, string>();
   let bytes = 0;
   const add = (name: string, value: string) => {
@@ -109,6 +110,27 @@ function readHeaders(http: HttpView, flag: (why: string) => void): Map<string, s
   }
   return headers;
 }
+
+/**
+ * Whether Envoy's own header map can be the request's as it is — lower-case names (so no
+ * two to join) within the bounds — rather than copied; flags any text that is not UTF-8.
+ */
+function asSent(headers: ReadonlyMap<string, string>, flag: (why: string) => void): boolean {
+  if (headers.size > LIMITS.headerCount) return false;
+  let bytes = 0;
+  // Over the keys, and a test rather than toLowerCase(): entries and lower-cased copies
+  // would be garbage, several hundred bytes per Check.
+  for (const name of headers.keys()) {
+    const value = headers.get(name) as string;
+    bytes += name.length + value.length;
+    if (hasReplacement(value) || hasReplacement(name)) flag('a request header is not valid UTF-8');
+    if (UPPER_CASE.test(name)) return false;
+  }
+  return bytes <= LIMITS.headerBytes;
+}
+
+/** What toLowerCase() could change (names are ASCII tokens; anything else takes the copy). */
+const UPPER_CASE = /[A-Z]|[^\x00-\x7f]/;
 
 /**
  * Envoy fills one of the two body fields (`pack_as_bytes` picks which). Both at once is
@@ -146,6 +168,14 @@ function stripQuery(path: string): string {
   return end === -1 ? path : path.slice(0, end);
 }
 
+/**
+ * Decoded certificates by their URL-encoded form. The codec hands over the same string
+ * for the same bytes (its hash computed once), so a repeat costs one lookup rather than a
+ * decode of a kilobyte and a new string; bounded, the oldest entry goes first.
+ */
+const decodedCertificates = new Map<string, string>();
+const MAX_DECODED_CERTIFICATES = 64;
+
 /** Envoy URL-encodes the PEM (`include_peer_certificate`). */
 function readCertificate(encoded: string, flag: (why: string) => void): string {
   if (encoded === '') return '';
@@ -153,8 +183,13 @@ function readCertificate(encoded: string, flag: (why: string) => void): string {
     flag('the peer certificate is too large');
     return '';
   }
+  const known = decodedCertificates.get(encoded);
+  if (known !== undefined) return known;
   try {
-    return decodeURIComponent(encoded);
+    const pem = decodeURIComponent(encoded);
+    if (decodedCertificates.size >= MAX_DECODED_CERTIFICATES) decodedCertificates.delete(decodedCertificates.keys().next().value as string);
+    decodedCertificates.set(encoded, pem);
+    return pem;
   } catch {
     flag('the peer certificate is not URL-encoded PEM');
     return '';

@@ -12,7 +12,7 @@ import { parseSpiffeId, SpiffeIdError, type SpiffeId } from './spiffe-id.ts';
 export function principalFromMtls(principal: string, certificatePem: string, trustDomains: ReadonlySet<string>): Principal {
   let id: SpiffeId;
   try {
-    id = parseSpiffeId(principal);
+    id = parsedPrincipal(principal);
   } catch (error) {
     if (error instanceof SpiffeIdError) throw new Denial('identity_malformed', `mTLS principal: ${error.message}`);
     throw error;
@@ -24,6 +24,22 @@ export function principalFromMtls(principal: string, certificatePem: string, tru
     if (uris[0] !== principal) throw new Denial('certificate_mismatch', 'client certificate URI SAN differs from the mTLS principal');
   }
   return { id: id.id, trustDomain: id.trustDomain, proof: 'x509-svid' };
+}
+
+/**
+ * Parsed principals: an agent's comes with each of its requests. A pure function of the
+ * string; only valid ones are kept, bounded, the oldest going first.
+ */
+const principals = new Map<string, SpiffeId>();
+const MAX_CACHED_PRINCIPALS = 1024;
+
+function parsedPrincipal(principal: string): SpiffeId {
+  const known = principals.get(principal);
+  if (known) return known;
+  const id = parseSpiffeId(principal);
+  if (principals.size >= MAX_CACHED_PRINCIPALS) principals.delete(principals.keys().next().value as string);
+  principals.set(principal, id);
+  return id;
 }
 
 /**

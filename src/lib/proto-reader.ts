@@ -62,6 +62,17 @@ export class ProtoReader {
     return text;
   }
 
+  /**
+   * A length-delimited string that `recent` may already hold: then that same string,
+   * neither decoded again nor allocated.
+   */
+  recentString(end: number, recent: RecentStrings): string {
+    const payloadEnd = this.delimited(end);
+    const text = recent.find(this.#bytes, this.pos, payloadEnd) ?? recent.add(this.#bytes.subarray(this.pos, payloadEnd), this.#bytes.utf8Slice(this.pos, payloadEnd));
+    this.pos = payloadEnd;
+    return text;
+  }
+
   /** A length-delimited byte string, as a view into the message. */
   bytes(end: number): Buffer {
     const payloadEnd = this.delimited(end);
@@ -96,6 +107,40 @@ export class ProtoReader {
   #advance(bytes: number, end: number): void {
     if (this.pos + bytes > end) throw new ProtoDecodeError(`truncated field at byte ${this.pos}`);
     this.pos += bytes;
+  }
+}
+
+/**
+ * Strings that recur from message to message (a peer's certificate and principal), kept
+ * with their bytes, so that the same bytes give back the same string: nothing to decode
+ * or collect, and its hash, for the Map lookups that follow, already computed. Matched
+ * on every byte; bounded, the oldest entry replaced first.
+ */
+export class RecentStrings {
+  readonly #bytes: Buffer[] = [];
+  readonly #texts: string[] = [];
+  #next = 0;
+  readonly #capacity: number;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  find(source: Buffer, start: number, end: number): string | undefined {
+    const length = end - start;
+    for (let i = 0; i < this.#bytes.length; i++) {
+      const bytes = this.#bytes[i]!;
+      if (bytes.length === length && source.compare(bytes, 0, length, start, end) === 0) return this.#texts[i];
+    }
+    return undefined;
+  }
+
+  /** Keeps a copy of `bytes` (not the message they are a view of) with their text. */
+  add(bytes: Buffer, text: string): string {
+    this.#bytes[this.#next] = Buffer.from(bytes);
+    this.#texts[this.#next] = text;
+    this.#next = (this.#next + 1) % this.#capacity;
+    return text;
   }
 }
 
