@@ -14,12 +14,18 @@ export interface MetricSources {
   readonly audit: () => Readonly<QueueStats> | undefined;
 }
 
+interface Counted<Names extends string> {
+  count: number;
+  readonly attributes: Record<Names, string>;
+}
+
 export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
   // Counted here and reported at collection: an OTel counter's add() hashes its
   // attributes on every call, which is a measurable share of a Check.
-  const checks = new Map<string, { count: number; attributes: { decision: string; reason: string } }>();
+  // By decision, then reason: no key string built per Check.
+  const checks = { allow: new Map<string, Counted<'decision' | 'reason'>>(), deny: new Map<string, Counted<'decision' | 'reason'>>() };
   meter.createObservableCounter('keybroker.checks', { description: 'Check decisions, by decision and reason' }).addCallback((result) => {
-    for (const { count, attributes } of checks.values()) result.observe(count, attributes);
+    for (const reasons of [checks.allow, checks.deny]) for (const { count, attributes } of reasons.values()) result.observe(count, attributes);
   });
   const duration = meter.createHistogram('keybroker.check.duration.seconds', {
     unit: 's',
@@ -88,12 +94,14 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
     result.observe(stats.dropped, { result: 'dropped' });
   });
 
+  // The histogram's attributes, one object per decision rather than one per Check.
+  const byDecision = { allow: { decision: 'allow' }, deny: { decision: 'deny' } } as const;
   return {
     record(record) {
-      const key = `${record.decision}/${record.reason}`;
-      const counted = checks.get(key);
+      const reasons = checks[record.decision];
+      const counted = reasons.get(record.reason);
       if (counted) counted.count++;
-      else checks.set(key, { count: 1, attributes: { decision: record.decision, reason: record.reason } });
+      else reasons.set(record.reason, { count: 1, attributes: { decision: record.decision, reason: record.reason } });
       if (record.status === 429) {
         const limit = String(record.attributes?.['keybroker.limit.id'] ?? '');
         const key = `${limit}/${record.reason}`;
@@ -101,7 +109,7 @@ export function metricsAuditor(meter: Meter, sources: MetricSources): Auditor {
         if (seen) seen.count++;
         else limited.set(key, { count: 1, attributes: { limit, reason: record.reason } });
       }
-      duration.record(record.durationMs / 1000, { decision: record.decision });
+      duration.record(record.durationMs / 1000, byDecision[record.decision]);
       if (record.shadow) disagree('shadow', record.shadow.rule ?? '');
       if (record.candidate) disagree('candidate', record.candidate.rule ?? '');
       if (record.keyId) keyReads.add(1, { store: sources.runtime().keys.kind, result: 'ok' });
