@@ -754,9 +754,9 @@ if (existsSync(envoyBin)) {
     // PACED_CONNECTIONS/rate (one connection alone could not keep pace once a round trip
     // takes over 1 ms). The four listeners are measured in alternating rounds on the same
     // Envoy and keybroker, so the machine's drift hits each alike; what one adds to another
-    // is the median of the per-round differences, with their spread. keybroker's CPU per
-    // request comes from /proc around each round; per metered response it is the metered
-    // round's less the unmetered one's.
+    // is the median of the per-round differences, with their spread. keybroker's (and
+    // Envoy's) CPU per request comes from /proc around each round; per metered response it
+    // is the metered round's less the unmetered one's.
     const PACED_RPS = 1000;
     const PACED_CONNECTIONS = 8;
     const ROUNDS = args.quick ? 3 : 5;
@@ -768,27 +768,30 @@ if (existsSync(envoyBin)) {
       { key: 'metered', port: meteredPort, scenario: `Envoy → keybroker → provider, ${paced}, with ext_proc metering`, server: keybroker },
     ] as const;
     type Side = (typeof sides)[number]['key'];
-    const rounds: Array<Record<Side, { p50: number; p99: number; cpuUs: number }>> = [];
+    type Measured = { p50: number; p99: number; cpuUs: number; envoyCpuUs: number };
+    const rounds: Array<Record<Side, Measured>> = [];
     const all = Object.fromEntries(sides.map((s) => [s.key, { latencies: [] as number[], ok: 0, failed: 0 }])) as Record<Side, { latencies: number[]; ok: number; failed: number }>;
     for (let round = 0; round < ROUNDS; round++) {
-      const measured = {} as Record<Side, { p50: number; p99: number; cpuUs: number }>;
+      const measured = {} as Record<Side, Measured>;
       // Each round starts one listener further on: every side takes every position in turn.
       for (let i = 0; i < sides.length; i++) {
         const side = sides[(round + i) % sides.length]!;
         const cpuBefore = 'server' in side ? side.server.cpuSeconds() : NaN;
+        const envoyBefore = procStat(envoy.pid!).cpu;
         const result = await pacedHttpLoad(url(side.port), body, headers, PACED_RPS, PACED_CONNECTIONS, SECONDS);
         // The last metering messages may reach keybroker after the agent's response.
         await new Promise((r) => setTimeout(r, 100));
         const cpu = 'server' in side ? side.server.cpuSeconds() - cpuBefore : NaN;
+        const envoyCpu = procStat(envoy.pid!).cpu - envoyBefore;
         const p = percentiles(result.latencies);
-        measured[side.key] = { p50: p.p50, p99: p.p99, cpuUs: (cpu * 1e6) / result.requests };
+        measured[side.key] = { p50: p.p50, p99: p.p99, cpuUs: (cpu * 1e6) / result.requests, envoyCpuUs: (envoyCpu * 1e6) / result.requests };
         all[side.key].latencies.push(...result.latencies);
         all[side.key].ok += result.latencies.length;
         all[side.key].failed += result.failed;
       }
       rounds.push(measured);
     }
-    const perRound = (f: (r: Record<Side, { p50: number; p99: number; cpuUs: number }>) => number) => spread(rounds.map(f));
+    const perRound = (f: (r: Record<Side, Measured>) => number) => spread(rounds.map(f));
     const pacedRows = {} as Record<Side, Row>;
     for (const side of sides) {
       const { latencies, ok, failed } = all[side.key];
@@ -804,7 +807,8 @@ if (existsSync(envoyBin)) {
     hop.note = `the hop adds ${delta('hop', 'direct', 'p50').text(3, 'ms')} at p50, ${delta('hop', 'direct', 'p99').text(3, 'ms')} at p99 (${inRounds})${hop.note ? `; ${hop.note}` : ''}`;
     metered.note =
       `metering adds ${delta('metered', 'hop', 'p50').text(3, 'ms')} at p50, ${delta('metered', 'hop', 'p99').text(3, 'ms')} at p99 to the row without (${inRounds}); ` +
-      `keybroker CPU per metered response ${perRound((r) => r.metered.cpuUs - r.hop.cpuUs).text(0, 'µs')}${metered.note ? `; ${metered.note}` : ''}`;
+      `keybroker CPU per metered response ${perRound((r) => r.metered.cpuUs - r.hop.cpuUs).text(0, 'µs')}, ` +
+      `Envoy's ${perRound((r) => r.metered.envoyCpuUs - r.hop.envoyCpuUs).text(0, 'µs')}${metered.note ? `; ${metered.note}` : ''}`;
 
     // Two more shapes, one row after another: h2load's rate timer fires all of 10
     // connections together (bursts of 10 that queue in Envoy and keybroker), and one
