@@ -36,13 +36,9 @@ export class RedisLimitStore implements LimitStore {
   readonly kind = 'redis';
   private readonly redis: Redis & Scripted;
   private readonly prefix: string;
-  private readonly overridesKey: string;
-  private readonly pendingKey: string;
 
   constructor(config: RedisConfig, log?: Logger) {
     this.prefix = config.prefix;
-    this.overridesKey = `${config.prefix}overrides`;
-    this.pendingKey = `${config.prefix}pending`;
     const url = new URL(config.url);
     const redis = new Redis(config.url, {
       ...(config.username ? { username: config.username } : {}),
@@ -91,17 +87,8 @@ export class RedisLimitStore implements LimitStore {
   reserve(plan: ReservePlan, timeoutMs: number): Promise<ReserveResult> {
     // No time left before the Check's deadline: asking would only take what cannot be used.
     if (!(timeoutMs > 0)) return Promise.reject(new LimitStoreError("no time left to ask before the Check's deadline"));
-    const { counters, id } = plan;
-    const n = counters.length;
-    // One flat argument list, built once: this runs on every Check.
-    const args: Array<string | number> = [n + 3];
-    for (let i = 0; i < n; i++) args.push(counters[i]!.key);
-    args.push(this.overridesKey, `${this.prefix}r:${id}`, this.pendingKey, plan.now, n, plan.timeoutMs, plan.onTimeout === 'release' ? 1 : 0);
-    for (let i = 0; i < n; i++) {
-      const c = counters[i]!;
-      if (c.kind === 'bucket') args.push('b', c.rate, c.periodMs, c.burst, c.override, c.metric);
-      else args.push('w', c.max, c.amount, c.end, c.override, c.metric);
-    }
+    const { id } = plan;
+    const args = reserveArgs(plan, this.prefix);
     const call = this.redis.kbReserve(args);
     // Answered after the Check gave up on it: the request was denied (or counted locally), so a reservation Redis took is given back.
     const late = () => call.then((reply) => (reply[0] === 1 && id !== '' ? this.release(id) : false)).catch(() => false);
@@ -183,6 +170,24 @@ export class RedisLimitStore implements LimitStore {
   private key(name: string): string {
     return `${this.prefix}${name}`;
   }
+}
+
+/**
+ * RESERVE's arguments for `plan` (redis-scripts.ts), `prefix` the store's key prefix: the
+ * number of keys, the keys, then ARGV — one flat list, built once, as this runs per Check.
+ */
+export function reserveArgs(plan: ReservePlan, prefix: string): Array<string | number> {
+  const { counters } = plan;
+  const n = counters.length;
+  const args: Array<string | number> = [n + 3];
+  for (let i = 0; i < n; i++) args.push(counters[i]!.key);
+  args.push(`${prefix}overrides`, `${prefix}r:${plan.id}`, `${prefix}pending`, plan.now, n, plan.timeoutMs, plan.onTimeout === 'release' ? 1 : 0);
+  for (let i = 0; i < n; i++) {
+    const c = counters[i]!;
+    if (c.kind === 'bucket') args.push('b', c.rate, c.periodMs, c.burst, c.override, c.metric);
+    else args.push('w', c.max, c.amount, c.end, c.override, c.metric);
+  }
+  return args;
 }
 
 function resultOf(reply: Reply): ReserveResult {
