@@ -103,42 +103,49 @@ export function createCheck(deps: CheckDeps): Check {
       record.callerTraceContext = tracestate ? { traceparent, tracestate } : { traceparent };
     }
     const ctx = newContext(facts, record, call.answerBy);
-    let done: Outcome | undefined;
-    const finish = (outcome: Outcome): Outcome => {
-      done = outcome;
-      outcome.record.durationMs = performance.now() - started;
-      deps.audit.record(outcome.record);
-      return outcome;
-    };
-    const deny = (error: unknown): Outcome => {
-      if (done) return done;
-      runDenied(ctx);
-      const denial = asDenial(error, deps.log, facts.decisionId);
-      // Past the bound, phases still running may write to `record`: the audit gets its own.
-      const denied = denial.reason === 'deadline_exceeded' || denial.reason === 'cancelled' ? { ...record } : record;
-      denied.decision = 'deny';
-      denied.reason = denial.reason;
-      denied.status = denial.status;
-      denied.detail = denial.message;
-      // The route's destination, even when the denial came before routing: its SDK reads the body.
-      const shape = runtime.destinations.get(facts.contextExtensions.get('destination') ?? '')?.denialShape;
-      return finish({ allow: false, record: denied, denial, ...(shape ? { shape } : {}) });
-    };
-    const allow = (): Outcome => {
-      if (done) return done;
-      // Ready too late to reach Envoy in time: Envoy has answered on its own, so must the audit.
-      if (performance.now() > call.answerBy)
-        return deny(new Denial('deadline_exceeded', `the answer was ready ${Math.round(performance.now() - started)} ms after the Check began, past its deadline`));
-      return finish(allowed(ctx));
-    };
+    let ran: MaybePromise<void>;
     try {
       if (facts.malformed) throw new Denial('request_malformed', facts.malformed);
-      const ran = runPhases(phases, 0, ctx, runtime);
-      return isPromise(ran) ? bounded(ran, call, started).then(allow, deny) : allow();
+      ran = runPhases(phases, 0, ctx, runtime);
+      if (!isPromise(ran)) return allow(deps, ctx, runtime, call, started);
     } catch (error) {
-      return deny(error);
+      return deny(deps, ctx, runtime, started, error);
     }
+    // Closures only for a Check that waits; the synchronous path allocates none.
+    return bounded(ran, call, started).then(
+      () => allow(deps, ctx, runtime, call, started),
+      (error: unknown) => deny(deps, ctx, runtime, started, error),
+    );
   };
+}
+
+/** Every phase passed; ready too late to reach Envoy in time, it is a denial: Envoy has answered on its own, so must the audit. */
+function allow(deps: CheckDeps, ctx: CheckContext, runtime: Runtime, call: CallContext, started: number): Outcome {
+  if (performance.now() > call.answerBy)
+    return deny(deps, ctx, runtime, started, new Denial('deadline_exceeded', `the answer was ready ${Math.round(performance.now() - started)} ms after the Check began, past its deadline`));
+  return finish(deps, allowed(ctx), started);
+}
+
+function deny(deps: CheckDeps, ctx: CheckContext, runtime: Runtime, started: number, error: unknown): Outcome {
+  runDenied(ctx);
+  const { facts, record } = ctx;
+  const denial = asDenial(error, deps.log, facts.decisionId);
+  // Past the bound, phases still running may write to `record`: the audit gets its own.
+  const denied = denial.reason === 'deadline_exceeded' || denial.reason === 'cancelled' ? { ...record } : record;
+  denied.decision = 'deny';
+  denied.reason = denial.reason;
+  denied.status = denial.status;
+  denied.detail = denial.message;
+  // The route's destination, even when the denial came before routing: its SDK reads the body.
+  const shape = runtime.destinations.get(facts.contextExtensions.get('destination') ?? '')?.denialShape;
+  return finish(deps, { allow: false, record: denied, denial, ...(shape ? { shape } : {}) }, started);
+}
+
+/** The one audit record of the decision. */
+function finish(deps: CheckDeps, outcome: Outcome, started: number): Outcome {
+  outcome.record.durationMs = performance.now() - started;
+  deps.audit.record(outcome.record);
+  return outcome;
 }
 
 /**
