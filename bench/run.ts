@@ -274,14 +274,14 @@ function h2load(
 
 /**
  * HTTP load (not gRPC); statuses other than 200 count as failed. Shapes: one request at a
- * time, as fast as they complete; a rate from one connection with one request in flight;
- * the same rate from 10 connections (their timers fire together: bursts of 10).
+ * time, as fast as they complete; a rate from 10 connections (their timers fire together:
+ * bursts of 10). The paced rate comes from pacedHttpLoad.
  */
-type HttpLoad = { shape: 'serial' } | { shape: 'paced' | 'bursts'; rps: number };
+type HttpLoad = { shape: 'serial' } | { shape: 'bursts'; rps: number };
 
 function h2loadHttp(url: string, bodyFile: string, headers: string[], load: HttpLoad): { rps: number; latencies: number[]; failed: number } {
   const log = join(dir, `h2load-http-${Date.now()}.log`);
-  const shape = load.shape === 'serial' ? ['-c', '1', '-m', '1'] : load.shape === 'paced' ? ['-c', '1', '-m', '1', '--rps', String(load.rps)] : ['-c', '10', '-m', '1', '--rps', String(load.rps / 10)];
+  const shape = load.shape === 'serial' ? ['-c', '1', '-m', '1'] : ['-c', '10', '-m', '1', '--rps', String(load.rps / 10)];
   return runH2load(['-D', String(SECONDS), '--warm-up-time', '1', ...shape, '-t', '1', '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), `--log-file=${log}`, url], log, SECONDS);
 }
 
