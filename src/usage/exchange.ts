@@ -7,8 +7,9 @@
  * The join to the decision comes only from what Envoy forwards with the first headers it
  * sends: keybroker's own ext_authz metadata (decision id, identity, destination…),
  * cross-checked against the request's `x-request-id` — the header itself when the request
- * headers are sent, else the `request.id` attribute with the response headers (what the
- * shipped configs do: one message fewer per response). Nothing is looked up in this
+ * headers are sent (the shipped configs), else the `request.id` attribute with the
+ * response headers (a config that skips them: one message fewer per response, but a
+ * request abandoned before its response then leaves no record). Nothing is looked up in this
  * process's memory, so any worker or replica can meter any response. A stream that cannot
  * be joined is dropped with a cause, never recorded against a guessed identity.
  *
@@ -70,7 +71,7 @@ export class Exchange {
       case 'response_headers': {
         // A denial is Envoy's own local reply: nothing went upstream, nothing to meter.
         if (!this.#join && event.decision?.decision === 'deny') return this.#drop('not_allowed');
-        // The shipped configs skip the request headers: the decision and the request's id
+        // A config that skips the request headers: the decision and the request's id
         // come with the response headers (metadata and `response_attributes`) instead.
         if (!this.#join && !this.#meter && event.requestId !== undefined) {
           const joined = this.#joinDecision(event.decision, event.requestId, event.requestTime);

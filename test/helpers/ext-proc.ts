@@ -70,7 +70,7 @@ export function responseHeaders(status = 200, contentType = 'application/json', 
 }
 
 /**
- * Response headers as the shipped configs send them (request headers skipped): the
+ * Response headers as a config that skips the request headers sends them: the
  * forwarded decision, and `request.id` / `request.time` under the filter's name
  * (`response_attributes`).
  */

@@ -167,7 +167,7 @@ describe('ExternalProcessor/Process (usage metering) over the real socket', func
     expect(await dropped('no_decision')).to.equal(noDecision + 2);
   });
 
-  it('joins with the response headers when Envoy skips the request headers (the shipped configs)', async () => {
+  it('joins with the response headers when a config skips the request headers', async () => {
     const mismatch = await dropped('id_mismatch');
     const denied = await dropped('not_allowed');
     const noDecision = await dropped('no_decision');
