@@ -8,15 +8,13 @@
  *
  *   node bench/check-alloc.ts [--rounds 7] [--ms 1500]
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { stringify } from 'yaml';
-import { authorizationService } from '../src/envoy/proto.ts';
 import { decodeCheckRequest } from '../src/envoy/codec.ts';
 import { parseCheckRequest } from '../src/envoy/request.ts';
 import { toCheckResponse } from '../src/envoy/response.ts';
@@ -29,59 +27,14 @@ import { decisionLog } from '../src/audit/decision-log.ts';
 import { metricsAuditor } from '../src/audit/metrics.ts';
 import { setupTelemetry } from '../src/audit/telemetry.ts';
 import { isPromise } from '../src/lib/maybe-async.ts';
-import { createCa } from '../scripts/dev-pki.ts';
+import { aConfig, aRequest } from './a-fixture.ts';
 
 const { values: args } = parseArgs({ options: { ms: { type: 'string', default: '1500' }, rounds: { type: 'string', default: '7' } } });
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-check-alloc-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
-chmodSync(join(dir, 'keys.yaml'), 0o600);
+const requestBytes = aRequest(dir);
 
-const RESEARCH = 'spiffe://bench.local/agent/research';
-const svid = createCa('bench', dir).issue('research', { uris: [RESEARCH] });
-const policy: unknown[] = Array.from({ length: 9 }, (_, i) => ({
-  id: `filler-${i}`,
-  identities: [`spiffe://bench.local/team-${i}/agent-${i}`],
-  destinations: ['openai'],
-  methods: ['POST'],
-  paths: ['/v1/chat/completions'],
-}));
-policy.push({ id: 'research', identities: [RESEARCH], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'] });
-writeFileSync(
-  join(dir, 'a.yaml'),
-  stringify({
-    listen: `unix://${join(dir, 'a.sock')}`,
-    trust: { 'bench.local': {} },
-    keys: { store: 'file', file: join(dir, 'keys.yaml') },
-    destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
-    policy,
-  }),
-);
-const requestBytes = authorizationService()['Check']!.requestSerialize({
-  attributes: {
-    source: { principal: RESEARCH, certificate: encodeURIComponent(svid.cert) },
-    request: {
-      http: {
-        id: '1',
-        method: 'POST',
-        path: '/openai/v1/chat/completions',
-        host: 'gateway.local',
-        headers: {
-          ':method': 'POST',
-          ':path': '/openai/v1/chat/completions',
-          ':authority': 'gateway.local',
-          ':scheme': 'https',
-          'content-type': 'application/json',
-          'user-agent': 'OpenAI/Python 1.54.0',
-          'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
-        },
-      },
-    },
-    context_extensions: { destination: 'openai' },
-  },
-}) as Buffer;
-
-const { config } = loadConfigFile(join(dir, 'a.yaml'));
+const { config } = loadConfigFile(aConfig(dir, 'a'));
 const log = createLogger('info', pino.destination({ dest: '/dev/null', sync: false, minLength: 8 * 1024 }));
 const runtime = buildRuntime(config, { log });
 const telemetry = await setupTelemetry(config.telemetry, log, {});
