@@ -62,11 +62,13 @@ export function toProcessingEvent(view: ProcessingRequestView): ProcessingEvent 
 }
 
 const EMPTY = new Uint8Array(0);
+/** A timestamp as Envoy writes one; Date.parse alone also reads "1" or "foo 12" as dates. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 
 /**
  * `request.id` and `request.time` from the attributes Envoy sends with the response
  * headers (`response_attributes`), under the ext_proc filter's name; Envoy computes them,
- * the agent cannot set an attribute. A time that does not parse is left out.
+ * the agent cannot set an attribute. A time that is not RFC 3339 is left out.
  */
 function requestAttributes(attributes: ReadonlyMap<string, ReadonlyMap<string, string>>): { requestId?: string; requestTime?: number } {
   const found: { requestId?: string; requestTime?: number } = {};
@@ -74,7 +76,7 @@ function requestAttributes(attributes: ReadonlyMap<string, ReadonlyMap<string, s
     const id = fields.get('request.id');
     if (id !== undefined && found.requestId === undefined) found.requestId = id;
     const time = fields.get('request.time');
-    const at = time === undefined ? NaN : Date.parse(time);
+    const at = time === undefined || !RFC3339.test(time) ? NaN : Date.parse(time);
     if (Number.isFinite(at) && found.requestTime === undefined) found.requestTime = at;
   }
   return found;

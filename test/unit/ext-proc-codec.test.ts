@@ -45,6 +45,10 @@ describe('ProcessingRequest decoding', () => {
     expect(toProcessingEvent(view)).to.have.nested.property('decision.decisionId', 'decision-1');
     // A time that does not parse is left out; without attributes there is no request id.
     expect(toProcessingEvent(decodeProcessingRequest(encode(joinedResponseHeaders({ requestTime: 'yesterday' }))))).to.not.have.property('requestTime');
+    // Only an RFC 3339 time, as Envoy writes it: Date.parse alone reads "1" as 2001 and "foo 12" as December.
+    for (const requestTime of ['1', 'foo 12', 'Nov 29', '2026', '2026-11-29', '12/31/1969 23:59:59 GMT', '275760-09-13T00:00:00Z', '2026-11-29T04:11:13'])
+      expect(toProcessingEvent(decodeProcessingRequest(encode(joinedResponseHeaders({ requestTime })))), requestTime).to.not.have.property('requestTime');
+    expect(toProcessingEvent(decodeProcessingRequest(encode(joinedResponseHeaders({ requestTime: '2026-11-29T04:11:13Z' }))))).to.have.property('requestTime', Date.UTC(2026, 10, 29, 4, 11, 13));
     expect(toProcessingEvent(decodeProcessingRequest(encode(responseHeaders())))).to.not.have.property('requestId');
     // Envoy repeats the metadata with every chunk: not decoded there, whichever comes first on the wire.
     const chunk = Buffer.concat([encode(metadataContext(ALLOWED)), encode(responseBody('{}', false))]);
