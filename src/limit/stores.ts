@@ -16,6 +16,11 @@ export interface LimitStores {
   readonly primary: LimitStore;
   /** Per-replica counting while Redis is unavailable (`onStoreError: local`). */
   readonly local?: MemoryLimitStore;
+  /**
+   * Resolves true once the primary store answers (at once for memory), false when Redis
+   * did not connect within its `connectTimeout`.
+   */
+  ready(): Promise<boolean>;
   /** One more runtime uses these stores (a reload that kept them). */
   retain(): LimitStores;
   /** A runtime is done with them; the last one closes them. */
@@ -37,6 +42,7 @@ export function openLimitStores(config: LimitsConfig, log?: Logger): LimitStores
     identity: storesIdentity(config),
     primary,
     ...(local ? { local } : {}),
+    ready: () => (redis && config.store !== 'memory' ? redis.ready(config.store.redis.connectTimeout) : Promise.resolve(true)),
     retain() {
       users++;
       return stores;

@@ -124,6 +124,7 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
     const settle = settleSink(() => limitStoresOf(current.phaseStates), log);
     const usageSinks: UsageSink[] = [...(tracer ? [usageSpanSink(tracer)] : []), usageCounts.sink, ...(usageLines ? [usageLines.sink] : []), settle, ...(options.usageSinks ?? [])];
     const processor = meteringProcessor({ runtime: () => current, ...options.metering, sinks: usageSinks, dropped: (cause) => usageCounts.dropped(cause) });
+    await limitStoreReady(current, log);
     server = await startServer(listeners.check, check, log, () => current.config.envoy.dynamicMetadata, processor);
     servers.push(server);
   } catch (error) {
@@ -195,4 +196,20 @@ export async function startKeybroker(options: StartOptions): Promise<Keybroker> 
       await new Promise<void>((resolve) => log.flush(() => resolve()));
     },
   };
+}
+
+/**
+ * A Redis store answers `limits_unavailable` (or counts locally) until it is connected: a
+ * replica that listened first would refuse its first Checks for nothing — every Check of
+ * a rolling restart's new replica, if Envoy sends them at once. So Check's listener waits
+ * for it, up to `connectTimeout`; a Redis still away then is the outage `onStoreError`
+ * handles, reported here.
+ */
+async function limitStoreReady(runtime: Runtime, log: Logger): Promise<void> {
+  const stores = limitStoresOf(runtime.phaseStates);
+  if (!stores) return;
+  const waiting = setTimeout(() => log.info('waiting for the limit store (Redis) before listening'), 100);
+  const ready = await stores.ready();
+  clearTimeout(waiting);
+  if (!ready) log.warn({ onStoreError: runtime.config.limits?.onStoreError }, 'the limit store (Redis) is not reachable: listening anyway; Checks under its limits follow onStoreError until it is');
 }

@@ -144,7 +144,7 @@ for (const kind of ['memory', 'redis'] as const) {
       const counters = planCounters(compiled, subject, estimate, now);
       const reserved = plan(counters, now);
       expect(await reserve(reserved)).to.include({ allowed: true });
-      const stores = { identity: '', primary: store, retain: () => stores, close: () => Promise.resolve() };
+      const stores = { identity: '', primary: store, ready: () => Promise.resolve(true), retain: () => stores, close: () => Promise.resolve() };
       expect(await settleReservation(stores, { reservationId: reserved.id, metered: true, inputTokens: 10, outputTokens: 20, cost: { micros: 11 } })).to.equal(true);
       expect((await store.read(counters, now)).map((s) => s.used)).to.deep.equal([20, 11]);
       // Nothing to settle: no reservation, an id keybroker never makes, one already settled.
@@ -230,7 +230,7 @@ describe('the settling usage sink', () => {
     const counters = planCounters(compiled, subject, estimate, now);
     const reserved = plan(counters, now);
     expect(memory.reserve(reserved)).to.include({ allowed: true });
-    const stores = { identity: '', primary: memory as LimitStore, retain: () => stores, close: () => Promise.resolve() };
+    const stores = { identity: '', primary: memory as LimitStore, ready: () => Promise.resolve(true), retain: () => stores, close: () => Promise.resolve() };
     settleSink(() => stores, log)({ reservationId: reserved.id, metered: true, inputTokens: 1, outputTokens: 7 });
     settleSink(() => undefined, log)({ reservationId: 'x#1.1', metered: true, inputTokens: 1, outputTokens: 7 });
     settleSink(() => stores, log)({ metered: true, inputTokens: 1, outputTokens: 7 });
@@ -240,7 +240,7 @@ describe('the settling usage sink', () => {
 
     // Nothing listens on port 1: the store rejects, the sink logs and returns.
     const unreachable = new RedisLimitStore({ url: 'redis://127.0.0.1:1', prefix: 'sink:', timeout: 200, connectTimeout: 200 });
-    const down = { identity: '', primary: unreachable as LimitStore, retain: () => down, close: () => Promise.resolve() };
+    const down = { identity: '', primary: unreachable as LimitStore, ready: () => Promise.resolve(false), retain: () => down, close: () => Promise.resolve() };
     expect(() => settleSink(() => down, log)({ reservationId: 'd1#1.1', metered: false, inputTokens: 0, outputTokens: 0 })).to.not.throw();
     for (let i = 0; i < 50 && !logs.text().includes('not settled'); i++) await sleep(20);
     await unreachable.close();

@@ -113,6 +113,31 @@ describe('limits shared through Redis by three keybroker processes', function ()
     expect(rows.find((r) => r['limit'] === 'shared-budget')).to.deep.include({ subject: 'tenant', metric: 'cost_usd', used: '10.00', remaining: '0.00' });
   });
 
+  it('waits for Redis before listening, so a new replica does not refuse its first Checks', async () => {
+    // A paused Redis accepts the connection but never finishes the handshake: not ready.
+    redis.pause();
+    const file = join(dir, 'late.yaml');
+    writeFileSync(file, stringify(config(`unix://${join(dir, 'late.sock')}`, { store: { redis: { url: redis.url, prefix: 'kbtest:', timeout: '2s', connectTimeout: '20s' } } })));
+    const late = spawnCli(['serve', '-c', file, '--workers', '1']);
+    const client = authorizationClient(`unix://${join(dir, 'late.sock')}`);
+    try {
+      await late.waitFor(/waiting for the limit store/, 30_000);
+      await sleep(300);
+      expect(late.output()).not.to.match(/keybroker listening/);
+      redis.resume();
+      await late.waitFor(/keybroker listening/, 30_000);
+      // Its very first Check is counted in Redis, not refused as limits_unavailable.
+      const first = await callCheck(client, envoyCheckRequest({ principal: id('outage/late') }));
+      expect(first.status.code, JSON.stringify(deniedBody(first))).to.equal(0);
+    } finally {
+      redis.resume();
+      client.close();
+      late.child.kill('SIGTERM');
+      await late.exited();
+    }
+    expectNoCanary(late.output(), 'keybroker output');
+  });
+
   it('starts a new window from zero when the old one ends', async () => {
     // 300 tokens per 2 s window at 100 per request: 3 per window, whatever the process.
     const window = 2000;
@@ -220,7 +245,7 @@ describe('limits shared through Redis by three keybroker processes', function ()
     const other = new RedisLimitStore({ url: redis.url, prefix: 'kbtest:', timeout: 2000, connectTimeout: 2000 });
     try {
       expect(await other.ready(5000)).to.equal(true);
-      const stores = { identity: '', primary: other, retain: () => stores, close: () => Promise.resolve() };
+      const stores = { identity: '', primary: other, ready: () => Promise.resolve(true), retain: () => stores, close: () => Promise.resolve() };
       expect(await settleReservation(stores, { reservationId, metered: true, inputTokens: 12, outputTokens: 34, cost: { micros: 12_300 } })).to.equal(true);
       expect(await settleReservation(stores, { reservationId, metered: true, inputTokens: 12, outputTokens: 34, cost: { micros: 12_300 } }), 'once').to.equal(false);
     } finally {
