@@ -8,16 +8,14 @@
  *   node bench/gc-probe.ts [--seconds 10] [--semi default,16,32,64]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { stringify } from 'yaml';
-import { authorizationService } from '../src/envoy/proto.ts';
 import { CHECK_PATH } from '../src/envoy/codec.ts';
-import { createCa } from '../scripts/dev-pki.ts';
+import { aConfig, aRequest } from './a-fixture.ts';
 import { percentiles } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -26,50 +24,9 @@ const SECONDS = Number(args.seconds);
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-gc-probe-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', { mode: 0o600 });
-chmodSync(join(dir, 'keys.yaml'), 0o600);
-const svid = createCa('bench', dir).issue('research', { uris: ['spiffe://bench.local/agent/research'] });
 const socket = join(dir, 'kb.sock');
-const policy = Array.from({ length: 9 }, (_, i) => ({
-  id: `filler-${i}`,
-  identities: [`spiffe://bench.local/team-${i}/agent-${i}`],
-  destinations: ['openai'],
-  methods: ['POST'],
-  paths: ['/v1/chat/completions'],
-}));
-policy.push({ id: 'research', identities: ['spiffe://bench.local/agent/research'], destinations: ['openai'], methods: ['POST'], paths: ['/v1/chat/completions', '/v1/embeddings'] });
-writeFileSync(
-  join(dir, 'kb.yaml'),
-  stringify({
-    listen: `unix://${socket}`,
-    trust: { 'bench.local': {} },
-    keys: { store: 'file', file: join(dir, 'keys.yaml') },
-    destinations: { openai: { upstream: 'api.openai.com', authorities: ['gateway.local'], routePrefix: '/openai', inject: 'openai', key: 'openai/prod' } },
-    policy,
-  }),
-);
-const message = authorizationService()['Check']!.requestSerialize({
-  attributes: {
-    source: { principal: 'spiffe://bench.local/agent/research', certificate: encodeURIComponent(svid.cert) },
-    request: {
-      http: {
-        id: '1',
-        method: 'POST',
-        path: '/openai/v1/chat/completions',
-        host: 'gateway.local',
-        headers: {
-          ':method': 'POST',
-          ':path': '/openai/v1/chat/completions',
-          ':authority': 'gateway.local',
-          ':scheme': 'https',
-          'content-type': 'application/json',
-          'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
-        },
-      },
-    },
-    context_extensions: { destination: 'openai' },
-  },
-});
+aConfig(dir, 'kb');
+const message = aRequest(dir);
 const frame = Buffer.alloc(5 + message.length);
 frame.writeUInt32BE(message.length, 1);
 message.copy(frame, 5);
