@@ -81,7 +81,7 @@ async function run(label: string, limits: unknown, bareToo = false): Promise<voi
   for (let i = 0; i < 500; i++) await once();
 
   const latencies: number[] = [];
-  let until = performance.now() + seconds * 1000;
+  const until = performance.now() + seconds * 1000;
   while (performance.now() < until) {
     const started = performance.now();
     await once();
@@ -91,30 +91,7 @@ async function run(label: string, limits: unknown, bareToo = false): Promise<voi
 
   // Several short rounds, keeping the best: on a shared machine, others' load only ever
   // adds to the CPU a reservation seems to cost, so the minimum is the closest to its own.
-  let best = { perSecond: 0, cpuUsPerOp: Infinity, redisCpuUsPerOp: Infinity };
-  for (let round = 0; round < ROUNDS; round++) {
-    const cpu = process.cpuUsage();
-    const redisBefore = label === 'redis' ? await redisCpuMs() : 0;
-    let count = 0;
-    const started = performance.now();
-    until = started + (seconds * 1000) / ROUNDS;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          await once();
-          count++;
-        }
-      }),
-    );
-    const elapsed = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    const redisMs = label === 'redis' ? (await redisCpuMs()) - redisBefore : 0;
-    best = {
-      perSecond: Math.max(best.perSecond, Math.round((count / elapsed) * 1000)),
-      cpuUsPerOp: Math.min(best.cpuUsPerOp, (used.user + used.system) / count),
-      redisCpuUsPerOp: Math.min(best.redisCpuUsPerOp, (redisMs * 1000) / count),
-    };
-  }
+  const best = await bestOfRounds(once, label === 'redis');
   console.log(
     JSON.stringify({
       store: label,
@@ -134,30 +111,7 @@ async function run(label: string, limits: unknown, bareToo = false): Promise<voi
 /** The bare script call, CONCURRENCY in flight, best of 5 rounds as the store's. */
 async function runBare(bare: () => Promise<unknown>): Promise<void> {
   for (let i = 0; i < 500; i++) await bare();
-  let best = { perSecond: 0, cpuUsPerOp: Infinity, redisCpuUsPerOp: Infinity };
-  for (let round = 0; round < ROUNDS; round++) {
-    const cpu = process.cpuUsage();
-    const redisBefore = await redisCpuMs();
-    let count = 0;
-    const started = performance.now();
-    const until = started + (seconds * 1000) / ROUNDS;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          await bare();
-          count++;
-        }
-      }),
-    );
-    const elapsed = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    const redisMs = (await redisCpuMs()) - redisBefore;
-    best = {
-      perSecond: Math.max(best.perSecond, Math.round((count / elapsed) * 1000)),
-      cpuUsPerOp: Math.min(best.cpuUsPerOp, (used.user + used.system) / count),
-      redisCpuUsPerOp: Math.min(best.redisCpuUsPerOp, (redisMs * 1000) / count),
-    };
-  }
+  const best = await bestOfRounds(bare, true);
   console.log(
     JSON.stringify({
       store: 'bare ioredis evalsha, same arguments',
@@ -166,6 +120,35 @@ async function runBare(bare: () => Promise<unknown>): Promise<void> {
       redisCpuUsPerOp: Number(best.redisCpuUsPerOp.toFixed(2)),
     }),
   );
+}
+
+/** `op` with `concurrency` in flight for ROUNDS short rounds: the best rate and CPU per call seen. */
+async function bestOfRounds(op: () => Promise<unknown>, withRedis: boolean): Promise<{ perSecond: number; cpuUsPerOp: number; redisCpuUsPerOp: number }> {
+  let best = { perSecond: 0, cpuUsPerOp: Infinity, redisCpuUsPerOp: Infinity };
+  for (let round = 0; round < ROUNDS; round++) {
+    const cpu = process.cpuUsage();
+    const redisBefore = withRedis ? await redisCpuMs() : 0;
+    let count = 0;
+    const started = performance.now();
+    const until = started + (seconds * 1000) / ROUNDS;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          await op();
+          count++;
+        }
+      }),
+    );
+    const elapsed = performance.now() - started;
+    const used = process.cpuUsage(cpu);
+    const redisMs = withRedis ? (await redisCpuMs()) - redisBefore : 0;
+    best = {
+      perSecond: Math.max(best.perSecond, Math.round((count / elapsed) * 1000)),
+      cpuUsPerOp: Math.min(best.cpuUsPerOp, (used.user + used.system) / count),
+      redisCpuUsPerOp: Math.min(best.redisCpuUsPerOp, (redisMs * 1000) / count),
+    };
+  }
+  return best;
 }
 
 /** About 1,000 calls/s (one per 1 ms timer), each call's latency, the three kinds in alternating 1 s rounds. */
