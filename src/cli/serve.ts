@@ -6,6 +6,7 @@ import type { ListenAddress } from '../server/listen.ts';
 import { parseListeners } from '../server/listeners.ts';
 import { claimAddress, removeStaleSocket } from '../server/grpc.ts';
 import { availableCpus, superviseWorkers } from '../server/workers.ts';
+import { keepPerCheckObjectsYoung } from '../server/young-generation.ts';
 import { parseOptions, required, UsageError, type Command } from './command.ts';
 
 export interface ServeOptions {
@@ -32,6 +33,7 @@ export async function serve(configFile: string, options: ServeOptions = {}): Pro
     process.exit(code);
   }
 
+  keepPerCheckObjectsYoung();
   const broker = await startKeybroker({ configFile });
   // Beside the log line, on stderr where a person starting it will see it.
   if (broker.exposure) process.stderr.write(`\nWARNING: ${broker.exposure}\n\n`);
