@@ -1,9 +1,9 @@
 /**
  * Facts from an Anthropic Messages request body (`/v1/messages`): `model`, `stream`,
  * `max_tokens`, and the names of the tools offered (client tools and server tools alike
- * carry `name`). `mcp_servers` offers tools too, unnamed: see `unreadToolFields`.
+ * carry `name`). `mcp_servers` offers tools too, unnamed: see `addUnreadToolFields`.
  */
-import { maxTokensFact, modelFact, streamFact, toolNames, unreadToolFields } from './llm-fields.ts';
+import { addToolNames, addUnreadToolFields, maxTokensFact, modelFact, streamFact } from './llm-fields.ts';
 import { topLevelObject } from './object-keys.ts';
 import { nameFact, own, type BodyFacts } from './types.ts';
 
@@ -13,15 +13,17 @@ const READ = new Set(['model', 'stream', 'max_tokens', 'tools', ...UNREAD_TOOLS]
 
 export function anthropicFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
-  const maxOutputTokens = maxTokensFact(body, ['max_tokens']);
-  const unread = unreadToolFields(body, UNREAD_TOOLS);
+  const tools = addToolNames([], own(body, 'tools'), (tool) => nameFact(own(tool, 'name')));
+  const toolsProblem = addUnreadToolFields(tools, body, UNREAD_TOOLS);
+  const { model, modelProblem } = modelFact(body);
   return {
     api: 'anthropic',
-    ...(path.endsWith('/messages') ? { operation: 'chat' } : path.endsWith('/complete') ? { operation: 'text_completion' } : {}),
-    ...modelFact(body),
+    operation: path.endsWith('/messages') ? 'chat' : path.endsWith('/complete') ? 'text_completion' : undefined,
+    model,
+    modelProblem,
     stream: streamFact(body),
-    ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
-    tools: [...toolNames(own(body, 'tools'), (tool) => nameFact(own(tool, 'name'))), ...unread.tools],
-    ...(unread.toolsProblem ? { toolsProblem: unread.toolsProblem } : {}),
+    maxOutputTokens: maxTokensFact(body, ['max_tokens']),
+    tools,
+    toolsProblem,
   };
 }

@@ -3,16 +3,17 @@
  * whose rules never look at the body never has it parsed. The answer (facts or the
  * `body_unreadable` denial) is kept, so every rule that asks gets the same one.
  */
-import type { RequestFacts } from '../model/check.ts';
+import type { DecisionRecord, RequestFacts } from '../model/check.ts';
+import { recordBodyFacts } from './audit-fields.ts';
 import { anthropicFacts } from './anthropic.ts';
 import { mcpFacts } from './mcp.ts';
 import { openaiFacts } from './openai.ts';
 import { readJsonBody } from './read-body.ts';
 import type { Api, BodyFacts, LazyBody } from '../model/body.ts';
 
-export type Inspection = LazyBody;
+type BodyRequest = Pick<RequestFacts, 'body' | 'headers'>;
 
-export function inspectBody(request: Pick<RequestFacts, 'body' | 'headers'>, api: Api, upstreamPath: string): BodyFacts {
+export function inspectBody(request: BodyRequest, api: Api, upstreamPath: string): BodyFacts {
   const json = readJsonBody(request);
   switch (api) {
     case 'openai':
@@ -24,25 +25,40 @@ export function inspectBody(request: Pick<RequestFacts, 'body' | 'headers'>, api
   }
 }
 
-/** `onRead` sees the facts once, when something first asks for them (the audit record). */
-export function lazyInspection(request: Pick<RequestFacts, 'body' | 'headers'>, api: Api, upstreamPath: string, onRead?: (facts: BodyFacts) => void): Inspection {
-  let facts: BodyFacts | undefined;
-  let failure: unknown;
-  return {
-    facts() {
-      if (facts) return facts;
-      if (failure) throw failure;
-      try {
-        facts = inspectBody(request, api, upstreamPath);
-      } catch (error) {
-        failure = error;
-        throw error;
-      }
-      onRead?.(facts);
-      return facts;
-    },
-    get read() {
-      return facts;
-    },
-  };
+/**
+ * The body of one Check, inspected when something first asks; `record` (the decision's
+ * audit record) then gets the facts it keeps. One object per Check rather than closures:
+ * every inspected Check makes one.
+ */
+export class Inspection implements LazyBody {
+  readonly #request: BodyRequest;
+  readonly #api: Api;
+  readonly #upstreamPath: string;
+  readonly #record: DecisionRecord | undefined;
+  #facts: BodyFacts | undefined;
+  #failure: unknown;
+
+  constructor(request: BodyRequest, api: Api, upstreamPath: string, record?: DecisionRecord) {
+    this.#request = request;
+    this.#api = api;
+    this.#upstreamPath = upstreamPath;
+    this.#record = record;
+  }
+
+  facts(): BodyFacts {
+    if (this.#facts) return this.#facts;
+    if (this.#failure) throw this.#failure;
+    try {
+      this.#facts = inspectBody(this.#request, this.#api, this.#upstreamPath);
+    } catch (error) {
+      this.#failure = error;
+      throw error;
+    }
+    if (this.#record) recordBodyFacts(this.#record, this.#facts);
+    return this.#facts;
+  }
+
+  get read(): BodyFacts | undefined {
+    return this.#facts;
+  }
 }

@@ -16,15 +16,17 @@ export interface ModelFact {
  * so it makes the model ambiguous: grants refuse it, deny rules naming models catch it.
  */
 export function modelFact(body: Record<string, unknown>): ModelFact {
-  for (const key of Object.keys(body)) {
+  for (const key in body) {
     const nested = asObject(body[key]);
     if (nested && Object.hasOwn(nested, 'model')) return { model: null, modelProblem: `a second "model" under ${describeKey(key)}` };
   }
-  if (!Object.hasOwn(body, 'model')) return {};
+  if (!Object.hasOwn(body, 'model')) return NO_MODEL;
   const model = body['model'];
   if (isPlainName(model)) return { model };
   return { model: null, modelProblem: typeof model === 'string' ? 'the model name has characters outside [A-Za-z0-9._:/@+-]' : 'the model is not a string' };
 }
+
+const NO_MODEL: ModelFact = {};
 
 /** Streaming unless `stream` is absent, `false` or `null`: `"true"` or `1` may stream too. */
 export function streamFact(body: Record<string, unknown>): boolean {
@@ -47,27 +49,37 @@ export function maxTokensFact(body: Record<string, unknown>, fields: readonly st
   return max;
 }
 
-/** Names of the tools a request offers, by the shape `nameOf` reads; not an array: one unreadable name. */
-export function toolNames(value: unknown, nameOf: (tool: Record<string, unknown>) => NameFact): NameFact[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) return [null];
-  return value.map((tool) => {
+/**
+ * Adds the names of the tools a request offers to `names`, by the shape `nameOf` reads;
+ * a value that is not an array adds one unreadable name.
+ */
+export function addToolNames(names: NameFact[], value: unknown, nameOf: (tool: Record<string, unknown>) => NameFact): NameFact[] {
+  if (value === undefined || value === null) return names;
+  if (!Array.isArray(value)) {
+    names.push(null);
+    return names;
+  }
+  for (const tool of value) {
     const object = asObject(tool);
-    return object ? nameOf(object) : null;
-  });
+    names.push(object ? nameOf(object) : null);
+  }
+  return names;
 }
 
 /**
  * Fields that offer the model tools keybroker cannot name (a whole remote MCP server, a
  * provider's built-in search, a stored prompt's tools): each one present, and not empty,
- * counts as one tool whose name is not comparable (`null`), so a rule that inspects tools
- * fails closed rather than passing a request that names none (docs/body-rules.md).
+ * adds one tool whose name is not comparable (`null`) to `names`, so a rule that inspects
+ * tools fails closed rather than passing a request that names none (docs/body-rules.md).
+ * Returns the problem to report, or `undefined` when none is present.
  */
-export function unreadToolFields(body: Record<string, unknown>, fields: readonly string[]): { readonly tools: NameFact[]; readonly toolsProblem?: string } {
-  const present = fields.filter((field) => {
+export function addUnreadToolFields(names: NameFact[], body: Record<string, unknown>, fields: readonly string[]): string | undefined {
+  let present: string | undefined;
+  for (const field of fields) {
     const value = own(body, field);
-    return value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0);
-  });
-  if (present.length === 0) return { tools: [] };
-  return { tools: present.map(() => null), toolsProblem: `tools offered through ${present.map((f) => `"${f}"`).join(', ')}, which keybroker does not read` };
+    if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) continue;
+    names.push(null);
+    present = present === undefined ? `"${field}"` : `${present}, "${field}"`;
+  }
+  return present === undefined ? undefined : `tools offered through ${present}, which keybroker does not read`;
 }

@@ -3,7 +3,7 @@
  * legacy completions). One reading for every endpoint, so a path variant never changes
  * which fields are looked at; the path only names the operation for the audit.
  */
-import { maxTokensFact, modelFact, streamFact, toolNames, unreadToolFields } from './llm-fields.ts';
+import { addToolNames, addUnreadToolFields, maxTokensFact, modelFact, streamFact } from './llm-fields.ts';
 import { topLevelObject } from './object-keys.ts';
 import { asObject, nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
@@ -15,22 +15,21 @@ const READ = new Set(['model', 'stream', 'tools', 'functions', ...MAX_TOKENS, ..
 export function openaiFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
   const operation = operationOf(path);
-  // An embedding has no output tokens to bound.
-  const maxOutputTokens = operation === 'embeddings' ? 0 : maxTokensFact(body, MAX_TOKENS);
-  const tools = toolNames(own(body, 'tools'), toolName);
+  const tools = addToolNames([], own(body, 'tools'), toolName);
   // Legacy `functions` are offered to the model as tools are.
-  const functions = own(body, 'functions');
-  if (functions !== undefined) tools.push(...toolNames(functions, (f) => nameFact(own(f, 'name'))));
-  const unread = unreadToolFields(body, UNREAD_TOOLS);
-  tools.push(...unread.tools);
+  addToolNames(tools, own(body, 'functions'), functionName);
+  const toolsProblem = addUnreadToolFields(tools, body, UNREAD_TOOLS);
+  const { model, modelProblem } = modelFact(body);
   return {
     api: 'openai',
-    ...(operation ? { operation } : {}),
-    ...modelFact(body),
+    operation,
+    model,
+    modelProblem,
     stream: streamFact(body),
-    ...(maxOutputTokens === undefined ? {} : { maxOutputTokens }),
+    // An embedding has no output tokens to bound.
+    maxOutputTokens: operation === 'embeddings' ? 0 : maxTokensFact(body, MAX_TOKENS),
     tools,
-    ...(unread.toolsProblem ? { toolsProblem: unread.toolsProblem } : {}),
+    toolsProblem,
   };
 }
 
@@ -40,13 +39,22 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
  * (`web_search`, `code_interpreter`, `mcp`…). Two names that disagree: unreadable.
  */
 function toolName(tool: Record<string, unknown>): NameFact {
-  let name: unknown;
-  for (const found of [own(tool, 'name'), nested(tool, 'function'), nested(tool, 'custom')]) {
-    if (found === undefined) continue;
-    if (name !== undefined && found !== name) return null;
-    name = found;
-  }
+  const name = agreed(agreed(own(tool, 'name'), nested(tool, 'function')), nested(tool, 'custom'));
+  if (name === DISAGREE) return null;
   return nameFact(name === undefined ? own(tool, 'type') : name);
+}
+
+const DISAGREE = Symbol('two names that disagree');
+
+/** The one name two places give (either may give none), or DISAGREE. */
+function agreed(a: unknown, b: unknown): unknown {
+  if (a === undefined) return b;
+  return b === undefined || b === a ? a : DISAGREE;
+}
+
+/** A legacy function: `{name, parameters}`. */
+function functionName(f: Record<string, unknown>): NameFact {
+  return nameFact(own(f, 'name'));
 }
 
 /** `tool[field].name`, when `tool[field]` is an object. */

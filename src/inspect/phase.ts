@@ -4,15 +4,13 @@
  * in the decision when they were read.
  */
 import { need, type Phase } from '../model/phase.ts';
-import { recordBodyFacts } from './audit-fields.ts';
-import { lazyInspection } from './inspect.ts';
+import { Inspection } from './inspect.ts';
 
 export const inspectPhase: Phase<undefined> = {
   name: 'inspect',
   run(ctx) {
     const api = need(ctx.destination, 'the destination').api;
     if (!api) return;
-    const record = ctx.record;
-    ctx.body = lazyInspection(ctx.facts, api, need(ctx.upstreamPath, 'the upstream path'), (facts) => recordBodyFacts(record, facts));
+    ctx.body = new Inspection(ctx.facts, api, need(ctx.upstreamPath, 'the upstream path'), ctx.record);
   },
 };

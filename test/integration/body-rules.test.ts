@@ -238,6 +238,9 @@ describe('body rules', () => {
       await denies({ principal: WRITER, path: '/anthropic/v1/messages', destination: 'anthropic', body: { model: { name: 'claude-3-5-haiku-1' }, max_tokens: 5 } }, 'model_not_allowed');
       await denies(openai(chat({ Model: 'gpt-4o' })), 'body_unreadable');
       await denies(openai({ MODEL: 'gpt-4o-mini', max_tokens: 5 }), 'body_unreadable');
+      // Go's encoding/json also folds the long s and the Kelvin sign: "ſtream" is "stream".
+      await denies(openai(chat({ '\u017ftream': true })), 'body_unreadable');
+      await denies(openai({ model: 'gpt-4o-mini', max_to\u212aens: 100000 }), 'body_unreadable');
     });
 
     it('refuses a body Envoy sent only in part, or that disagrees with content-length', async () => {

@@ -74,6 +74,52 @@ describe('duplicate JSON keys', () => {
     expect(findDuplicateKey('"a"')).to.equal(undefined);
   });
 
+  it('counts colons, written or escaped, inside keys and strings without mistaking them for members', () => {
+    expect(() => parseStrictJson('{"a":"x:y","a":"z"}')).to.throw(/repeats the key "a"/);
+    expect(() => parseStrictJson('{"a:b":1,"a:b":2}')).to.throw(/repeats/);
+    // "a\u003a" decodes to "a:": the same key twice, one colon escaped.
+    expect(() => parseStrictJson('{"a\\u003a":1,"a:":2}')).to.throw(/repeats/);
+    expect(() => parseStrictJson('{"m":{"k":"\\u003A","k":":"}}')).to.throw(/repeats/);
+    // An escaped backslash before "u003a" is not an escaped colon.
+    expect(parseStrictJson('{"k":"\\\\u003a","j":"\\u003a:","l":"\\\\\\u003a"}')).to.deep.equal({ k: '\\u003a', j: '::', l: '\\:' });
+    expect(parseStrictJson('{"u003a":"u003a","b":[":",{"c:":"::"}]}')).to.deep.equal({ u003a: 'u003a', b: [':', { 'c:': '::' }] });
+  });
+
+  it('refuses exactly the texts the structural walk finds a duplicate in, over random nested bodies', () => {
+    // Keys and strings drawn from pieces that stress the count: colons, escaped colons,
+    // escaped backslashes before "u003a", quotes; objects nested in arrays and objects.
+    const pieces = ['k', ':', '\\u003a', '\\u003A', '\\\\u003a', '\\"', 'u003a', 'x'];
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return (seed >>> 16) % n;
+    };
+    const str = () => `"${Array.from({ length: next(3) }, () => pieces[next(pieces.length)]).join('')}"`;
+    // Few keys, several spellings of each ("\u003a" is ":"), so some objects repeat one.
+    const keys = ['k', ':', '\\u003a', '\\u003A', 'k:', 'k\\u003a', '\\\\u003a'];
+    const key = () => `"${keys[next(keys.length)]}"`;
+    const value = (depth: number): string => {
+      const pick = depth > 2 ? next(3) : next(5);
+      if (pick === 0) return str();
+      if (pick === 1) return String(next(100));
+      if (pick === 2) return 'null';
+      if (pick === 3) return `[${Array.from({ length: next(3) }, () => value(depth + 1)).join(',')}]`;
+      return `{${Array.from({ length: next(4) }, () => `${key()}:${value(depth + 1)}`).join(',')}}`;
+    };
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      const text = `{${Array.from({ length: 1 + next(4) }, () => `${key()}:${value(0)}`).join(',')}}`;
+      const duplicate = findDuplicateKey(text);
+      if (duplicate === undefined) expect(parseStrictJson(text), text).to.deep.equal(JSON.parse(text));
+      else {
+        refused++;
+        expect(() => parseStrictJson(text), text).to.throw(/repeats/);
+      }
+    }
+    // Both outcomes were exercised.
+    expect(refused).to.be.within(300, 2700);
+  });
+
   it('agrees with a reviver-free reference on random objects', () => {
     for (let i = 0; i < 200; i++) {
       const keys = Array.from({ length: 1 + (i % 7) }, (_, k) => `k${(k * 7 + i) % 5}`);
