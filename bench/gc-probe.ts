@@ -1,11 +1,15 @@
 /**
- * Where does p99.9 at 2,000 rps go? One keybroker (`serve --workers 1`) under --trace-gc,
- * the benchmark's (a) request (mTLS SVID, 10 grants) at 2,000 rps from 10 connections for
- * a few seconds, once per young-generation size asked for. Prints, per size: latency
- * percentiles, the scavenges and mark-compacts V8 traced during the load, their pauses,
- * and the load average at the time (the machine is shared).
+ * Where does p99.9 at 2,000 rps go? One keybroker (`serve --workers 1`) under
+ * --trace-gc-nvp, the benchmark's (a) request (mTLS SVID, 10 grants) at 2,000 rps from 10
+ * connections for a few seconds, once per young-generation size asked for. Prints, per
+ * size: latency percentiles, the scavenges and mark-compacts V8 traced during the load,
+ * their pauses, what each scavenge found alive and promoted (the bytes it copied, which
+ * its pause scales with), and the load average at the time (the machine is shared).
  *
- *   node bench/gc-probe.ts [--seconds 10] [--semi default,16,32,64]
+ *   node bench/gc-probe.ts [--seconds 10] [--semi default,16,32,64] [--root DIR]
+ *
+ * --root serves from another checkout (its src/cli/main.ts), to compare a commit:
+ *   git archive <commit> | tar -x -C /tmp/kb-old && ln -s $PWD/node_modules /tmp/kb-old/
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,10 +20,12 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { CHECK_PATH } from '../src/envoy/codec.ts';
 import { aConfig, aRequest } from './a-fixture.ts';
-import { percentiles } from './stats.ts';
+import { median, percentiles } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, semi: { type: 'string', default: 'default,16,32,64' } } });
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '10' }, semi: { type: 'string', default: 'default,16,32,64' }, root: { type: 'string', default: ROOT } },
+});
 const SECONDS = Number(args.seconds);
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-gc-probe-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -35,17 +41,20 @@ writeFileSync(join(dir, 'request.bin'), frame);
 interface Pause {
   readonly kind: string;
   readonly ms: number;
+  /** Scavenges: bytes found alive in the young generation, and bytes promoted out of it. */
+  readonly survived: number;
+  readonly promoted: number;
 }
 
 for (const semi of args.semi.split(',')) {
-  const v8 = ['--trace-gc', ...(semi === 'default' ? [] : [`--max-semi-space-size=${semi}`])];
+  const v8 = ['--trace-gc-nvp', ...(semi === 'default' ? [] : [`--max-semi-space-size=${semi}`])];
   // The server writes to a file, not a pipe: this process blocks in h2load meanwhile,
   // and a full pipe would stall the server's own writes (and its Checks).
   const outFile = join(dir, `serve-${semi}.log`);
   const fd = openSync(outFile, 'w');
   const spawnedAt = performance.now();
   // stdbuf: V8 prints its GC lines with C stdio, which would otherwise hold them in a buffer.
-  const child = spawn('stdbuf', ['-oL', process.execPath, ...v8, join(ROOT, 'src/cli/main.ts'), 'serve', '-c', join(dir, 'kb.yaml'), '--workers', '1'], { stdio: ['ignore', fd, fd] });
+  const child = spawn('stdbuf', ['-oL', process.execPath, ...v8, join(args.root, 'src/cli/main.ts'), 'serve', '-c', join(dir, 'kb.yaml'), '--workers', '1'], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   for (let i = 0; i < 600 && !readFileSync(outFile, 'utf8').includes('keybroker listening'); i++) await new Promise((r) => setTimeout(r, 100));
   // Warm up, then note when the measured load starts: V8 stamps each GC line with the
@@ -58,24 +67,31 @@ for (const semi of args.semi.split(',')) {
   child.kill('SIGINT');
   await new Promise((r) => child.once('exit', r));
   const out = readFileSync(outFile, 'utf8');
-  const pauses: Pause[] = [...out.matchAll(/ (\d+) ms: (Scavenge|Mark-Compact|Mark-sweep)[^\n]*? ([\d.]+) \/ [\d.]+ ms/g)]
+  // One line per GC: `[pid:isolate] 1234 ms: pause=12.3 … gc=s … promoted=… new_space_survived=…`.
+  const field = (line: string, name: string) => Number(new RegExp(`[ ,]${name}=([\\d.]+)`).exec(line)?.[1] ?? NaN);
+  const pauses: Pause[] = [...out.matchAll(/ (\d+) ms: pause=[^\n]*/g)]
     .filter((m) => Number(m[1]) >= loadFromMs && Number(m[1]) <= loadToMs)
-    .map((m) => ({ kind: m[2]!, ms: Number(m[3]) }));
-  console.log(
-    out
-      .split('\n')
-      .filter((l) => / ms: (Scavenge|Mark)/.test(l))
-      .slice(-2)
-      .join('\n'),
-  );
+    .map((m) => ({
+      kind: { s: 'Scavenge', mc: 'Mark-Compact', ms: 'Minor-MS' }[/ gc=(\w+)/.exec(m[0])?.[1] ?? ''] ?? 'other',
+      ms: field(m[0], 'pause'),
+      survived: field(m[0], 'new_space_survived'),
+      promoted: field(m[0], 'promoted'),
+    }));
   const summary = (kind: string) => {
-    const ms = pauses.filter((p) => p.kind === kind).map((p) => p.ms);
-    return ms.length === 0 ? `${kind} 0` : `${kind} ${ms.length}× (max ${Math.max(...ms).toFixed(1)} ms, total ${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms)`;
+    const of = pauses.filter((p) => p.kind === kind);
+    const ms = of.map((p) => p.ms);
+    if (ms.length === 0) return `${kind} 0`;
+    const copied = kind === 'Scavenge' ? `, median ${mb(median(of.map((p) => p.survived)))} alive and ${mb(median(of.map((p) => p.promoted)))} promoted each` : '';
+    return `${kind} ${ms.length}× (max ${Math.max(...ms).toFixed(1)} ms, median ${median(ms).toFixed(1)} ms, total ${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms${copied})`;
   };
   const p = percentiles(latencies);
   console.log(
     `semi-space ${semi.padEnd(7)} load ${load}  n=${latencies.length}  p50 ${p.p50.toFixed(2)} ms  p99 ${p.p99.toFixed(2)} ms  p99.9 ${p.p999.toFixed(2)} ms  ${summary('Scavenge')}  ${summary('Mark-Compact')}`,
   );
+}
+
+function mb(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(0)} KB`;
 }
 
 /** h2load at 2,000 rps (10 connections × 200 rps, one stream each); the latencies (µs) of the 200s. */
