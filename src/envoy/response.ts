@@ -53,7 +53,41 @@ const STRUCT_FIELDS = 1;
 const ENTRY = { key: 1, value: 2 } as const;
 const STRING_VALUE = 3;
 
-type MetadataFields = ReadonlyArray<readonly [string, keyof DecisionRecord]>;
+/**
+ * A metadata field: its name, the record's property, and for a value that repeats across
+ * Checks (the decision, the reason, the identity, the key id…) the field as encoded for
+ * each value seen, so a Check copies it rather than measuring and encoding the strings
+ * again. The decision id and the span differ per Check and are always encoded.
+ */
+type MetadataField = readonly [name: string, field: keyof DecisionRecord, encoded?: EncodedEntries];
+type MetadataFields = readonly MetadataField[];
+
+/** Bounded per field: past MAX_ENCODED values (identities, people) it starts over. */
+const MAX_ENCODED = 1024;
+
+class EncodedEntries {
+  readonly #byValue = new Map<string, Buffer>();
+  readonly name: string;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /** The whole Struct field (tag, length, entry) of `value`. */
+  get(value: string): Buffer {
+    let bytes = this.#byValue.get(value);
+    if (!bytes) {
+      const writer = new ProtoWriter(lenFieldSize(entrySize(this.name, value)));
+      writeEntry(writer, this.name, value);
+      bytes = writer.finish();
+      if (this.#byValue.size >= MAX_ENCODED) this.#byValue.clear();
+      this.#byValue.set(value, bytes);
+    }
+    return bytes;
+  }
+}
+
+const repeating = (name: string, field: keyof DecisionRecord): MetadataField => [name, field, new EncodedEntries(name)];
 
 /**
  * Decision facts for Envoy's access log (`%DYNAMIC_METADATA(envoy.filters.http.ext_authz:…)%`)
@@ -65,15 +99,15 @@ type MetadataFields = ReadonlyArray<readonly [string, keyof DecisionRecord]>;
  */
 const ESSENTIAL_METADATA: MetadataFields = [
   ['decision_id', 'decisionId'],
-  ['decision', 'decision'],
-  ['reason', 'reason'],
-  ['identity', 'identity'],
-  ['key_id', 'keyId'],
-  ['destination', 'destination'],
-  ['person', 'person'],
+  repeating('decision', 'decision'),
+  repeating('reason', 'reason'),
+  repeating('identity', 'identity'),
+  repeating('key_id', 'keyId'),
+  repeating('destination', 'destination'),
+  repeating('person', 'person'),
   ['check_span', 'checkSpan'],
 ];
-const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, ['rule', 'rule'], ['policy_version', 'policyVersion']];
+const FULL_METADATA: MetadataFields = [...ESSENTIAL_METADATA, repeating('rule', 'rule'), repeating('policy_version', 'policyVersion')];
 
 /**
  * Facts a phase put in the record's attributes that a filter after ext_authz reads, so
@@ -223,9 +257,9 @@ type Attributes = DecisionRecord['attributes'];
 
 function metadataSize(record: DecisionRecord, fields: MetadataFields, attributes: Attributes): number {
   let bytes = 0;
-  for (const [name, field] of fields) {
+  for (const [name, field, encoded] of fields) {
     const value = record[field];
-    if (typeof value === 'string' && value !== '') bytes += lenFieldSize(entrySize(name, value));
+    if (typeof value === 'string' && value !== '') bytes += encoded ? encoded.get(value).length : lenFieldSize(entrySize(name, value));
   }
   if (attributes) {
     for (const [name, attribute] of ATTRIBUTE_METADATA) {
@@ -237,7 +271,11 @@ function metadataSize(record: DecisionRecord, fields: MetadataFields, attributes
 }
 
 function writeMetadata(writer: ProtoWriter, record: DecisionRecord, fields: MetadataFields, attributes: Attributes): void {
-  for (const [name, field] of fields) writeEntry(writer, name, record[field]);
+  for (const [name, field, encoded] of fields) {
+    const value = record[field];
+    if (encoded && typeof value === 'string' && value !== '') writer.raw(encoded.get(value));
+    else writeEntry(writer, name, value);
+  }
   if (attributes) for (const [name, attribute] of ATTRIBUTE_METADATA) writeEntry(writer, name, attributes[attribute]);
 }
 

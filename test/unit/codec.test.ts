@@ -203,6 +203,23 @@ describe('CheckResponse encoding', () => {
     expect(traced['check_span']?.stringValue).to.equal('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
   });
 
+  it("writes each decision's own metadata while reusing encoded values, past the bound on how many are kept", () => {
+    const secret = new Secret('file', 'openai/prod', CANARY_KEY);
+    // More identities than the encoder keeps (1,024 per field), then the first ones again.
+    const identities = Array.from({ length: 1100 }, (_, i) => `spiffe://example.org/agent-${i}-é`);
+    for (const identity of [...identities, ...identities.slice(0, 50)]) {
+      const fields = allow(secret, destination, record({ decisionId: `d-${identity}`, identity, person: identity.slice(-7), keyId: secret.id }), 'essential').dynamic_metadata.fields;
+      expect(fields['identity']?.stringValue).to.equal(identity);
+      expect(fields['person']?.stringValue).to.equal(identity.slice(-7));
+      expect(fields['decision_id']?.stringValue).to.equal(`d-${identity}`);
+      expect(fields['key_id']?.stringValue).to.equal(secret.id);
+    }
+    // A denial after allows: its own decision and reason, not an allowed one's.
+    const denied = decodeResponse(toCheckResponse({ allow: false, record: record({ decision: 'deny', reason: 'identity_missing', status: 401 }), denial: new Denial('identity_missing') }));
+    expect(denied.dynamic_metadata.fields['decision']?.stringValue).to.equal('deny');
+    expect(denied.dynamic_metadata.fields['reason']?.stringValue).to.equal('identity_missing');
+  });
+
   it('writes the rotated key, not a cached one, once the key changes', () => {
     const before = new Secret('file', 'openai/prod', 'sk-before');
     const after = new Secret('file', 'openai/prod', 'sk-after');
