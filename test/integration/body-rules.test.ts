@@ -212,6 +212,15 @@ describe('body rules', () => {
       await allows(openai('{"model":"gpt-4o-mini","max_tokens":5,"messages":[{"role":"user","content":"\\"model\\": \\"gpt-4o\\", {\\"model\\":1}"}],"metadata":{"k":"model"}}'));
     });
 
+    it('reads an escaped "model" as the upstream does, whatever bodies came before (V8 JSON.parse, nodejs/node#63785)', async () => {
+      // Review 14: V8 13.6 reads "mode\u006c" as "mode\\" once an object with the same
+      // preceding keys and a "mode\\" key has been built, here two levels down in the same
+      // body. keybroker then sees gpt-4o-mini; Python and Go upstreams read the last model, gpt-4o.
+      const u = `u${Math.random().toString(36).slice(2, 10)}`;
+      const primer = `{"${u}":0,"model":"x","p":{},"mode\\\\":"x","max_tokens":0}`;
+      await denies(openai(`{"${u}":0,"model":"gpt-4o-mini","p":{"d":${primer}},"mode\\u006c":"gpt-4o","max_tokens":5}`), 'body_unreadable');
+    });
+
     it('compares the model as the upstream decodes it', async () => {
       await allows(openai('{"model":"\\u0067pt-4o-mini","max_tokens":5}'));
       expect(lastDecision()).to.include({ model: 'gpt-4o-mini' });
