@@ -114,7 +114,7 @@ describe('review 14: body evasions', () => {
 
   it('folds the dotted capital I as Go libraries folding with strings.ToLower do (jsoniter)', () => {
     // strings.ToLower("İ") is "i" in Go; String.prototype.toLowerCase gives "i̇" (two code points).
-    const body = chat({ 'functİons': [{ name: 'run_shell' }] });
+    const body = chat({ functİons: [{ name: 'run_shell' }] });
     expect(decide([grant('openai', CHAT, { tools: ['search_*'] })], 'openai', CHAT, body)).to.include({ allow: false });
   });
 
