@@ -118,6 +118,12 @@ describe('review 14: body evasions', () => {
     expect(decide([grant('openai', CHAT, { tools: ['search_*'] })], 'openai', CHAT, body)).to.include({ allow: false });
   });
 
+  it('refuses delimiter variants that Go encoding/json/v2 case-insensitive matching folds ("mcpServers")', () => {
+    // json/v2 with MatchCaseInsensitiveNames (or a field's case:ignore) also ignores "_" and "-".
+    const body = { model: 'claude-3-5-haiku-1', max_tokens: 5, messages: [], mcpServers: [{ type: 'url', url: 'https://mcp.example.net/sse', name: 'x' }] };
+    expect(decide([grant('anthropic', '/v1/messages', { tools: ['get_weather'] })], 'anthropic', '/v1/messages', body)).to.include({ allow: false });
+  });
+
   it('reads output bounds and tools under extra_body, which LiteLLM merges over the top level', () => {
     const rules = [grant('openai', CHAT, { maxOutputTokens: 4096, tools: ['search_*'] })];
     expect(decide(rules, 'openai', CHAT, chat({ extra_body: { max_tokens: 100000 } }))).to.include({ allow: false });
