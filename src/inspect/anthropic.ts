@@ -3,27 +3,37 @@
  * `max_tokens`, and the names of the tools offered (client tools and server tools alike
  * carry `name`). `mcp_servers` offers tools too, unnamed: see `addUnreadToolFields`.
  */
-import { addToolNames, addUnreadToolFields, maxTokensFact, modelFact, streamFact } from './llm-fields.ts';
-import { topLevelObject } from './object-keys.ts';
-import { nameFact, own, type BodyFacts } from './types.ts';
+import { addToolNames, addUnreadToolFields, maxTokensFact, modelFact, nestedObjects, streamFact } from './llm-fields.ts';
+import { readKeys, refuseKeyVariants, topLevelObject } from './object-keys.ts';
+import { nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
+const MAX_TOKENS = ['max_tokens'];
+const TOOLS = ['tools'];
 /** Tools offered without a name keybroker reads: the MCP connector (every tool of a remote server). */
 const UNREAD_TOOLS = ['mcp_servers'];
-const READ = new Set(['model', 'stream', 'max_tokens', 'tools', ...UNREAD_TOOLS]);
+const READ = readKeys(['model', 'stream', ...MAX_TOKENS, ...TOOLS, ...UNREAD_TOOLS]);
+const TOOL_READ = readKeys(['name']);
 
 export function anthropicFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
-  const tools = addToolNames([], own(body, 'tools'), (tool) => nameFact(own(tool, 'name')));
-  const toolsProblem = addUnreadToolFields(tools, body, UNREAD_TOOLS);
-  const { model, modelProblem } = modelFact(body);
+  const nested = nestedObjects(body);
+  const tools = addToolNames([], own(body, 'tools'), toolName);
+  const toolsProblem = addUnreadToolFields(tools, body, nested, UNREAD_TOOLS, TOOLS);
+  const { model, modelProblem } = modelFact(body, nested);
   return {
     api: 'anthropic',
     operation: path.endsWith('/messages') ? 'chat' : path.endsWith('/complete') ? 'text_completion' : undefined,
     model,
     modelProblem,
-    stream: streamFact(body),
-    maxOutputTokens: maxTokensFact(body, ['max_tokens']),
+    stream: streamFact(body, nested),
+    maxOutputTokens: maxTokensFact(body, nested, MAX_TOKENS),
     tools,
     toolsProblem,
   };
+}
+
+/** Client and server tools alike carry `name`. */
+function toolName(tool: Record<string, unknown>): NameFact {
+  refuseKeyVariants(tool, TOOL_READ);
+  return nameFact(own(tool, 'name'));
 }

@@ -1,49 +1,73 @@
 /**
  * The fields OpenAI and Anthropic request bodies share, read the way a lenient upstream
  * might read them, so that what policy compares is never narrower than what is served.
+ *
+ * A field one level down (`{"extra_body": {"max_tokens": …}}`, `metadata.model`) is where
+ * a lenient proxy might look instead: LiteLLM merges `extra_body` over the top level. So
+ * each reading also looks there (`Nested`), and a field found there makes it ambiguous.
  */
 import { describeKey } from './parse-json.ts';
 import { asObject, isPlainName, own, type NameFact } from './types.ts';
+
+/** The objects one level below the top, with the key each sits under. */
+export type Nested = readonly (readonly [string, Record<string, unknown>])[];
+
+const NONE: Nested = [];
+
+export function nestedObjects(body: Record<string, unknown>): Nested {
+  let nested: [string, Record<string, unknown>][] | undefined;
+  for (const key in body) {
+    const object = asObject(body[key]);
+    if (object) (nested ??= []).push([key, object]);
+  }
+  return nested ?? NONE;
+}
+
+/** The key of the first nested object that has one of `fields`, if any. */
+function nestedHolder(nested: Nested, fields: readonly string[]): string | undefined {
+  for (const [key, object] of nested) for (const field of fields) if (Object.hasOwn(object, field)) return key;
+  return undefined;
+}
 
 export interface ModelFact {
   readonly model?: NameFact;
   readonly modelProblem?: string;
 }
 
-/**
- * The top-level `model`. A `model` one level down (`{"extra_body": {"model": …}}`,
- * `metadata.model`) is where a lenient proxy or SDK-shaped server might look instead,
- * so it makes the model ambiguous: grants refuse it, deny rules naming models catch it.
- */
-export function modelFact(body: Record<string, unknown>): ModelFact {
-  for (const key in body) {
-    const nested = asObject(body[key]);
-    if (nested && Object.hasOwn(nested, 'model')) return { model: null, modelProblem: `a second "model" under ${describeKey(key)}` };
-  }
+const NO_MODEL: ModelFact = {};
+const MODEL = ['model'];
+
+/** The top-level `model`; a second one nested makes it ambiguous: grants refuse it, deny rules naming models catch it. */
+export function modelFact(body: Record<string, unknown>, nested: Nested): ModelFact {
+  const holder = nestedHolder(nested, MODEL);
+  if (holder !== undefined) return { model: null, modelProblem: `a second "model" under ${describeKey(holder)}` };
   if (!Object.hasOwn(body, 'model')) return NO_MODEL;
   const model = body['model'];
   if (isPlainName(model)) return { model };
   return { model: null, modelProblem: typeof model === 'string' ? 'the model name has characters outside [A-Za-z0-9._:/@+-]' : 'the model is not a string' };
 }
 
-const NO_MODEL: ModelFact = {};
+const STREAM = ['stream'];
 
-/** Streaming unless `stream` is absent, `false` or `null`: `"true"` or `1` may stream too. */
-export function streamFact(body: Record<string, unknown>): boolean {
+/** Streaming unless `stream` is absent, `false` or `null` (`"true"` or `1` may stream too), and not nested. */
+export function streamFact(body: Record<string, unknown>, nested: Nested): boolean {
+  if (nestedHolder(nested, STREAM) !== undefined) return true;
   const stream = own(body, 'stream');
   return stream !== undefined && stream !== false && stream !== null;
 }
 
 /**
- * The largest output bound among `fields`; a value that is not a non-negative integer
- * (`"100000"` coerced by a lenient upstream) counts as unbounded.
+ * The largest output bound among `fields`. Unbounded (`Infinity`): a value that is not a
+ * positive integer (`"100000"` coerced by a lenient upstream; `0`, which Ollama runs as
+ * no limit and `omitempty` relays drop), or one of `fields` nested.
  */
-export function maxTokensFact(body: Record<string, unknown>, fields: readonly string[]): number | undefined {
+export function maxTokensFact(body: Record<string, unknown>, nested: Nested, fields: readonly string[]): number | undefined {
+  if (nestedHolder(nested, fields) !== undefined) return Infinity;
   let max: number | undefined;
   for (const field of fields) {
     const value = own(body, field);
     if (value === undefined || value === null) continue;
-    const bound = Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : Infinity;
+    const bound = Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : Infinity;
     max = max === undefined ? bound : Math.max(max, bound);
   }
   return max;
@@ -68,18 +92,24 @@ export function addToolNames(names: NameFact[], value: unknown, nameOf: (tool: R
 
 /**
  * Fields that offer the model tools keybroker cannot name (a whole remote MCP server, a
- * provider's built-in search, a stored prompt's tools): each one present, and not empty,
- * adds one tool whose name is not comparable (`null`) to `names`, so a rule that inspects
- * tools fails closed rather than passing a request that names none (docs/body-rules.md).
- * Returns the problem to report, or `undefined` when none is present.
+ * provider's built-in search, a stored prompt's tools), and the tool fields keybroker
+ * reads when they are nested: each one present, and not empty, adds one tool whose name
+ * is not comparable (`null`) to `names`, so a rule that inspects tools fails closed
+ * rather than passing a request that names none (docs/body-rules.md). Returns the
+ * problem to report, or `undefined` when none is present.
  */
-export function addUnreadToolFields(names: NameFact[], body: Record<string, unknown>, fields: readonly string[]): string | undefined {
+export function addUnreadToolFields(names: NameFact[], body: Record<string, unknown>, nested: Nested, unread: readonly string[], read: readonly string[]): string | undefined {
   let present: string | undefined;
-  for (const field of fields) {
+  for (const field of unread) {
     const value = own(body, field);
     if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) continue;
     names.push(null);
     present = present === undefined ? `"${field}"` : `${present}, "${field}"`;
+  }
+  const holder = nestedHolder(nested, read);
+  if (holder !== undefined) {
+    names.push(null);
+    present = present === undefined ? `tools under ${describeKey(holder)}` : `${present}, tools under ${describeKey(holder)}`;
   }
   return present === undefined ? undefined : `tools offered through ${present}, which keybroker does not read`;
 }

@@ -7,6 +7,7 @@
  * names exactly; deny rules ignore case, so an upstream that folds case cannot be used
  * to step around one.
  */
+import { foldKey } from '../lib/fold-key.ts';
 import type { BodyFacts, NameFact } from '../model/body.ts';
 
 export interface ArgumentConstraintSpec {
@@ -170,10 +171,27 @@ function failedArgument(byTool: NonNullable<CompiledBodyConditions['arguments']>
   if (!checks) return undefined;
   const args = facts.toolArguments ?? {};
   for (const [name, check] of checks) {
-    if (!Object.hasOwn(args, name)) return `argument "${name}" of tool "${tool}" is missing`;
-    if (!check(args[name])) return `argument "${name}" of tool "${tool}"`;
+    const value = argumentOf(args, name);
+    if (value === MISSING) return `argument "${name}" of tool "${tool}" is missing`;
+    if (value === VARIANT) return `argument "${name}" of tool "${tool}" is given under a variant of its name`;
+    if (!check(value)) return `argument "${name}" of tool "${tool}"`;
   }
   return undefined;
+}
+
+const MISSING = Symbol('no such argument');
+const VARIANT = Symbol('only a variant of the name');
+
+/**
+ * A named argument's value. A key that differs only in case or separators (`Path` for
+ * `path`) is what a server binding arguments to a struct may read: VARIANT, which no
+ * grant accepts and every deny rule on that argument matches.
+ */
+function argumentOf(args: Readonly<Record<string, unknown>>, name: string): unknown {
+  if (Object.hasOwn(args, name)) return args[name];
+  const fold = foldKey(name);
+  for (const key in args) if (foldKey(key) === fold) return VARIANT;
+  return MISSING;
 }
 
 /**
@@ -203,7 +221,11 @@ export function denyBodyMatch(conditions: CompiledBodyConditions, facts: BodyFac
       if (!checks) return undefined;
       const args = facts.toolArguments ?? {};
       // Missing arguments do not match: the server has nothing of that name to act on.
-      if (!checks.every(([name, check]) => Object.hasOwn(args, name) && check(args[name]))) return undefined;
+      const matches = ([name, check]: (typeof checks)[number]) => {
+        const value = argumentOf(args, name);
+        return value === VARIANT || (value !== MISSING && check(value));
+      };
+      if (!checks.every(matches)) return undefined;
       matched.push(`arguments ${checks.map(([name]) => `"${name}"`).join(', ')} of tool "${facts.toolName}"`);
     } else matched.push(describe('tool', null));
   }
