@@ -213,7 +213,7 @@ describe('body rules', () => {
     });
 
     it('reads an escaped "model" as the upstream does, whatever bodies came before (V8 JSON.parse, nodejs/node#63785)', async () => {
-      // Review 14: V8 13.6 reads "mode\u006c" as "mode\\" once an object with the same
+      // V8 13.6 reads "mode\u006c" as "mode\\" once an object with the same
       // preceding keys and a "mode\\" key has been built, here two levels down in the same
       // body. keybroker then sees gpt-4o-mini; Python and Go upstreams read the last model, gpt-4o.
       const u = `u${Math.random().toString(36).slice(2, 10)}`;

@@ -1,8 +1,8 @@
 /**
- * Review 14: bodies keybroker reads one way and a plausible upstream reads another.
- * Each case is one finding of the review; each fails on main at eb78189/cb5440c. The
- * request is decided as a Check decides it (inspect phase, compiled policy, evaluate);
- * a body_unreadable denial counts as refused.
+ * Bodies a plausible upstream (Python, Go, LiteLLM, llama.cpp, Ollama, mcp-go) would read
+ * otherwise than a first reading does, each found by a security review. The request is
+ * decided as a Check decides it (inspect phase, compiled policy, evaluate); a
+ * body_unreadable denial counts as refused.
  */
 import { expect } from 'chai';
 import { compilePolicy, type RuleSpec } from '../../src/policy/compile.ts';
@@ -41,7 +41,7 @@ const CHAT = '/v1/chat/completions';
 const chat = (fields: Record<string, unknown>) => ({ model: 'gpt-4o-mini', max_tokens: 256, messages: [{ role: 'user', content: 'hi' }], ...fields });
 const mcpCall = (name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } });
 
-describe('review 14: body evasions', () => {
+describe('body evasions through lenient upstream parsers', () => {
   describe('V8 JSON.parse mis-decodes an escaped key (nodejs/node#63785, Node 24 / V8 13.6)', () => {
     // V8 resolves an escaped key through an existing map transition when the raw text
     // (escapes undecoded) starts with that transition's key: once an object with keys
