@@ -26,6 +26,7 @@ import { decisionLog } from '../src/audit/decision-log.ts';
 import { metricsAuditor } from '../src/audit/metrics.ts';
 import { setupTelemetry } from '../src/audit/telemetry.ts';
 import { isPromise } from '../src/lib/maybe-async.ts';
+import { BODY_CONDITIONS, CHAT_BODY } from './a-fixture.ts';
 
 const { values: args } = parseArgs({ options: { ms: { type: 'string', default: '1500' }, rounds: { type: 'string', default: '5' }, only: { type: 'string' } } });
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-check-cpu-'));
@@ -34,7 +35,6 @@ writeFileSync(join(dir, 'keys.yaml'), 'openai/prod: sk-bench-not-a-real-key\n', 
 chmodSync(join(dir, 'keys.yaml'), 0o600);
 
 const RESEARCH = 'spiffe://bench.local/agent/research';
-const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
 
 /** As bench/run.ts writes them: 10 grants, optionally body conditions on research's, and extra rules. */
 function config(name: string, inspect: boolean, extraRules: unknown[] = [], api = inspect, extra: object = {}): string {
@@ -92,21 +92,7 @@ function request(body?: Buffer): Buffer {
   }) as Buffer;
 }
 
-// The 2 KB chat completion of bench/run.ts's (h).
-const chatBody = Buffer.from(
-  JSON.stringify({
-    model: 'gpt-4o-mini',
-    max_tokens: 512,
-    temperature: 0.2,
-    tools: [
-      { type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } },
-    ],
-    messages: [
-      { role: 'system', content: 'You are a careful research assistant. Answer from the documents given; say when they do not cover the question. '.repeat(4) },
-      { role: 'user', content: 'Summarise the attached notes on the migration plan, listing the risks and who owns each one. '.repeat(12) },
-    ],
-  }),
-);
+const chatBody = CHAT_BODY;
 const shadowRules = Array.from({ length: 100 }, (_, i) =>
   i === 0
     ? { id: 'shadow-deny-research', mode: 'shadow', effect: 'deny', identities: [RESEARCH], destinations: ['openai'] }

@@ -1,7 +1,8 @@
 /**
  * Where a Check's server CPU goes, under the benchmark's load. Runs the (a) request (mTLS
- * principal and SVID, 10 grants, allowed) from h2load (8 connections × 8 streams, closed
- * loop) against one server at a time, and either
+ * principal and SVID, 10 grants, allowed; with `--scenario h`, (h): the same with the
+ * 2 KB chat body and body rules) from h2load (8 connections × 8 streams, closed loop)
+ * against one server at a time, and either
  *
  *   --profile: runs each server under `--cpu-prof` and prints µs per request by category
  *              (keybroker's code, grpc-js, Node's http2, other Node internals, GC) and the
@@ -15,6 +16,7 @@
  *   git archive main | tar -x -C /tmp/kb-main && ln -s $PWD/node_modules /tmp/kb-main/
  *   node bench/profile-check.ts --sides baseline,/tmp/kb-main,. --rounds 6
  *   node bench/profile-check.ts --sides baseline,. --profile
+ *   node bench/profile-check.ts --sides . --profile --scenario h
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, openSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,12 +25,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CHECK_PATH } from '../src/envoy/codec.ts';
-import { aConfig, aRequest } from './a-fixture.ts';
+import { aConfig, aRequest, CHAT_BODY } from './a-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     sides: { type: 'string', default: 'baseline,.' },
+    scenario: { type: 'string', default: 'a' },
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '4' },
     profile: { type: 'boolean', default: false },
@@ -40,7 +43,9 @@ const SECONDS = Number(args.seconds);
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-profile-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-const message = aRequest(dir);
+if (args.scenario !== 'a' && args.scenario !== 'h') throw new Error(`--scenario ${args.scenario}: expected a or h`);
+const inspect = args.scenario === 'h';
+const message = aRequest(dir, inspect ? CHAT_BODY : undefined);
 const frame = Buffer.alloc(5 + message.length);
 frame.writeUInt32BE(message.length, 1);
 message.copy(frame, 5);
@@ -60,7 +65,9 @@ async function start(spec: string, index: number): Promise<Side> {
   const profileDir = join(dir, `${name}-profile`);
   const v8 = [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(args.node ? args.node.split(' ') : [])];
   const argv =
-    spec === 'baseline' ? [...v8, join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`] : [...v8, join(resolve(spec), 'src/cli/main.ts'), 'serve', '-c', aConfig(dir, name), '--workers', '1'];
+    spec === 'baseline'
+      ? [...v8, join(ROOT, 'bench/baseline-server.ts'), `unix://${socket}`]
+      : [...v8, join(resolve(spec), 'src/cli/main.ts'), 'serve', '-c', aConfig(dir, name, inspect), '--workers', '1'];
   // With V8 tracing asked for (--node '--trace-gc'), stdout is kept in OUT_DIR, one file per side.
   const out = process.env['OUT_DIR'] ? openSync(join(process.env['OUT_DIR'], `${name}.out`), 'w') : 'ignore';
   const child = spawn(process.execPath, argv, { cwd: spec === 'baseline' ? ROOT : resolve(spec), stdio: ['ignore', out, 'inherit'] });

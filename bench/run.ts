@@ -33,6 +33,7 @@ import { createCa } from '../scripts/dev-pki.ts';
 import { availableCpus } from '../src/server/workers.ts';
 import { startRedis, type RunningRedis } from '../test/helpers/redis.ts';
 import { startTokenEndpoint } from '../test/helpers/token-endpoint.ts';
+import { BODY_CONDITIONS, CHAT_BODY } from './a-fixture.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values: args } = parseArgs({
@@ -80,9 +81,6 @@ const warmToken = await new SignJWT({})
   .setIssuedAt(now)
   .setExpirationTime(now + 1800)
   .sign(signing.privateKey);
-
-/** The research grant's body conditions, for the body-inspected scenario (g). */
-const BODY_CONDITIONS = { models: ['gpt-4o-mini', 'gpt-4.1-*'], maxOutputTokens: 4096, tools: ['search_*'] };
 
 function writeConfig(name: string, grants: number, extra: Record<string, unknown> = {}, inspect = false, extraRules: unknown[] = []): string {
   const policy = Array.from({ length: grants - 1 }, (_, i) => ({
@@ -355,21 +353,8 @@ async function measure(scenario: string, server: 'baseline' | string, requestFil
 const mtlsRequest = encodeRequest('mtls', { principal: 'spiffe://bench.local/agent/research', certificate: svid.cert });
 const jwtRequest = encodeRequest('jwt', { token: warmToken });
 const deniedRequest = encodeRequest('denied', { principal: 'spiffe://bench.local/agent/intern' });
-// A 2 KB chat completion, as Envoy sends it on a route with with_request_body (raw_body).
-const chatBody = Buffer.from(
-  JSON.stringify({
-    model: 'gpt-4o-mini',
-    max_tokens: 512,
-    temperature: 0.2,
-    tools: [
-      { type: 'function', function: { name: 'search_docs', description: 'Search the documentation', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } } },
-    ],
-    messages: [
-      { role: 'system', content: 'You are a careful research assistant. Answer from the documents given; say when they do not cover the question. '.repeat(4) },
-      { role: 'user', content: 'Summarise the attached notes on the migration plan, listing the risks and who owns each one. '.repeat(12) },
-    ],
-  }),
-);
+// (h): the 2 KB chat completion, as Envoy sends it on a route with with_request_body (raw_body).
+const chatBody = CHAT_BODY;
 const bodyRequest = encodeRequest('mtls-body', { principal: 'spiffe://bench.local/agent/research', certificate: svid.cert, body: chatBody });
 
 const config10 = writeConfig('grants-10', 10);
