@@ -64,6 +64,15 @@ describe('security review 17: body reading', () => {
     });
   });
 
+  describe('false positives of the nested-field reading', () => {
+    it("allows a Responses request whose tool_choice restricts to allowed tools (openai's ToolChoiceAllowed)", () => {
+      const rules = [grant('openai', '/v1/responses', { tools: ['get_weather'] })];
+      const tool = { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: {} } };
+      const body = { model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 5, tools: [tool], tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [{ type: 'function', name: 'get_weather' }] } };
+      expect(decide(rules, 'openai', '/v1/responses', body)).to.include({ allow: true });
+    });
+  });
+
   describe('false positives of the backslash-key refusal', () => {
     it('allows a tool whose JSON Schema has patternProperties with a regex key (Pydantic dict[constr(pattern=...)])', () => {
       const rules = [grant('openai', CHAT, { tools: ['lookup'] })];
