@@ -64,6 +64,20 @@ describe('security review 17: body reading', () => {
     });
   });
 
+  describe("one agent's body changes how another's is read (V8 13.6 key misreading, process-wide)", () => {
+    it('reads an escaped non-ASCII argument name as sent after another request primed the parser', () => {
+      // Python's json.dumps (and requests' json=) escape non-ASCII by default: "名前" goes out as "\u540d\u524d".
+      const u = `u${Math.random().toString(36).slice(2, 10)}`;
+      const rules = [grant('mcp', '/mcp', { tools: ['get_issue'], arguments: { get_issue: { repo: { prefix: 'acme/' } } } })];
+      const call = (args: string) => `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":${args}}}`;
+      const victim = call(`{"${u}":0,"repo":"acme/widgets","\\u540d\\u524d":"x"}`);
+      expect(decide(rules, 'mcp', '/mcp', victim)).to.include({ allow: true });
+      // Another agent's body, itself refused, leaves a map transition with the key "\u".
+      decide(rules, 'mcp', '/mcp', call(`{"${u}":0,"repo":"acme/widgets","\\\\u":"x"}`));
+      expect(decide(rules, 'mcp', '/mcp', victim)).to.include({ allow: true });
+    });
+  });
+
   describe('false positives of the nested-field reading', () => {
     it("allows a Responses request whose tool_choice restricts to allowed tools (openai's ToolChoiceAllowed)", () => {
       const rules = [grant('openai', '/v1/responses', { tools: ['get_weather'] })];
