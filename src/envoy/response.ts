@@ -79,7 +79,11 @@ class EncodedEntries {
     if (!bytes) {
       const writer = new ProtoWriter(lenFieldSize(entrySize(this.name, value)));
       writeEntry(writer, this.name, value);
-      bytes = writer.finish();
+      // A copy of its own: the writer's small buffer is a slice of Node's shared 8 KiB
+      // pool, and keeping the slice would keep the whole slab alive per value.
+      const encoded = writer.finish();
+      bytes = Buffer.allocUnsafeSlow(encoded.length);
+      encoded.copy(bytes);
       if (this.#byValue.size >= MAX_ENCODED) this.#byValue.clear();
       this.#byValue.set(value, bytes);
     }

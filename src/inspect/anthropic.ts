@@ -8,17 +8,21 @@ import { readKeys, refuseKeyVariants, topLevelObject } from './object-keys.ts';
 import { nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
 const MAX_TOKENS = ['max_tokens'];
+const TOKEN_BOUNDS = readKeys(MAX_TOKENS);
 const TOOLS = ['tools'];
 /** Tools offered without a name keybroker reads: the MCP connector (every tool of a remote server). */
 const UNREAD_TOOLS = ['mcp_servers'];
 const READ = readKeys(['model', 'stream', ...MAX_TOKENS, ...TOOLS, ...UNREAD_TOOLS]);
 const TOOL_READ = readKeys(['name']);
+const NESTED_TOOLS = readKeys([...TOOLS, ...UNREAD_TOOLS]);
+/** Objects that say what they are about: the tool `tool_choice` names, the thinking budget. */
+const STRUCTURED = new Set(['tool_choice', 'thinking']);
 
 export function anthropicFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
-  const nested = nestedObjects(body);
+  const nested = nestedObjects(body, STRUCTURED);
   const tools = addToolNames([], own(body, 'tools'), toolName);
-  const toolsProblem = addUnreadToolFields(tools, body, nested, UNREAD_TOOLS, TOOLS);
+  const toolsProblem = addUnreadToolFields(tools, body, nested, UNREAD_TOOLS, NESTED_TOOLS);
   const { model, modelProblem } = modelFact(body, nested);
   return {
     api: 'anthropic',
@@ -26,7 +30,7 @@ export function anthropicFacts(json: unknown, path: string): BodyFacts {
     model,
     modelProblem,
     stream: streamFact(body, nested),
-    maxOutputTokens: maxTokensFact(body, nested, MAX_TOKENS),
+    maxOutputTokens: maxTokensFact(body, nested, TOKEN_BOUNDS),
     tools,
     toolsProblem,
   };

@@ -6,6 +6,8 @@
  * a lenient proxy might look instead: LiteLLM merges `extra_body` over the top level. So
  * each reading also looks there (`Nested`), and a field found there makes it ambiguous.
  */
+import { foldKey } from '../lib/fold-key.ts';
+import { readKeys, type ReadKeys } from './object-keys.ts';
 import { describeKey } from './parse-json.ts';
 import { asObject, isPlainName, own, type NameFact } from './types.ts';
 
@@ -14,18 +16,20 @@ export type Nested = readonly (readonly [string, Record<string, unknown>])[];
 
 const NONE: Nested = [];
 
-export function nestedObjects(body: Record<string, unknown>): Nested {
+/** `structured`: fields whose objects have their own meaning (`tool_choice.tools` lists allowed tools, not offered ones). */
+export function nestedObjects(body: Record<string, unknown>, structured: ReadonlySet<string>): Nested {
   let nested: [string, Record<string, unknown>][] | undefined;
   for (const key in body) {
+    if (structured.has(key)) continue;
     const object = asObject(body[key]);
     if (object) (nested ??= []).push([key, object]);
   }
   return nested ?? NONE;
 }
 
-/** The key of the first nested object that has one of `fields`, if any. */
-function nestedHolder(nested: Nested, fields: readonly string[]): string | undefined {
-  for (const [key, object] of nested) for (const field of fields) if (Object.hasOwn(object, field)) return key;
+/** The key of the first nested object that has one of `fields`, or a variant of it (`foldKey`), if any. */
+function nestedHolder(nested: Nested, fields: ReadKeys): string | undefined {
+  for (const [holder, object] of nested) for (const key in object) if (fields.exact.has(key) || fields.folds.has(foldKey(key))) return holder;
   return undefined;
 }
 
@@ -35,7 +39,7 @@ export interface ModelFact {
 }
 
 const NO_MODEL: ModelFact = {};
-const MODEL = ['model'];
+const MODEL = readKeys(['model']);
 
 /** The top-level `model`; a second one nested makes it ambiguous: grants refuse it, deny rules naming models catch it. */
 export function modelFact(body: Record<string, unknown>, nested: Nested): ModelFact {
@@ -47,7 +51,7 @@ export function modelFact(body: Record<string, unknown>, nested: Nested): ModelF
   return { model: null, modelProblem: typeof model === 'string' ? 'the model name has characters outside [A-Za-z0-9._:/@+-]' : 'the model is not a string' };
 }
 
-const STREAM = ['stream'];
+const STREAM = readKeys(['stream']);
 
 /** Streaming unless `stream` is absent, `false` or `null` (`"true"` or `1` may stream too), and not nested. */
 export function streamFact(body: Record<string, unknown>, nested: Nested): boolean {
@@ -61,10 +65,10 @@ export function streamFact(body: Record<string, unknown>, nested: Nested): boole
  * positive integer (`"100000"` coerced by a lenient upstream; `0`, which Ollama runs as
  * no limit and `omitempty` relays drop), or one of `fields` nested.
  */
-export function maxTokensFact(body: Record<string, unknown>, nested: Nested, fields: readonly string[]): number | undefined {
+export function maxTokensFact(body: Record<string, unknown>, nested: Nested, fields: ReadKeys): number | undefined {
   if (nestedHolder(nested, fields) !== undefined) return Infinity;
   let max: number | undefined;
-  for (const field of fields) {
+  for (const field of fields.exact) {
     const value = own(body, field);
     if (value === undefined || value === null) continue;
     const bound = Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : Infinity;
@@ -92,13 +96,13 @@ export function addToolNames(names: NameFact[], value: unknown, nameOf: (tool: R
 
 /**
  * Fields that offer the model tools keybroker cannot name (a whole remote MCP server, a
- * provider's built-in search, a stored prompt's tools), and the tool fields keybroker
- * reads when they are nested: each one present, and not empty, adds one tool whose name
+ * provider's built-in search, a stored prompt's tools), and any tool field nested
+ * (`nestedTools`): each one present, and not empty, adds one tool whose name
  * is not comparable (`null`) to `names`, so a rule that inspects tools fails closed
  * rather than passing a request that names none (docs/body-rules.md). Returns the
  * problem to report, or `undefined` when none is present.
  */
-export function addUnreadToolFields(names: NameFact[], body: Record<string, unknown>, nested: Nested, unread: readonly string[], read: readonly string[]): string | undefined {
+export function addUnreadToolFields(names: NameFact[], body: Record<string, unknown>, nested: Nested, unread: readonly string[], nestedTools: ReadKeys): string | undefined {
   let present: string | undefined;
   for (const field of unread) {
     const value = own(body, field);
@@ -106,7 +110,7 @@ export function addUnreadToolFields(names: NameFact[], body: Record<string, unkn
     names.push(null);
     present = present === undefined ? `"${field}"` : `${present}, "${field}"`;
   }
-  const holder = nestedHolder(nested, read);
+  const holder = nestedHolder(nested, nestedTools);
   if (holder !== undefined) {
     names.push(null);
     present = present === undefined ? `tools under ${describeKey(holder)}` : `${present}, tools under ${describeKey(holder)}`;

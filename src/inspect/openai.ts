@@ -9,21 +9,25 @@ import { asObject, nameFact, own, type BodyFacts, type NameFact } from './types.
 
 /** `n_predict`: llama.cpp's server reads it before `max_tokens`. */
 const MAX_TOKENS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n_predict'];
+const TOKEN_BOUNDS = readKeys(MAX_TOKENS);
 const TOOLS = ['tools', 'functions'];
 /** Tools offered without a name keybroker reads: chat completions' built-in web search, a Responses stored prompt (which may carry tools). */
 const UNREAD_TOOLS = ['web_search_options', 'prompt'];
 const READ = readKeys(['model', 'stream', ...TOOLS, ...MAX_TOKENS, ...UNREAD_TOOLS]);
+const NESTED_TOOLS = readKeys([...TOOLS, ...UNREAD_TOOLS]);
+/** Objects that say what they are about: the tools `tool_choice` allows, OpenRouter's reasoning budget (`reasoning.max_tokens`). */
+const STRUCTURED = new Set(['tool_choice', 'reasoning']);
 const TOOL_READ = readKeys(['type', 'name', 'function', 'custom']);
 const NAME_READ = readKeys(['name']);
 
 export function openaiFacts(json: unknown, path: string): BodyFacts {
   const body = topLevelObject(json, READ);
-  const nested = nestedObjects(body);
+  const nested = nestedObjects(body, STRUCTURED);
   const operation = operationOf(path);
   const tools = addToolNames([], own(body, 'tools'), toolName);
   // Legacy `functions` are offered to the model as tools are.
   addToolNames(tools, own(body, 'functions'), functionName);
-  const toolsProblem = addUnreadToolFields(tools, body, nested, UNREAD_TOOLS, TOOLS);
+  const toolsProblem = addUnreadToolFields(tools, body, nested, UNREAD_TOOLS, NESTED_TOOLS);
   const { model, modelProblem } = modelFact(body, nested);
   return {
     api: 'openai',
@@ -32,7 +36,7 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
     modelProblem,
     stream: streamFact(body, nested),
     // An embedding has no output tokens to bound.
-    maxOutputTokens: operation === 'embeddings' ? 0 : maxTokensFact(body, nested, MAX_TOKENS),
+    maxOutputTokens: operation === 'embeddings' ? 0 : maxTokensFact(body, nested, TOKEN_BOUNDS),
     tools,
     toolsProblem,
   };

@@ -151,3 +151,69 @@ describe('body evasions through lenient upstream parsers', () => {
     expect(decide([grant('openai', CHAT, { models: ['gpt-4o-mini'] })], 'openai', CHAT, deep)).to.include({ allow: false, reason: 'body_unreadable' });
   });
 });
+
+describe('body evasions through lenient upstream parsers, continued', () => {
+  describe('fields one level down are read exactly, not by fold (LiteLLM merges extra_body, a Go upstream folds)', () => {
+    it('takes a case variant of max_tokens under extra_body as unbounded', () => {
+      const rules = [grant('openai', CHAT, { maxOutputTokens: 4096 })];
+      expect(decide(rules, 'openai', CHAT, chat({ extra_body: { Max_Tokens: 100000 } }))).to.include({ allow: false });
+    });
+
+    it('takes a case variant of model under extra_body as a second model', () => {
+      const rules = [grant('openai', CHAT, { models: ['gpt-4o-mini'] })];
+      expect(decide(rules, 'openai', CHAT, chat({ extra_body: { Model: 'gpt-4o' } }))).to.include({ allow: false });
+    });
+  });
+
+  describe('unnamed tool fields one level down (only tools/functions are looked for there)', () => {
+    it('counts web_search_options under extra_body as an unnamed tool', () => {
+      const rules = [grant('openai', CHAT, { tools: ['search_*'] })];
+      expect(decide(rules, 'openai', CHAT, chat({ extra_body: { web_search_options: { search_context_size: 'high' } } }))).to.include({ allow: false });
+    });
+
+    it('counts an Anthropic mcp_servers under extra_body as an unnamed tool', () => {
+      const rules = [grant('anthropic', '/v1/messages', { tools: ['get_weather'] })];
+      const body = { model: 'claude-3-5-haiku-1', max_tokens: 5, messages: [], extra_body: { mcp_servers: [{ type: 'url', url: 'https://mcp.example.net/sse', name: 'x' }] } };
+      expect(decide(rules, 'anthropic', '/v1/messages', body)).to.include({ allow: false });
+    });
+  });
+
+  describe("one agent's body changes how another's is read (V8 13.6 key misreading, process-wide)", () => {
+    it('reads an escaped non-ASCII argument name as sent after another request primed the parser', () => {
+      // Python's json.dumps (and requests' json=) escape non-ASCII by default: "名前" goes out as "\u540d\u524d".
+      const u = `u${Math.random().toString(36).slice(2, 10)}`;
+      const rules = [grant('mcp', '/mcp', { tools: ['get_issue'], arguments: { get_issue: { repo: { prefix: 'acme/' } } } })];
+      const call = (args: string) => `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_issue","arguments":${args}}}`;
+      const victim = call(`{"${u}":0,"repo":"acme/widgets","\\u540d\\u524d":"x"}`);
+      expect(decide(rules, 'mcp', '/mcp', victim)).to.include({ allow: true });
+      // Another agent's body, itself refused, leaves a map transition with the key "\u".
+      decide(rules, 'mcp', '/mcp', call(`{"${u}":0,"repo":"acme/widgets","\\\\u":"x"}`));
+      expect(decide(rules, 'mcp', '/mcp', victim)).to.include({ allow: true });
+    });
+  });
+
+  describe('false positives of the nested-field reading', () => {
+    it("allows a Responses request whose tool_choice restricts to allowed tools (openai's ToolChoiceAllowed)", () => {
+      const rules = [grant('openai', '/v1/responses', { tools: ['get_weather'] })];
+      const tool = { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: {} } };
+      const body = { model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 5, tools: [tool], tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [{ type: 'function', name: 'get_weather' }] } };
+      expect(decide(rules, 'openai', '/v1/responses', body)).to.include({ allow: true });
+    });
+  });
+
+  describe('false positives of the backslash-key refusal', () => {
+    it('allows a tool whose JSON Schema has patternProperties with a regex key (Pydantic dict[constr(pattern=...)])', () => {
+      const rules = [grant('openai', CHAT, { tools: ['lookup'] })];
+      const parameters = { type: 'object', properties: { ids: { type: 'object', patternProperties: { '^\\d+$': { type: 'string' } } } } };
+      const body = chat({ tools: [{ type: 'function', function: { name: 'lookup', parameters } }] });
+      expect(decide(rules, 'openai', CHAT, body)).to.include({ allow: true });
+    });
+
+    it('allows an Anthropic tool whose input_schema has patternProperties with a regex key', () => {
+      const rules = [grant('anthropic', '/v1/messages', { tools: ['lookup'] })];
+      const input_schema = { type: 'object', patternProperties: { '^[a-z]\\w*$': { type: 'integer' } } };
+      const body = { model: 'claude-3-5-haiku-1', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'lookup', input_schema }] };
+      expect(decide(rules, 'anthropic', '/v1/messages', body)).to.include({ allow: true });
+    });
+  });
+});

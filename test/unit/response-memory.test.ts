@@ -1,8 +1,7 @@
 /**
- * Security review 17: the encoded metadata fields response.ts keeps per value
- * (1b46598). Each kept encoding is a few dozen bytes, but Buffer.allocUnsafe hands out
- * slices of a shared 8 KiB pool: a kept slice keeps its whole pool slab alive. Fails on
- * main at e77373c (about 8.8 MiB kept for 1,024 identities and people).
+ * The encoded metadata fields response.ts keeps per value: each is a few dozen bytes, but
+ * Buffer.allocUnsafe hands out slices of a shared 8 KiB pool, and a kept slice would keep
+ * its whole slab alive (about 8.8 MiB for 1,024 identities and people).
  */
 import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
@@ -14,7 +13,7 @@ import type { DecisionRecord } from '../../src/model/check.ts';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-describe('security review 17: encoded metadata kept per value', () => {
+describe('encoded metadata kept per value', () => {
   it('keeps about what it encodes, not a pool slab per value (1,024 identities and people)', () => {
     gc();
     const before = process.memoryUsage().arrayBuffers;
