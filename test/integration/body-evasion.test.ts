@@ -217,3 +217,36 @@ describe('body evasions through lenient upstream parsers, continued', () => {
     });
   });
 });
+
+describe('body evasions found by review 3 (90d5cb0)', () => {
+  // A second model the upstream may serve the request with, beside the `model` keybroker
+  // reads: a grant's `models` must not pass it, and a deny rule naming models must catch it.
+  describe('fallback model lists (OpenRouter `models`/`fallbacks`, LiteLLM client-side `fallbacks`)', () => {
+    const rules = [grant('openai', CHAT, { models: ['gpt-4o-mini'] })];
+
+    it('does not grant gpt-4o-mini to a body whose OpenRouter `models` falls back to gpt-4o', () => {
+      // OpenRouter tries `models` in order when the first errors; a prompt longer than the
+      // first model's context window is such an error, so the caller picks the model served.
+      const body = chat({ models: ['gpt-4o-mini', 'gpt-4o'] });
+      expect(decide(rules, 'openai', CHAT, body)).to.include({ allow: false });
+    });
+
+    it('does not grant gpt-4o-mini to a body whose extra_body asks LiteLLM to fall back to gpt-4o', () => {
+      // LiteLLM's proxy documents client-side fallbacks as extra_body={"fallbacks": [...]},
+      // and mock_testing_fallbacks=true in the body makes the first call fail on purpose.
+      const body = chat({ extra_body: { fallbacks: ['gpt-4o'], mock_testing_fallbacks: true } });
+      expect(decide(rules, 'openai', CHAT, body)).to.include({ allow: false });
+    });
+
+    it('does not grant a Claude model to an Anthropic body whose `fallbacks` names another (OpenRouter /v1/messages)', () => {
+      const anthropicRules = [grant('anthropic', '/v1/messages', { models: ['claude-3-5-haiku-1'] })];
+      const body = { model: 'claude-3-5-haiku-1', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], fallbacks: [{ model: 'claude-opus-4-1' }] };
+      expect(decide(anthropicRules, 'anthropic', '/v1/messages', body)).to.include({ allow: false });
+    });
+
+    it('lets a deny rule naming gpt-4o catch it offered as a fallback', () => {
+      const denyRules = [grant('openai', CHAT), deny('openai', { models: ['gpt-4o'] })];
+      expect(decide(denyRules, 'openai', CHAT, chat({ fallbacks: ['gpt-4o'] }))).to.include({ allow: false });
+    });
+  });
+});
