@@ -39,12 +39,22 @@ export interface ModelFact {
 }
 
 const NO_MODEL: ModelFact = {};
-const MODEL = readKeys(['model']);
+/** Fallback model lists: OpenRouter's `models` (and `fallbacks` on its messages API), LiteLLM's client-side `fallbacks`. */
+export const FALLBACKS = ['models', 'fallbacks'];
+const MODEL = readKeys(['model', ...FALLBACKS]);
 
-/** The top-level `model`; a second one nested makes it ambiguous: grants refuse it, deny rules naming models catch it. */
+/**
+ * The top-level `model`. A second one nested, or a list of fallback models (which the
+ * upstream serves when the first errors, and an agent can make it error), makes it
+ * ambiguous: grants refuse it, deny rules naming models catch it.
+ */
 export function modelFact(body: Record<string, unknown>, nested: Nested): ModelFact {
   const holder = nestedHolder(nested, MODEL);
   if (holder !== undefined) return { model: null, modelProblem: `a second "model" under ${describeKey(holder)}` };
+  for (const field of FALLBACKS) {
+    const fallbacks = own(body, field);
+    if (fallbacks !== undefined && fallbacks !== null) return { model: null, modelProblem: `models to fall back on under "${field}"` };
+  }
   if (!Object.hasOwn(body, 'model')) return NO_MODEL;
   const model = body['model'];
   if (isPlainName(model)) return { model };
@@ -61,20 +71,24 @@ export function streamFact(body: Record<string, unknown>, nested: Nested): boole
 }
 
 /**
- * The largest output bound among `fields`. Unbounded (`Infinity`): a value that is not a
- * positive integer (`"100000"` coerced by a lenient upstream; `0`, which Ollama runs as
- * no limit and `omitempty` relays drop), or one of `fields` nested.
+ * The largest output bound among `fields` and the thinking `budget` (`[object, field]`,
+ * which some upstreams bill beside the output bound). Unbounded (`Infinity`): a value
+ * that is not a positive integer (`"100000"` coerced by a lenient upstream; `0`, which
+ * Ollama runs as no limit and `omitempty` relays drop), or one of `fields` nested.
  */
-export function maxTokensFact(body: Record<string, unknown>, nested: Nested, fields: ReadKeys): number | undefined {
+export function maxTokensFact(body: Record<string, unknown>, nested: Nested, fields: ReadKeys, budget: readonly [string, string]): number | undefined {
   if (nestedHolder(nested, fields) !== undefined) return Infinity;
   let max: number | undefined;
-  for (const field of fields.exact) {
-    const value = own(body, field);
-    if (value === undefined || value === null) continue;
-    const bound = Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : Infinity;
-    max = max === undefined ? bound : Math.max(max, bound);
-  }
-  return max;
+  for (const field of fields.exact) max = largerBound(max, own(body, field));
+  // A budget alone bounds nothing: the output is the upstream's default.
+  const budgetOf = asObject(own(body, budget[0]));
+  return max === undefined || !budgetOf ? max : largerBound(max, own(budgetOf, budget[1]));
+}
+
+function largerBound(max: number | undefined, value: unknown): number | undefined {
+  if (value === undefined || value === null) return max;
+  const bound = Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : Infinity;
+  return max === undefined ? bound : Math.max(max, bound);
 }
 
 /**

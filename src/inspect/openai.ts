@@ -3,17 +3,19 @@
  * legacy completions). One reading for every endpoint, so a path variant never changes
  * which fields are looked at; the path only names the operation for the audit.
  */
-import { addToolNames, addUnreadToolFields, maxTokensFact, modelFact, nestedObjects, streamFact } from './llm-fields.ts';
+import { addToolNames, addUnreadToolFields, FALLBACKS, maxTokensFact, modelFact, nestedObjects, streamFact } from './llm-fields.ts';
 import { readKeys, refuseKeyVariants, topLevelObject } from './object-keys.ts';
 import { asObject, nameFact, own, type BodyFacts, type NameFact } from './types.ts';
 
 /** `n_predict`: llama.cpp's server reads it before `max_tokens`. */
 const MAX_TOKENS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'n_predict'];
 const TOKEN_BOUNDS = readKeys(MAX_TOKENS);
+/** A reasoning budget some upstreams bill beside the output bound (OpenRouter's `reasoning.max_tokens`, Anthropic's thinking budget). */
+const THINKING_BUDGET = ['reasoning', 'max_tokens'] as const;
 const TOOLS = ['tools', 'functions'];
 /** Tools offered without a name keybroker reads: chat completions' built-in web search, a Responses stored prompt (which may carry tools). */
 const UNREAD_TOOLS = ['web_search_options', 'prompt'];
-const READ = readKeys(['model', 'stream', ...TOOLS, ...MAX_TOKENS, ...UNREAD_TOOLS]);
+const READ = readKeys(['model', ...FALLBACKS, 'stream', ...TOOLS, ...MAX_TOKENS, ...UNREAD_TOOLS]);
 const NESTED_TOOLS = readKeys([...TOOLS, ...UNREAD_TOOLS]);
 /** Objects that say what they are about: the tools `tool_choice` allows, OpenRouter's reasoning budget (`reasoning.max_tokens`). */
 const STRUCTURED = new Set(['tool_choice', 'reasoning']);
@@ -36,7 +38,7 @@ export function openaiFacts(json: unknown, path: string): BodyFacts {
     modelProblem,
     stream: streamFact(body, nested),
     // An embedding has no output tokens to bound.
-    maxOutputTokens: operation === 'embeddings' ? 0 : maxTokensFact(body, nested, TOKEN_BOUNDS),
+    maxOutputTokens: operation === 'embeddings' ? 0 : maxTokensFact(body, nested, TOKEN_BOUNDS, THINKING_BUDGET),
     tools,
     toolsProblem,
   };

@@ -249,4 +249,14 @@ describe('body evasions found by review 3 (90d5cb0)', () => {
       expect(decide(denyRules, 'openai', CHAT, chat({ fallbacks: ['gpt-4o'] }))).to.include({ allow: false });
     });
   });
+
+  it('counts a reasoning or thinking budget as an output bound beside max_tokens', () => {
+    const rules = [grant('openai', CHAT, { maxOutputTokens: 4096 })];
+    expect(decide(rules, 'openai', CHAT, chat({ reasoning: { max_tokens: 100000 } }))).to.include({ allow: false, reason: 'output_tokens_over_limit' });
+    expect(decide(rules, 'openai', CHAT, chat({ reasoning: { max_tokens: 1024 } }))).to.include({ allow: true });
+    const claude = [grant('anthropic', '/v1/messages', { maxOutputTokens: 4096 })];
+    const body = (budget: number) => ({ model: 'claude-3-5-haiku-1', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: budget }, messages: [] });
+    expect(decide(claude, 'anthropic', '/v1/messages', body(100000))).to.include({ allow: false, reason: 'output_tokens_over_limit' });
+    expect(decide(claude, 'anthropic', '/v1/messages', body(1024))).to.include({ allow: true });
+  });
 });
