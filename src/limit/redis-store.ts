@@ -36,6 +36,10 @@ export class RedisLimitStore implements LimitStore {
   readonly kind = 'redis';
   private readonly redis: Redis & Scripted;
   private readonly prefix: string;
+  /** Logs the outage once, whether the client's reconnects or a Check found it first. */
+  private readonly noteDown: (error: Error) => void;
+  /** A reservation that failed while the client was not connected: the outage, seen by a Check. */
+  private readonly failedReserve: (error: unknown) => never;
 
   constructor(config: RedisConfig, log?: Logger) {
     this.prefix = config.prefix;
@@ -58,10 +62,15 @@ export class RedisLimitStore implements LimitStore {
     redis.defineCommand('kbReserve', { lua: RESERVE });
     redis.defineCommand('kbSettle', { lua: SETTLE });
     let down = false;
-    redis.on('error', (error: Error) => {
+    this.noteDown = (error) => {
       if (!down) log?.warn({ err: error.message, store: config.url }, 'limit store (Redis) unavailable');
       down = true;
-    });
+    };
+    this.failedReserve = (error) => {
+      if (redis.status !== 'ready') this.noteDown(error as Error);
+      throw error;
+    };
+    redis.on('error', this.noteDown);
     redis.on('ready', () => {
       if (down) log?.info({ store: config.url }, 'limit store (Redis) available again');
       down = false;
@@ -92,7 +101,7 @@ export class RedisLimitStore implements LimitStore {
     const call = this.redis.kbReserve(args);
     // Answered after the Check gave up on it: the request was denied (or counted locally), so a reservation Redis took is given back.
     const late = () => call.then((reply) => (reply[0] === 1 && id !== '' ? this.release(id) : false)).catch(() => false);
-    return bounded(call, timeoutMs, late).then(resultOf);
+    return bounded(call, timeoutMs, late).then(resultOf, this.failedReserve);
   }
 
   async settle(id: string, usage: Usage): Promise<boolean> {
