@@ -61,9 +61,14 @@ export function aConfig(dir: string, name: string, inspect = false): string {
 /** The encoded CheckRequest (no gRPC framing), with an SVID issued by a CA made in `dir`. */
 export function aRequest(dir: string, body?: Buffer): Buffer {
   const svid = createCa('bench', dir).issue('research', { uris: [RESEARCH] });
+  return researchRequest(svid.cert, body);
+}
+
+/** (a)'s CheckRequest from the research agent, with its SVID (PEM) when given, and a body. */
+export function researchRequest(certificate?: string, body?: Buffer): Buffer {
   return authorizationService()['Check']!.requestSerialize({
     attributes: {
-      source: { principal: RESEARCH, certificate: encodeURIComponent(svid.cert) },
+      source: { principal: RESEARCH, ...(certificate ? { certificate: encodeURIComponent(certificate) } : {}) },
       request: {
         http: {
           id: '1',

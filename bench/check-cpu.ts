@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
-import { authorizationService } from '../src/envoy/proto.ts';
 import { decodeCheckRequest } from '../src/envoy/codec.ts';
 import { parseCheckRequest } from '../src/envoy/request.ts';
 import { toCheckResponse } from '../src/envoy/response.ts';
@@ -26,7 +25,7 @@ import { decisionLog } from '../src/audit/decision-log.ts';
 import { metricsAuditor } from '../src/audit/metrics.ts';
 import { setupTelemetry } from '../src/audit/telemetry.ts';
 import { isPromise } from '../src/lib/maybe-async.ts';
-import { BODY_CONDITIONS, CHAT_BODY } from './a-fixture.ts';
+import { BODY_CONDITIONS, CHAT_BODY, researchRequest } from './a-fixture.ts';
 
 const { values: args } = parseArgs({ options: { ms: { type: 'string', default: '1500' }, rounds: { type: 'string', default: '5' }, only: { type: 'string' } } });
 const dir = mkdtempSync(join(tmpdir(), 'keybroker-check-cpu-'));
@@ -64,33 +63,8 @@ function config(name: string, inspect: boolean, extraRules: unknown[] = [], api 
   return file;
 }
 
-function request(body?: Buffer): Buffer {
-  return authorizationService()['Check']!.requestSerialize({
-    attributes: {
-      source: { principal: RESEARCH },
-      request: {
-        http: {
-          id: '1',
-          method: 'POST',
-          path: '/openai/v1/chat/completions',
-          host: 'gateway.local',
-          headers: {
-            ':method': 'POST',
-            ':path': '/openai/v1/chat/completions',
-            ':authority': 'gateway.local',
-            ':scheme': 'https',
-            'content-type': 'application/json',
-            'user-agent': 'OpenAI/Python 1.54.0',
-            'x-request-id': '0f9c4b2e-5a8d-4c1e-9b7a-3d2e1f0a9b8c',
-            ...(body ? { 'content-length': String(body.length), 'x-envoy-auth-partial-body': 'false' } : {}),
-          },
-          ...(body ? { raw_body: body } : {}),
-        },
-      },
-      context_extensions: { destination: 'openai' },
-    },
-  }) as Buffer;
-}
+// (a) here sends no SVID: only the principal, as Envoy sends it without include_peer_certificate.
+const request = (body?: Buffer): Buffer => researchRequest(undefined, body);
 
 const chatBody = CHAT_BODY;
 const shadowRules = Array.from({ length: 100 }, (_, i) =>
